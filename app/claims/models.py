@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Numeric, String, Text, func
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.claims.schemas import Approximation, Metric, Stance, Unit
+from app.db.base import Base, Period, Quoted, Timestamped, period_bounds, text_enum, undated_last
+from app.facilities.models import Facility
+from app.organizations.models import Organization
+from app.testimonies.models import Testimony
+
+
+class Claim(Quoted, Period, Timestamped, Base):
+    """A number someone states about the labour, with its quote in the source that published it."""
+
+    __tablename__ = "claims"
+
+    id: Mapped[str] = mapped_column(String(120), primary_key=True)
+    statement: Mapped[str] = mapped_column(Text)
+    metric: Mapped[Metric] = mapped_column(text_enum(Metric, "metric"))
+    value: Mapped[Decimal | None] = mapped_column(Numeric)
+    value_min: Mapped[Decimal | None] = mapped_column(Numeric)
+    value_max: Mapped[Decimal | None] = mapped_column(Numeric)
+    unit: Mapped[Unit] = mapped_column(text_enum(Unit, "unit"))
+    approximation: Mapped[Approximation] = mapped_column(text_enum(Approximation, "approximation"))
+    claimant_organization_id: Mapped[str | None] = mapped_column(
+        ForeignKey("organizations.id", ondelete="RESTRICT")
+    )
+    claimant_testimony_id: Mapped[str | None] = mapped_column(
+        ForeignKey("testimonies.id", ondelete="RESTRICT")
+    )
+    stance: Mapped[Stance] = mapped_column(text_enum(Stance, "stance"))
+    about_facility_id: Mapped[str | None] = mapped_column(
+        ForeignKey("facilities.id", ondelete="RESTRICT")
+    )
+    about_testimony_id: Mapped[str | None] = mapped_column(
+        ForeignKey("testimonies.id", ondelete="RESTRICT")
+    )
+    about_organization_id: Mapped[str | None] = mapped_column(
+        ForeignKey("organizations.id", ondelete="RESTRICT")
+    )
+    notes: Mapped[str | None] = mapped_column(Text)
+
+    claimant_organization: Mapped[Organization | None] = relationship(
+        foreign_keys=[claimant_organization_id], lazy="raise"
+    )
+    claimant_testimony: Mapped[Testimony | None] = relationship(
+        foreign_keys=[claimant_testimony_id], lazy="raise"
+    )
+    about_facility: Mapped[Facility | None] = relationship(lazy="raise")
+    about_testimony: Mapped[Testimony | None] = relationship(
+        foreign_keys=[about_testimony_id], lazy="raise"
+    )
+    about_organization: Mapped[Organization | None] = relationship(
+        foreign_keys=[about_organization_id], lazy="raise"
+    )
+
+    __table_args__ = (
+        *Quoted.quote_checks(),
+        *Period.period_checks(),
+        CheckConstraint(
+            "num_nonnulls(claimant_organization_id, claimant_testimony_id) = 1",
+            name="one_claimant",
+        ),
+        CheckConstraint("num_nonnulls(value, value_min, value_max) >= 1", name="has_value"),
+        CheckConstraint(
+            "value_min <= value AND value <= value_max AND value_min <= value_max",
+            name="value_range",
+        ),
+        # value_min/value_max hold the range a number may take; NULL is an open side.
+        Index("ix_claims_value_min", "value_min"),
+        Index("ix_claims_value_max", "value_max"),
+        Index("ix_claims_metric", "metric"),
+        Index("ix_claims_unit", "unit"),
+        Index("ix_claims_stance", "stance"),
+        Index("ix_claims_claimant_organization_id", "claimant_organization_id"),
+        Index("ix_claims_claimant_testimony_id", "claimant_testimony_id"),
+        Index("ix_claims_about_facility_id", "about_facility_id"),
+        Index("ix_claims_about_testimony_id", "about_testimony_id"),
+        Index("ix_claims_about_organization_id", "about_organization_id"),
+        Index("ix_claims_updated_at_id", "updated_at", "id"),
+    )
+
+
+# A claim's number for sorting: the point value, else whichever bound is given.
+value_sort_key = func.coalesce(Claim.value, Claim.value_min, Claim.value_max)
+period_ascending = undated_last(Claim.period_start, descending=False)
+period_descending = undated_last(Claim.period_start, descending=True)
+period_lower, period_upper = period_bounds(Claim)
+Index("ix_claims_value_sort_id", value_sort_key, Claim.id)
+Index("ix_claims_period_asc_id", period_ascending, Claim.id)
+Index("ix_claims_period_desc_id", period_descending, Claim.id)
+Index("ix_claims_period_lower", period_lower)
+Index("ix_claims_period_upper", period_upper)

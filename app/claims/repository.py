@@ -1,0 +1,150 @@
+"""Every query of the claims domain."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sqlalchemy import Select, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from app.claims.models import (
+    Claim,
+    period_ascending,
+    period_descending,
+    period_lower,
+    period_upper,
+    value_sort_key,
+)
+from app.claims.schemas import ClaimCreate, ClaimQuery
+from app.kit.errors import not_found
+from app.kit.listing import any_of, list_page
+from app.kit.pagination import (
+    Cursors,
+    SortKey,
+    Window,
+    parse_date,
+    parse_datetime,
+    parse_decimal,
+    parse_text,
+)
+from app.kit.partial_dates import PartialDate
+from app.kit.periods import overlap_conditions, set_period
+from app.kit.schemas import QuoteIn
+from app.sources.models import Source
+from app.sources.quotes import locator_of, quote_columns
+
+SORT_KEYS = {
+    "id": SortKey(Claim.id, parse_text),
+    "value": SortKey(value_sort_key, parse_decimal),
+    "period_start": SortKey(period_ascending, parse_date, descending=period_descending),
+    "updated_at": SortKey(Claim.updated_at, parse_datetime),
+}
+
+
+def _with_details(statement: Select[tuple[Claim]]) -> Select[tuple[Claim]]:
+    return statement.options(
+        selectinload(Claim.source).selectinload(Source.publisher),
+        selectinload(Claim.claimant_organization),
+        selectinload(Claim.claimant_testimony),
+        selectinload(Claim.about_facility),
+        selectinload(Claim.about_testimony),
+        selectinload(Claim.about_organization),
+    )
+
+
+async def list_claims(session: AsyncSession, query: ClaimQuery, cursors: Cursors) -> Window[Claim]:
+    conditions = [
+        any_of(Claim.metric, query.metric),
+        any_of(Claim.unit, query.unit),
+        any_of(Claim.stance, query.stance),
+        any_of(Claim.about_facility_id, query.facility),
+        any_of(Claim.source_id, query.source),
+        *overlap_conditions(period_lower, period_upper, query.period_from, query.period_to),
+    ]
+    if query.claimant:
+        conditions.append(
+            or_(
+                Claim.claimant_organization_id.in_(query.claimant),
+                Claim.claimant_testimony_id.in_(query.claimant),
+            )
+        )
+    if query.testimony:
+        conditions.append(
+            or_(
+                Claim.about_testimony_id.in_(query.testimony),
+                Claim.claimant_testimony_id.in_(query.testimony),
+            )
+        )
+    # A claim matches when its range [value_min, value_max] overlaps the asked one; a NULL
+    # bound is open ("at least 670" reaches any larger number).
+    if query.value_min is not None:
+        conditions.append(or_(Claim.value_max.is_(None), Claim.value_max >= query.value_min))
+    if query.value_max is not None:
+        conditions.append(or_(Claim.value_min.is_(None), Claim.value_min <= query.value_max))
+    statement = _with_details(select(Claim)).where(*[c for c in conditions if c is not None])
+    return await list_page(
+        session,
+        statement,
+        id_column=Claim.id,
+        updated_at=Claim.updated_at,
+        sort_keys=SORT_KEYS,
+        sort=query.sort.value,
+        query=query,
+        cursors=cursors,
+    )
+
+
+async def get_claim(session: AsyncSession, claim_id: str) -> Claim:
+    claim = await session.scalar(_with_details(select(Claim).where(Claim.id == claim_id)))
+    if claim is None:
+        raise not_found("claim", claim_id)
+    return claim
+
+
+def claim_input(row: Claim) -> ClaimCreate:
+    return ClaimCreate(
+        id=row.id,
+        statement=row.statement,
+        metric=row.metric,
+        value=row.value,
+        value_min=row.value_min,
+        value_max=row.value_max,
+        unit=row.unit,
+        approximation=row.approximation,
+        period_start=PartialDate.from_columns(row.period_start, row.period_start_precision),
+        period_end=PartialDate.from_columns(row.period_end, row.period_end_precision),
+        claimant_organization=row.claimant_organization_id,
+        claimant_testimony=row.claimant_testimony_id,
+        stance=row.stance,
+        about_facility=row.about_facility_id,
+        about_testimony=row.about_testimony_id,
+        about_organization=row.about_organization_id,
+        source=row.source_id,
+        quote=row.quote,
+        locator=locator_of(row),
+        notes=row.notes,
+    )
+
+
+def save_claim(
+    session: AsyncSession, data: ClaimCreate, row: Claim | None, texts: Mapping[str, str | None]
+) -> Claim:
+    """The quote is checked against its source's archived text in `texts`."""
+    row = row or Claim(id=data.id)
+    row.statement, row.metric, row.unit = data.statement, data.metric, data.unit
+    row.value, row.value_min, row.value_max = data.value, data.value_min, data.value_max
+    row.approximation, row.stance, row.notes = data.approximation, data.stance, data.notes
+    set_period(row, data.period_start, data.period_end)
+    row.claimant_organization_id = data.claimant_organization
+    row.claimant_testimony_id = data.claimant_testimony
+    row.about_facility_id = data.about_facility
+    row.about_testimony_id = data.about_testimony
+    row.about_organization_id = data.about_organization
+    columns = quote_columns(
+        QuoteIn(source=data.source, quote=data.quote, locator=data.locator), texts
+    )
+    for name, value in columns.items():
+        setattr(row, name, value)
+    session.add(row)
+    return row

@@ -1,0 +1,196 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Self
+
+from pydantic import BaseModel, Field, model_validator
+
+from app.kit.pagination import Page, sort_enum
+from app.kit.params import ListQuery
+from app.kit.partial_dates import PartialDateField
+from app.kit.schemas import (
+    CiteAs,
+    Locator,
+    NonEmptyText,
+    PeriodOut,
+    RecordRef,
+    ShortText,
+    Slug,
+    StrictModel,
+)
+from app.sources.schemas import Citation
+
+
+class Metric(StrEnum):
+    persons_count = "persons_count"
+    deaths = "deaths"
+    survivors = "survivors"
+    age_years = "age_years"
+    wage = "wage"
+    working_hours_per_day = "working_hours_per_day"
+    trade_share = "trade_share"
+    facility_count = "facility_count"
+    population = "population"
+    duration_years = "duration_years"
+    money_amount = "money_amount"
+    year = "year"
+    other = "other"
+
+
+class Unit(StrEnum):
+    persons = "persons"
+    years = "years"
+    hours_per_day = "hours_per_day"
+    kpw_per_month = "KPW_per_month"
+    percent = "percent"
+    facilities = "facilities"
+    usd = "USD"
+    calendar_year = "calendar_year"
+    other = "other"
+
+
+class Approximation(StrEnum):
+    exact = "exact"
+    approximate = "approximate"
+    estimate = "estimate"
+    at_least = "at_least"
+    at_most = "at_most"
+    vague = "vague"
+
+
+class Stance(StrEnum):
+    asserts = "asserts"
+    denies = "denies"
+    disputes = "disputes"
+
+
+class ClaimCreate(StrictModel):
+    id: Slug
+    statement: ShortText = Field(description="One short sentence in the database's own words.")
+    metric: Metric
+    value: Decimal | None = Field(default=None, description="Point value, when one is given.")
+    value_min: Decimal | None = Field(default=None, description="Lower bound, when known.")
+    value_max: Decimal | None = Field(default=None, description="Upper bound, when known.")
+    unit: Unit
+    approximation: Approximation = Approximation.exact
+    period_start: PartialDateField | None = None
+    period_end: PartialDateField | None = Field(
+        default=None, description="End of the period, or the as-of date of a snapshot figure."
+    )
+    claimant_organization: Slug | None = Field(
+        default=None, description="Organization that makes the claim (not merely publishes it)."
+    )
+    claimant_testimony: Slug | None = Field(
+        default=None, description="Testimony whose witness makes the claim."
+    )
+    stance: Stance = Stance.asserts
+    about_facility: Slug | None = None
+    about_testimony: Slug | None = None
+    about_organization: Slug | None = None
+    source: Slug = Field(description="Source where the claim was published.")
+    quote: NonEmptyText = Field(description="The words exactly as the source prints them.")
+    locator: Locator | None = None
+    notes: NonEmptyText | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if (self.claimant_organization is None) == (self.claimant_testimony is None):
+            raise ValueError("give exactly one of claimant_organization and claimant_testimony")
+        if self.value is None and self.value_min is None and self.value_max is None:
+            raise ValueError("give value, value_min or value_max")
+        bounds = [b for b in (self.value_min, self.value, self.value_max) if b is not None]
+        if bounds != sorted(bounds):
+            raise ValueError("value_min <= value <= value_max must hold")
+        # Store the range the number may take; a bound left NULL is open. A point value is
+        # its own range unless the claim says "at least" or "at most".
+        if self.value is not None:
+            if self.value_min is None and self.approximation is not Approximation.at_most:
+                self.value_min = self.value
+            if self.value_max is None and self.approximation is not Approximation.at_least:
+                self.value_max = self.value
+        if self.approximation is Approximation.vague and (
+            self.value_min is None or self.value_max is None
+        ):
+            raise ValueError("a vague quantity is stored as a range: give value_min and value_max")
+        if (
+            self.period_start is not None
+            and self.period_end is not None
+            and self.period_start.first_day > self.period_end.last_day
+        ):
+            raise ValueError("period_start is after period_end")
+        return self
+
+
+class ClaimantType(StrEnum):
+    organization = "organization"
+    testimony = "testimony"
+
+
+class Claimant(BaseModel):
+    """Who makes the claim: an organization, or the witness of a testimony."""
+
+    type: ClaimantType
+    id: str
+    name: str
+
+
+class ClaimSubject(BaseModel):
+    """What the claim is about; each part optional."""
+
+    facility: RecordRef | None
+    testimony: RecordRef | None
+    organization: RecordRef | None
+
+
+class Claim(BaseModel):
+    id: str
+    statement: str
+    metric: Metric
+    value: float | None
+    value_min: float | None
+    value_max: float | None
+    unit: Unit
+    approximation: Approximation
+    period: PeriodOut
+    claimant: Claimant
+    stance: Stance
+    about: ClaimSubject
+    citations: list[Citation]
+    notes: str | None
+    created_at: datetime
+    updated_at: datetime
+    cite_as: CiteAs
+
+
+class ClaimPage(Page[Claim]):
+    pass
+
+
+ClaimSort = sort_enum("ClaimSort", ["id", "value", "period_start", "updated_at"])
+
+
+class ClaimQuery(ListQuery):
+    sort: ClaimSort = Field(default=ClaimSort("id"), description="Sort order.")
+    metric: list[Metric] | None = None
+    unit: list[Unit] | None = None
+    claimant: list[str] | None = Field(
+        default=None, description="Id of the claimant organization or testimony."
+    )
+    stance: list[Stance] | None = None
+    facility: list[str] | None = Field(default=None, description="About this facility.")
+    testimony: list[str] | None = Field(
+        default=None, description="About this testimony, or made by its witness."
+    )
+    source: list[str] | None = Field(default=None, description="Published in this source.")
+    value_min: float | None = Field(
+        default=None, description="Only claims whose value or range reaches at least this."
+    )
+    value_max: float | None = Field(
+        default=None, description="Only claims whose value or range goes down to at most this."
+    )
+    period_from: date | None = Field(
+        default=None, description="Only claims whose period overlaps [period_from, period_to]."
+    )
+    period_to: date | None = None

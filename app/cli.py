@@ -1,0 +1,128 @@
+"""The `testimony` command: serve the API, manage the schema, load the seed, print the spec."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from app.db import migrations
+from app.db.engine import ensure_database, make_engine, resolve_database_url
+from app.seeding.loader import LoadReport, SeedError, load_seed, read_seed
+from app.settings import Settings, get_settings
+
+cli = typer.Typer(help="testimony-api: evidence database of forced labour in North Korea.")
+db_cli = typer.Typer(help="Database schema (Alembic migrations).")
+seed_cli = typer.Typer(help="The seed corpus in seed/.")
+cli.add_typer(db_cli, name="db")
+cli.add_typer(seed_cli, name="seed")
+
+
+def _database() -> URL:
+    """The database to work on, created if the server lacks it."""
+    url = resolve_database_url(get_settings())
+    if asyncio.run(ensure_database(url)):
+        typer.echo(f"created database {url.database}", err=True)
+    return url
+
+
+async def _load(url: URL, seed_dir: Path) -> LoadReport:
+    data = read_seed(seed_dir)
+    engine = make_engine(url, pooled=False)
+    try:
+        async with async_sessionmaker(engine)() as session, session.begin():
+            return await load_seed(session, data)
+    finally:
+        await engine.dispose()
+
+
+def _load_seed(url: URL, seed_dir: Path) -> None:
+    try:
+        report = asyncio.run(_load(url, seed_dir))
+    except SeedError as error:
+        typer.echo("the seed was not loaded; nothing was written:", err=True)
+        for problem in error.problems:
+            typer.echo(f"  {problem}", err=True)
+        raise typer.Exit(1) from None
+    for line in report.lines():
+        typer.echo(line, err=True)
+
+
+@cli.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface; default HOST or 127.0.0.1.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port; default PORT or 8000.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes; default WORKERS.")] = None,
+    setup: Annotated[
+        bool, typer.Option(help="Apply migrations and load the seed before serving.")
+    ] = False,
+) -> None:
+    """Serve the API."""
+    import uvicorn
+
+    settings = get_settings()
+    url = _database()
+    if setup:
+        migrations.upgrade(url)
+        _load_seed(url, settings.seed_dir)
+    # Worker processes connect to the server resolved here rather than each starting one.
+    os.environ["DATABASE_URL"] = url.render_as_string(hide_password=False)
+    get_settings.cache_clear()
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers or settings.workers,
+        proxy_headers=True,
+    )
+
+
+@db_cli.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Apply migrations up to REVISION (default: head)."""
+    migrations.upgrade(_database(), revision)
+
+
+@db_cli.command("downgrade")
+def db_downgrade(revision: Annotated[str, typer.Argument(help="e.g. -1 or base")]) -> None:
+    """Revert migrations down to REVISION."""
+    migrations.downgrade(_database(), revision)
+
+
+@seed_cli.command("load")
+def seed_load(
+    directory: Annotated[Path | None, typer.Option("--dir", help="Seed folder.")] = None,
+) -> None:
+    """Load the seed files (idempotent; removed records are reported, not deleted)."""
+    _load_seed(_database(), directory or get_settings().seed_dir)
+
+
+@cli.command()
+def openapi(
+    output: Annotated[Path | None, typer.Option(help="Write to a file instead.")] = None,
+) -> None:
+    """Print the OpenAPI document."""
+    from app.main import create_app
+
+    # The document needs no database: the engine is created but never connects.
+    app = create_app(Settings(database_url="postgresql://localhost/unused"))
+    text = json.dumps(app.openapi(), indent=2, ensure_ascii=False) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
+    cli()

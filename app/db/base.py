@@ -1,0 +1,134 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from sqlalchemy import (
+    CheckConstraint,
+    ColumnElement,
+    Date,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Integer,
+    MetaData,
+    Text,
+    func,
+    literal_column,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column, relationship
+
+from app.kit.partial_dates import DatePrecision
+
+if TYPE_CHECKING:
+    from app.sources.models import Source
+
+# Stable constraint names, so migrations can refer to them.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Timestamped:
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+
+def text_enum(enum: type[StrEnum], name: str) -> Enum:
+    """A VARCHAR column limited to the enum's values by a named CHECK constraint.
+
+    Plain text plus CHECK keeps adding a value a one-line migration, unlike native enum types.
+    """
+    return Enum(
+        enum,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=max(len(m.value) for m in enum),
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+    )
+
+
+def undated_last(
+    column: ColumnElement[date] | Mapped[date | None], *, descending: bool
+) -> ColumnElement[date]:
+    """A non-null sort key for a nullable date: missing dates sort after all others.
+
+    The stand-in is a literal, not a bound parameter, so that an index on the same expression
+    serves keyset queries.
+    """
+    stand_in = "DATE '0001-01-01'" if descending else "DATE '9999-12-31'"
+    return func.coalesce(column, literal_column(stand_in))
+
+
+class Quoted:
+    """A verbatim quote from a source and where it stands in the source's archived text."""
+
+    source_id: Mapped[str] = mapped_column(
+        ForeignKey("sources.id", ondelete="RESTRICT"), index=True
+    )
+    quote: Mapped[str] = mapped_column(Text)
+    char_start: Mapped[int | None] = mapped_column(Integer)
+    char_end: Mapped[int | None] = mapped_column(Integer)
+
+    @declared_attr
+    def source(cls) -> Mapped[Source]:  # noqa: N805
+        return relationship("Source", lazy="raise")
+
+    @staticmethod
+    def quote_checks() -> tuple[CheckConstraint, ...]:
+        return (
+            CheckConstraint(
+                "(char_start IS NULL) = (char_end IS NULL) AND char_start >= 0 "
+                "AND char_end > char_start",
+                name="locator",
+            ),
+        )
+
+
+class Period:
+    """A span of time known to varying precision. The start is stored as the first day it may
+    denote, the end as the last, so that overlap with [from, to] is two comparisons."""
+
+    period_start: Mapped[date | None] = mapped_column(Date)
+    period_start_precision: Mapped[DatePrecision] = mapped_column(
+        text_enum(DatePrecision, "period_start_precision"), server_default=DatePrecision.unknown
+    )
+    period_end: Mapped[date | None] = mapped_column(Date)
+    period_end_precision: Mapped[DatePrecision] = mapped_column(
+        text_enum(DatePrecision, "period_end_precision"), server_default=DatePrecision.unknown
+    )
+
+    @staticmethod
+    def period_checks() -> tuple[CheckConstraint, ...]:
+        return (
+            CheckConstraint(
+                "(period_start IS NULL) = (period_start_precision = 'unknown')",
+                name="period_start_known",
+            ),
+            CheckConstraint(
+                "(period_end IS NULL) = (period_end_precision = 'unknown')",
+                name="period_end_known",
+            ),
+            CheckConstraint("period_start <= period_end", name="period_ordered"),
+        )
+
+
+def period_bounds(model: type[Period]) -> tuple[ColumnElement[date], ColumnElement[date]]:
+    """Earliest and latest day a record's period may cover; a missing end takes the other's."""
+    return (
+        func.coalesce(model.period_start, model.period_end),
+        func.coalesce(model.period_end, model.period_start),
+    )

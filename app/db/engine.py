@@ -1,0 +1,75 @@
+"""Engines, sessions and the request-scoped session dependency."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.pool import NullPool
+
+from app.db.embedded import embedded_server_url
+from app.settings import Settings
+
+
+def async_url(url: str | URL) -> URL:
+    """Accept any PostgreSQL URL spelling and return one for the asyncpg driver."""
+    parsed = make_url(url) if isinstance(url, str) else url
+    if parsed.get_backend_name() not in {"postgresql", "postgres"}:
+        raise ValueError(f"only PostgreSQL is supported, not {parsed.get_backend_name()!r}")
+    return parsed.set(drivername="postgresql+asyncpg")
+
+
+def resolve_database_url(settings: Settings) -> URL:
+    """The configured server, or the embedded one when DATABASE_URL is unset."""
+    if settings.database_url:
+        return async_url(settings.database_url)
+    return embedded_server_url(settings.data_dir, settings.database_name)
+
+
+def make_engine(url: URL, *, pool_size: int = 5, pooled: bool = True) -> AsyncEngine:
+    if not pooled:
+        return create_async_engine(url, poolclass=NullPool)
+    return create_async_engine(url, pool_size=pool_size, pool_pre_ping=True)
+
+
+async def ensure_database(url: URL) -> bool:
+    """Create the database named in `url` if the server lacks it. True when it was created."""
+    admin = create_async_engine(
+        url.set(database="postgres"), poolclass=NullPool, isolation_level="AUTOCOMMIT"
+    )
+    try:
+        async with admin.connect() as connection:
+            exists = await connection.scalar(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": url.database}
+            )
+            if exists:
+                return False
+            quoted = connection.dialect.identifier_preparer.quote(url.database or "")
+            await connection.execute(text(f"CREATE DATABASE {quoted}"))
+            return True
+    finally:
+        await admin.dispose()
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One session per request: committed when the handler succeeds, rolled back otherwise."""
+    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    async with sessionmaker() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]

@@ -1,0 +1,22 @@
+"""Every mapped model, imported in one place so the metadata is complete (Alembic, tests)."""
+
+from app.claims.models import Claim
+from app.db.base import Base
+from app.facilities.models import Facility, FacilityAlias, FacilityMention
+from app.organizations.models import Organization
+from app.sources.models import Source, SourceRelay
+from app.testimonies.models import Testimony, TestimonyExcerpt, testimony_facilities
+
+__all__ = [
+    "Base",
+    "Claim",
+    "Facility",
+    "FacilityAlias",
+    "FacilityMention",
+    "Organization",
+    "Source",
+    "SourceRelay",
+    "Testimony",
+    "TestimonyExcerpt",
+    "testimony_facilities",
+]

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.facilities.models import Facility as FacilityRow
+from app.facilities.schemas import Facility, FacilityAlias, Location
+from app.kit.citing import Citer
+from app.kit.schemas import RecordRef
+from app.sources.citations import CitationBuilder
+
+
+async def present_facilities(
+    session: AsyncSession, facilities: Sequence[FacilityRow], citer: Citer
+) -> list[Facility]:
+    """Needs operator, aliases and mentions (with source and publisher) loaded."""
+    citations = await CitationBuilder.for_sources(
+        session, (m.source_id for f in facilities for m in f.mentions)
+    )
+    return [
+        Facility(
+            id=facility.id,
+            name=facility.name,
+            aliases=[
+                FacilityAlias(name=a.name, language=a.language, script=a.script)
+                for a in facility.aliases
+            ],
+            facility_type=facility.facility_type,
+            province=facility.province,
+            county=facility.county,
+            location=Location(
+                latitude=float(facility.latitude) if facility.latitude is not None else None,
+                longitude=float(facility.longitude) if facility.longitude is not None else None,
+                precision=facility.location_precision,
+            ),
+            operator=RecordRef(id=facility.operator.id, name=facility.operator.name)
+            if facility.operator
+            else None,
+            products=facility.products,
+            description=facility.description,
+            citations=[citations.cite(mention) for mention in facility.mentions],
+            created_at=facility.created_at,
+            updated_at=facility.updated_at,
+            cite_as=citer.cite("facilities", facility.id, f"{facility.name}."),
+        )
+        for facility in facilities
+    ]

@@ -1,0 +1,122 @@
+"""Every query of the facilities domain."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from app.facilities.models import Facility, FacilityMention
+from app.facilities.models import FacilityAlias as FacilityAliasRow
+from app.facilities.schemas import FacilityAlias, FacilityCreate, FacilityQuery, LocationIn
+from app.kit.errors import not_found
+from app.kit.listing import any_of, list_page
+from app.kit.pagination import Cursors, SortKey, Window, parse_datetime, parse_text
+from app.sources.models import Source
+from app.sources.quotes import quote_columns, quote_input
+
+SORT_KEYS = {
+    "name": SortKey(Facility.name, parse_text),
+    "id": SortKey(Facility.id, parse_text),
+    "updated_at": SortKey(Facility.updated_at, parse_datetime),
+}
+
+
+def _with_details(statement: Select[tuple[Facility]]) -> Select[tuple[Facility]]:
+    return statement.options(
+        selectinload(Facility.operator),
+        selectinload(Facility.aliases),
+        selectinload(Facility.mentions)
+        .selectinload(FacilityMention.source)
+        .selectinload(Source.publisher),
+    )
+
+
+async def list_facilities(
+    session: AsyncSession, query: FacilityQuery, cursors: Cursors
+) -> Window[Facility]:
+    conditions = [
+        any_of(Facility.facility_type, query.facility_type),
+        any_of(Facility.province, query.province),
+        any_of(Facility.operator_id, query.operator),
+    ]
+    if query.has_location is not None:
+        conditions.append(
+            Facility.latitude.is_not(None) if query.has_location else Facility.latitude.is_(None)
+        )
+    statement = _with_details(select(Facility)).where(*[c for c in conditions if c is not None])
+    return await list_page(
+        session,
+        statement,
+        id_column=Facility.id,
+        updated_at=Facility.updated_at,
+        sort_keys=SORT_KEYS,
+        sort=query.sort.value,
+        query=query,
+        cursors=cursors,
+    )
+
+
+async def get_facility(session: AsyncSession, facility_id: str) -> Facility:
+    facility = await session.scalar(
+        _with_details(select(Facility).where(Facility.id == facility_id))
+    )
+    if facility is None:
+        raise not_found("facility", facility_id)
+    return facility
+
+
+def facility_input(row: Facility) -> FacilityCreate:
+    """Needs aliases and mentions loaded."""
+    return FacilityCreate(
+        id=row.id,
+        name=row.name,
+        aliases=[
+            FacilityAlias(name=a.name, language=a.language, script=a.script) for a in row.aliases
+        ],
+        facility_type=row.facility_type,
+        province=row.province,
+        county=row.county,
+        location=LocationIn(
+            latitude=float(row.latitude) if row.latitude is not None else None,
+            longitude=float(row.longitude) if row.longitude is not None else None,
+            precision=row.location_precision,
+        ),
+        operator=row.operator_id,
+        products=row.products,
+        description=row.description,
+        mentions=[quote_input(m) for m in row.mentions],
+    )
+
+
+def save_facility(
+    session: AsyncSession,
+    data: FacilityCreate,
+    row: Facility | None,
+    texts: Mapping[str, str | None],
+) -> Facility:
+    """`texts` maps source ids to their archived text, against which quotes are checked."""
+    row = row or Facility(id=data.id, aliases=[], mentions=[])
+    row.name, row.facility_type = data.name, data.facility_type
+    row.province, row.county = data.province, data.county
+    row.latitude = _coordinate(data.location.latitude)
+    row.longitude = _coordinate(data.location.longitude)
+    row.location_precision = data.location.precision
+    row.operator_id, row.products = data.operator, data.products
+    row.description = data.description
+    row.aliases = [
+        FacilityAliasRow(position=i, name=a.name, language=a.language, script=a.script)
+        for i, a in enumerate(data.aliases)
+    ]
+    row.mentions = [
+        FacilityMention(position=i, **quote_columns(m, texts)) for i, m in enumerate(data.mentions)
+    ]
+    session.add(row)
+    return row
+
+
+def _coordinate(value: float | None) -> Decimal | None:
+    return Decimal(str(value)) if value is not None else None

@@ -1,0 +1,45 @@
+"""Liveness and readiness probes."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.db.engine import SessionDep
+from app.kit.errors import ProblemError, problem_responses
+
+router = APIRouter(tags=["health"])
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    status: str
+    schema_revision: str
+
+
+@router.get("/healthz", operation_id="get_health")
+async def get_health() -> Health:
+    """The process is up."""
+    return Health(status="ok")
+
+
+@router.get("/readyz", operation_id="get_readiness", responses=problem_responses(503))
+async def get_readiness(request: Request, session: SessionDep) -> Readiness:
+    """The database answers and its schema is at the revision this code expects."""
+    expected: str | None = request.app.state.head_revision
+    try:
+        current = await session.scalar(text("SELECT version_num FROM alembic_version"))
+    except SQLAlchemyError:
+        raise ProblemError(
+            503, "not-ready", "The database is not reachable or not migrated."
+        ) from None
+    if current != expected:
+        raise ProblemError(
+            503, "not-ready", f"The database schema is at {current}, the code expects {expected}."
+        )
+    return Readiness(status="ready", schema_revision=current)

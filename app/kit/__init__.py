@@ -1,0 +1,1 @@
+"""Shared plumbing: pagination, errors, partial dates, citations, vocabularies."""

@@ -1,0 +1,172 @@
+"""RFC 9457 problem details for every error, translated in one place.
+
+No SQL text, stack trace or internal identifier ever reaches a client: database errors are
+mapped to a status and a plain sentence, anything unexpected to a bare 500.
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+logger = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+PROBLEM_BASE = "urn:testimony-api:problem:"
+
+
+class FieldError(BaseModel):
+    location: str = Field(description="Where the bad value was: query, path, header or body.")
+    name: str = Field(description="The parameter or field, dotted for nested body fields.")
+    message: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem details object."""
+
+    type: str = Field(description="URI reference that identifies the problem type.")
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    errors: list[FieldError] | None = None
+
+
+class ProblemError(Exception):
+    """Raise from anywhere to answer with a problem document."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        detail: str,
+        *,
+        title: str | None = None,
+        errors: list[FieldError] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.title = title or HTTPStatus(status).phrase
+        self.errors = errors
+        self.headers = headers
+
+
+def not_found(kind: str, record_id: str) -> ProblemError:
+    return ProblemError(404, "not-found", f"No {kind} has the id {record_id!r}.")
+
+
+def problem_response(request: Request, error: ProblemError) -> JSONResponse:
+    body = Problem(
+        type=PROBLEM_BASE + error.code,
+        title=error.title,
+        status=error.status,
+        detail=error.detail,
+        instance=request.url.path,
+        errors=error.errors,
+    )
+    return JSONResponse(
+        body.model_dump(exclude_none=True),
+        status_code=error.status,
+        media_type=PROBLEM_JSON,
+        headers=error.headers,
+    )
+
+
+def _field_errors(raw: list[Any]) -> list[FieldError]:
+    errors = []
+    for item in raw:
+        location, *path = [str(part) for part in item.get("loc", ())] or ["body"]
+        errors.append(
+            FieldError(location=location, name=".".join(path) or location, message=item["msg"])
+        )
+    return errors
+
+
+async def _on_problem(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, ProblemError)
+    return problem_response(request, error)
+
+
+async def _on_validation(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    errors = _field_errors(list(error.errors()))
+    names = ", ".join(sorted({f"{e.location} parameter {e.name!r}" for e in errors}))
+    return problem_response(
+        request,
+        ProblemError(422, "validation-error", f"Invalid value for {names}.", errors=errors),
+    )
+
+
+async def _on_http(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, StarletteHTTPException)
+    status = error.status_code
+    detail = error.detail if isinstance(error.detail, str) else HTTPStatus(status).description
+    code = {404: "not-found", 405: "method-not-allowed"}.get(status, "http-error")
+    return problem_response(
+        request, ProblemError(status, code, detail, headers=getattr(error, "headers", None))
+    )
+
+
+async def _on_integrity(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, IntegrityError)
+    sqlstate = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
+    logger.info("integrity error %s on %s", sqlstate, request.url.path)
+    if sqlstate == "23505":
+        return problem_response(
+            request, ProblemError(409, "conflict", "A record with the same identifier exists.")
+        )
+    return problem_response(
+        request,
+        ProblemError(422, "constraint-violation", "The data breaks a rule of the database."),
+    )
+
+
+async def _on_database(request: Request, error: Exception) -> JSONResponse:
+    if isinstance(error, DataError):
+        return problem_response(
+            request, ProblemError(422, "invalid-data", "A value is out of range or malformed.")
+        )
+    logger.exception("database error on %s", request.url.path, exc_info=error)
+    return problem_response(
+        request, ProblemError(503, "database-error", "The database could not answer the request.")
+    )
+
+
+async def _on_unexpected(request: Request, error: Exception) -> JSONResponse:
+    logger.exception("unhandled error on %s", request.url.path, exc_info=error)
+    return problem_response(
+        request, ProblemError(500, "internal-error", "The server failed to answer the request.")
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ProblemError, _on_problem)
+    app.add_exception_handler(RequestValidationError, _on_validation)
+    app.add_exception_handler(StarletteHTTPException, _on_http)
+    app.add_exception_handler(HTTPException, _on_http)
+    app.add_exception_handler(IntegrityError, _on_integrity)
+    app.add_exception_handler(DBAPIError, _on_database)
+    app.add_exception_handler(Exception, _on_unexpected)
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries documenting problem+json answers."""
+    return {
+        status: {
+            "model": Problem,
+            "description": HTTPStatus(status).phrase,
+            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for status in statuses
+    }

@@ -1,0 +1,81 @@
+"""Query parameters: the list-endpoint base model and the unknown-parameter guard."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import Request
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.kit.errors import FieldError, ProblemError
+
+MAX_LIMIT = 200
+DEFAULT_LIMIT = 50
+
+
+class ListQuery(BaseModel):
+    """Parameters every list endpoint takes. Subclasses add `sort` and typed filters; a
+    repeated filter means OR, different filters combine with AND."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    limit: int = Field(
+        default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Page size, 1 to 200."
+    )
+    cursor: str | None = Field(
+        default=None,
+        description="Opaque cursor from `page.next_cursor`; valid only with the same sort and "
+        "filters.",
+    )
+    updated_since: datetime | None = Field(
+        default=None,
+        description="Only records created or changed at or after this instant (ISO 8601), for "
+        "incremental sync.",
+    )
+
+    def fingerprint_fields(self) -> dict[str, Any]:
+        """What a cursor is bound to: sort and filters, not the page position or size."""
+        return self.model_dump(mode="json", exclude={"cursor", "limit"}, exclude_none=True)
+
+
+def _query_names(dependant: Any) -> set[str]:
+    names: set[str] = set()
+    for field in dependant.query_params:
+        annotation = field.field_info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            names.update(f.alias or name for name, f in annotation.model_fields.items())
+        else:
+            names.add(field.alias)
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+_allowed_by_route: dict[int, frozenset[str]] = {}
+
+
+def reject_unknown_query_params(request: Request) -> None:
+    """A parameter the endpoint does not know is a 400 that names it, never silently ignored."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    allowed = _allowed_by_route.get(id(route))
+    if allowed is None:
+        allowed = _allowed_by_route[id(route)] = frozenset(_query_names(route.dependant))
+    unknown = sorted(set(request.query_params.keys()) - allowed)
+    if unknown:
+        raise ProblemError(
+            400,
+            "unknown-parameter",
+            "Unknown query parameter: "
+            + ", ".join(repr(n) for n in unknown)
+            + ". Allowed: "
+            + (", ".join(sorted(allowed)) or "none")
+            + ".",
+            errors=[
+                FieldError(location="query", name=n, message="not a parameter of this endpoint")
+                for n in unknown
+            ],
+        )

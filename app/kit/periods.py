@@ -1,0 +1,36 @@
+"""Period-overlap filters shared by testimonies and claims."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from app.db.base import Period
+from app.kit.partial_dates import DatePrecision, PartialDate
+from app.kit.schemas import PeriodOut
+
+
+def overlap_conditions(
+    lower: Any, upper: Any, period_from: date | None, period_to: date | None
+) -> list[Any]:
+    """Rows whose [lower, upper] span overlaps [period_from, period_to]; undated rows never do."""
+    conditions = []
+    if period_from is not None:
+        conditions.append(upper >= period_from)
+    if period_to is not None:
+        conditions.append(lower <= period_to)
+    return conditions
+
+
+def period_of(record: Period) -> PeriodOut:
+    start = PartialDate.from_columns(record.period_start, record.period_start_precision)
+    end = PartialDate.from_columns(record.period_end, record.period_end_precision)
+    return PeriodOut(start=str(start) if start else None, end=str(end) if end else None)
+
+
+def set_period(record: Period, start: PartialDate | None, end: PartialDate | None) -> None:
+    """Store a start as the first day it may denote and an end as the last."""
+    record.period_start = start.first_day if start else None
+    record.period_start_precision = start.precision if start else DatePrecision.unknown
+    record.period_end = end.last_day if end else None
+    record.period_end_precision = end.precision if end else DatePrecision.unknown

@@ -1,0 +1,75 @@
+"""Building blocks shared by the domain schemas."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Self
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+
+Slug = Annotated[
+    str,
+    StringConstraints(pattern=SLUG_PATTERN, min_length=1, max_length=120),
+    Field(
+        description="Stable, URL-safe identifier: lower-case letters, digits and single hyphens. "
+        "It is part of the record's permalink and never changes.",
+        examples=["kcna-orphans-volunteer-2021-05"],
+    ),
+]
+
+NonEmptyText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+
+
+class StrictModel(BaseModel):
+    """Input models reject unknown fields so a typo never silently drops data."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Locator(StrictModel):
+    """Where a quote stands in its source's archived text.
+
+    Offsets count Unicode code points; the end is exclusive.
+    """
+
+    char_start: int = Field(ge=0, description="Offset of the quote's first character.")
+    char_end: int = Field(gt=0, description="Offset just past the quote's last character.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.char_end <= self.char_start:
+            raise ValueError("char_end must be greater than char_start")
+        return self
+
+
+class QuoteIn(StrictModel):
+    """A verbatim quote from a source, with where it stands."""
+
+    source: Slug
+    quote: NonEmptyText = Field(description="The words exactly as the source prints them.")
+    locator: Locator | None = None
+
+
+class CiteAs(BaseModel):
+    """How to cite this record of the database."""
+
+    permalink: str = Field(description="Stable URL of the record.")
+    text: str = Field(description="Plain-text citation, with the access date.")
+    accessed: date
+
+
+class RecordRef(BaseModel):
+    """A link to another record: its id and a human-readable name."""
+
+    id: str
+    name: str
+
+
+class PeriodOut(BaseModel):
+    """When the events happened, each end as precisely as it is known."""
+
+    start: str | None = Field(description="ISO 8601 date of reduced precision, or null.")
+    end: str | None = Field(description="ISO 8601 date of reduced precision, or null.")

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+from app.kit.pagination import Page, sort_enum
+from app.kit.params import ListQuery
+from app.kit.schemas import CiteAs, NonEmptyText, ShortText, Slug, StrictModel
+
+
+class OrganizationKind(StrEnum):
+    state_media = "state_media"
+    state_agency = "state_agency"
+    news_outlet = "news_outlet"
+    ngo = "ngo"
+    government = "government"
+    company = "company"
+    criminal_group = "criminal_group"
+    other = "other"
+
+
+class OrganizationCreate(StrictModel):
+    id: Slug
+    name: ShortText
+    aliases: list[ShortText] = Field(default_factory=list)
+    kind: OrganizationKind
+    description: NonEmptyText | None = None
+
+
+class Organization(BaseModel):
+    id: str
+    name: str
+    aliases: list[str]
+    kind: OrganizationKind
+    description: str | None
+    created_at: datetime
+    updated_at: datetime
+    cite_as: CiteAs
+
+
+class OrganizationPage(Page[Organization]):
+    pass
+
+
+OrganizationSort = sort_enum("OrganizationSort", ["name", "id", "updated_at"])
+
+
+class OrganizationQuery(ListQuery):
+    sort: OrganizationSort = Field(default=OrganizationSort("name"), description="Sort order.")
+    kind: list[OrganizationKind] | None = None

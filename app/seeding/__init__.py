@@ -1,0 +1,1 @@
+"""Loading the seed corpus (`seed/`) into the database."""

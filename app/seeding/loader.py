@@ -1,0 +1,314 @@
+"""Read, validate and load the seed files.
+
+Loading is idempotent: a record whose data is unchanged is not written (its `updated_at`
+stays), an edited record is updated, and a record in the database that the files no longer
+list is reported, never deleted. Everything is validated before anything is written, and the
+whole load is one transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload, undefer
+
+from app.claims.models import Claim
+from app.claims.repository import claim_input, save_claim
+from app.claims.schemas import ClaimCreate
+from app.facilities.models import Facility
+from app.facilities.repository import facility_input, save_facility
+from app.facilities.schemas import FacilityCreate
+from app.organizations.models import Organization
+from app.organizations.repository import organization_input, save_organization
+from app.organizations.schemas import OrganizationCreate
+from app.sources.models import Source
+from app.sources.quotes import QuoteMismatchError
+from app.sources.repository import save_source, source_input
+from app.sources.schemas import SourceCreate
+from app.testimonies.models import Testimony
+from app.testimonies.repository import save_testimony, testimony_input
+from app.testimonies.schemas import TestimonyCreate
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class SeedError(Exception):
+    """The seed files are not valid; nothing was written."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = list(problems)
+
+
+@dataclass
+class SeedData:
+    organizations: list[OrganizationCreate]
+    sources: list[SourceCreate]
+    facilities: list[FacilityCreate]
+    testimonies: list[TestimonyCreate]
+    claims: list[ClaimCreate]
+
+
+@dataclass
+class LoadReport:
+    created: dict[str, list[str]] = field(default_factory=dict)
+    updated: dict[str, list[str]] = field(default_factory=dict)
+    unchanged: dict[str, int] = field(default_factory=dict)
+    # In the database but no longer in the seed files: reported, left in place.
+    unlisted: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def changed(self) -> bool:
+        return any(self.created.values()) or any(self.updated.values())
+
+    def lines(self) -> list[str]:
+        lines = []
+        for kind in ("organizations", "sources", "facilities", "testimonies", "claims"):
+            lines.append(
+                f"{kind}: {len(self.created.get(kind, []))} created, "
+                f"{len(self.updated.get(kind, []))} updated, "
+                f"{self.unchanged.get(kind, 0)} unchanged"
+            )
+            for record_id in self.unlisted.get(kind, []):
+                lines.append(f"  not in the seed files (kept): {kind}/{record_id}")
+        return lines
+
+
+def _read_records(path: Path, problems: list[str]) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    try:
+        records = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+    except yaml.YAMLError as error:
+        problems.append(f"{path.name}: not valid YAML: {error}")
+        return []
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        problems.append(f"{path.name}: expected a list of records")
+        return []
+    return records
+
+
+def _validate(
+    path: Path,
+    model: type[M],
+    problems: list[str],
+    prepare: Callable[[dict[str, Any], str], None] | None = None,
+) -> list[M]:
+    valid: list[M] = []
+    seen: set[str] = set()
+    for index, record in enumerate(_read_records(path, problems), start=1):
+        label = f"{path.name} record {index} ({record.get('id', 'no id')})"
+        try:
+            if prepare is not None:
+                prepare(record, label)
+            item = model.model_validate(record)
+        except ValidationError as error:
+            for detail in error.errors():
+                where = ".".join(str(part) for part in detail["loc"]) or "record"
+                problems.append(f"{label}: {where}: {detail['msg']}")
+            continue
+        except ValueError as error:
+            problems.append(f"{label}: {error}")
+            continue
+        record_id = item.id
+        if record_id in seen:
+            problems.append(f"{label}: duplicate id")
+        seen.add(record_id)
+        valid.append(item)
+    return valid
+
+
+def read_seed(seed_dir: Path) -> SeedData:
+    """Parse and validate every seed file; SeedError lists every problem found."""
+    problems: list[str] = []
+
+    def attach_archive(record: dict[str, Any], label: str) -> None:
+        # A source's archived copy is a file beside the seed data, read in as its text.
+        archive_file = record.pop("archive_file", None)
+        if archive_file is None:
+            return
+        path = seed_dir / archive_file
+        if not path.is_file():
+            raise ValueError(f"archive_file {archive_file!r} does not exist")
+        raw = path.read_bytes()
+        if record.get("archive_sha256") not in (None, hashlib.sha256(raw).hexdigest()):
+            raise ValueError(f"archive_sha256 does not match {archive_file}")
+        record["archived_text"] = raw.decode("utf-8")
+
+    data = SeedData(
+        organizations=_validate(seed_dir / "organizations.yaml", OrganizationCreate, problems),
+        sources=_validate(seed_dir / "sources.yaml", SourceCreate, problems, attach_archive),
+        facilities=_validate(seed_dir / "facilities.yaml", FacilityCreate, problems),
+        testimonies=_validate(seed_dir / "testimonies.yaml", TestimonyCreate, problems),
+        claims=_validate(seed_dir / "claims.yaml", ClaimCreate, problems),
+    )
+    problems.extend(_unresolved_references(data))
+    if problems:
+        raise SeedError(problems)
+    return data
+
+
+def _unresolved_references(data: SeedData) -> list[str]:
+    ids = {
+        "organization": {o.id for o in data.organizations},
+        "source": {s.id for s in data.sources},
+        "facility": {f.id for f in data.facilities},
+        "testimony": {t.id for t in data.testimonies},
+    }
+    references: list[tuple[str, str, str, str | None]] = []  # (record, field, kind, id)
+    for s in data.sources:
+        references.append((f"sources/{s.id}", "publisher", "organization", s.publisher))
+        references += [(f"sources/{s.id}", "relays", "source", r) for r in s.relays]
+    for f in data.facilities:
+        references.append((f"facilities/{f.id}", "operator", "organization", f.operator))
+        references += [(f"facilities/{f.id}", "mentions", "source", m.source) for m in f.mentions]
+    for t in data.testimonies:
+        label = f"testimonies/{t.id}"
+        references += [(label, "facilities", "facility", f) for f in t.facilities]
+        references += [(label, "excerpts", "source", e.source) for e in t.excerpts]
+    for c in data.claims:
+        label = f"claims/{c.id}"
+        references += [
+            (label, "claimant_organization", "organization", c.claimant_organization),
+            (label, "claimant_testimony", "testimony", c.claimant_testimony),
+            (label, "about_facility", "facility", c.about_facility),
+            (label, "about_testimony", "testimony", c.about_testimony),
+            (label, "about_organization", "organization", c.about_organization),
+            (label, "source", "source", c.source),
+        ]
+    return [
+        f"{record}: {field_name}: no {kind} has the id {target!r}"
+        for record, field_name, kind, target in references
+        if target is not None and target not in ids[kind]
+    ]
+
+
+def _dump(model: BaseModel) -> dict[str, Any]:
+    return model.model_dump(mode="json")
+
+
+class _Loader:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.report = LoadReport()
+        self.problems: list[str] = []
+
+    @contextmanager
+    def _checking_quotes(self, kind: str, record_id: str) -> Iterator[None]:
+        """Collect every quote that is not at its locator, to report them all at once."""
+        try:
+            yield
+        except QuoteMismatchError as error:
+            self.problems.append(f"{kind}/{record_id}: {error}")
+
+    def _track(self, kind: str, record_id: str, existed: bool, same: bool) -> None:
+        if same:
+            self.report.unchanged[kind] = self.report.unchanged.get(kind, 0) + 1
+        else:
+            bucket = self.report.updated if existed else self.report.created
+            bucket.setdefault(kind, []).append(record_id)
+
+    def _unlisted(self, kind: str, existing: Mapping[str, Any], listed: Sequence[Any]) -> None:
+        listed_ids = {item.id for item in listed}
+        self.report.unlisted[kind] = sorted(set(existing) - listed_ids)
+
+    async def load(self, data: SeedData) -> LoadReport:
+        session = self.session
+        organizations = {o.id: o for o in await session.scalars(select(Organization))}
+        for item in data.organizations:
+            row = organizations.get(item.id)
+            same = row is not None and _dump(organization_input(row)) == _dump(item)
+            self._track("organizations", item.id, row is not None, same)
+            if not same:
+                organizations[item.id] = save_organization(session, item, row)
+        self._unlisted("organizations", organizations, data.organizations)
+        await session.flush()
+
+        sources = {
+            s.id: s
+            for s in await session.scalars(
+                select(Source).options(undefer(Source.archived_text), selectinload(Source.relays))
+            )
+        }
+        self._unlisted("sources", sources, data.sources)
+        changed_sources = []
+        for item in data.sources:
+            row = sources.get(item.id)
+            same = row is not None and _dump(source_input(row)) == _dump(item)
+            self._track("sources", item.id, row is not None, same)
+            if not same:
+                changed_sources.append(item)
+            if row is None:  # created first, so that relays can point at any source
+                sources[item.id] = Source(id=item.id, relays=[])
+        for item in changed_sources:
+            save_source(session, item, sources[item.id], [sources[r] for r in item.relays])
+        await session.flush()
+        texts = {s.id: s.archived_text for s in sources.values()}
+
+        facilities = {
+            f.id: f
+            for f in await session.scalars(
+                select(Facility).options(
+                    selectinload(Facility.aliases), selectinload(Facility.mentions)
+                )
+            )
+        }
+        for facility in data.facilities:
+            row = facilities.get(facility.id)
+            same = row is not None and _dump(facility_input(row)) == _dump(facility)
+            self._track("facilities", facility.id, row is not None, same)
+            if not same:
+                with self._checking_quotes("facilities", facility.id):
+                    facilities[facility.id] = save_facility(session, facility, row, texts)
+        self._unlisted("facilities", facilities, data.facilities)
+        await session.flush()
+
+        testimonies = {
+            t.id: t
+            for t in await session.scalars(
+                select(Testimony).options(
+                    selectinload(Testimony.facilities), selectinload(Testimony.excerpts)
+                )
+            )
+        }
+        for testimony in data.testimonies:
+            row = testimonies.get(testimony.id)
+            same = row is not None and _dump(testimony_input(row)) == _dump(testimony)
+            self._track("testimonies", testimony.id, row is not None, same)
+            if not same:
+                linked = [facilities[f] for f in testimony.facilities]
+                with self._checking_quotes("testimonies", testimony.id):
+                    testimonies[testimony.id] = save_testimony(
+                        session, testimony, row, linked, texts
+                    )
+        self._unlisted("testimonies", testimonies, data.testimonies)
+        await session.flush()
+
+        claims = {c.id: c for c in await session.scalars(select(Claim))}
+        for claim in data.claims:
+            row = claims.get(claim.id)
+            same = row is not None and _dump(claim_input(row)) == _dump(claim)
+            self._track("claims", claim.id, row is not None, same)
+            if not same:
+                with self._checking_quotes("claims", claim.id):
+                    claims[claim.id] = save_claim(session, claim, row, texts)
+        self._unlisted("claims", claims, data.claims)
+        if self.problems:
+            raise SeedError(self.problems)
+        await session.flush()
+        return self.report
+
+
+async def load_seed(session: AsyncSession, data: SeedData) -> LoadReport:
+    """Write the seed into the session's transaction; the caller commits, or rolls back on
+    SeedError (a quote that does not stand at its locator in its archived source)."""
+    return await _Loader(session).load(data)

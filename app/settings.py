@@ -1,0 +1,42 @@
+"""Configuration from the environment. Every setting has a default that works on a fresh clone."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None,
+        description="PostgreSQL URL. Unset: an embedded server is started under data_dir.",
+    )
+    data_dir: Path = Field(default=PROJECT_ROOT / ".data")
+    database_name: str = Field(
+        default="testimony", description="Database used inside the embedded server."
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    public_base_url: str | None = Field(
+        default=None,
+        description="Base URL used in permalinks; defaults to the URL the request came in on.",
+    )
+    cursor_secret: str = Field(
+        default="testimony-api-cursor",
+        description="Key that signs pagination cursors, so a tampered cursor is rejected.",
+    )
+    seed_dir: Path = Field(default=PROJECT_ROOT / "seed")
+    database_pool_size: int = 5
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,140 @@
+"""A source as a reference-manager entry: CSL-JSON, BibTeX, RIS and a formatted text line.
+
+CSL-JSON is the pivot: the text line is rendered from it by citeproc-py, BibTeX by pybtex and
+RIS by rispy, so each format is written by a library that knows its rules.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any
+
+import rispy
+from citeproc import Citation as CslCitation
+from citeproc import CitationItem, CitationStylesBibliography, CitationStylesStyle, formatter
+from citeproc.source.json import CiteProcJSON
+from pybtex.database import BibliographyData, Entry
+
+from app.kit.partial_dates import DatePrecision
+from app.sources.models import Source
+from app.sources.schemas import CitationFormat, SourceType
+
+MEDIA_TYPES = {
+    CitationFormat.csl_json: "application/vnd.citationstyles.csl+json",
+    CitationFormat.bibtex: "application/x-bibtex",
+    CitationFormat.ris: "application/x-research-info-systems",
+    CitationFormat.text: "text/plain",
+}
+_CSL_TYPES = {
+    SourceType.news_report: "article-newspaper",
+    SourceType.ngo_report: "report",
+    SourceType.government_report: "report",
+    SourceType.state_media_report: "article-newspaper",
+    SourceType.defector_account: "article",
+    SourceType.social_media_post: "post",
+    SourceType.other: "document",
+}
+_BIBTEX_TYPES = {"report": "techreport"}
+_RIS_TYPES = {"article-newspaper": "NEWS", "report": "RPRT", "post": "ELEC", "article": "JOUR"}
+_TEXT_STYLE = "harvard-cite-them-right"
+
+
+def _date_parts(value: date, precision: DatePrecision) -> dict[str, Any]:
+    parts = [value.year, value.month, value.day]
+    length = {DatePrecision.year: 1, DatePrecision.month: 2}.get(precision, 3)
+    return {"date-parts": [parts[:length]]}
+
+
+def csl_item(source: Source) -> dict[str, Any]:
+    """Needs `source.publisher` loaded."""
+    item: dict[str, Any] = {"id": source.id, "type": _CSL_TYPES[source.source_type]}
+    item["title"] = source.title
+    publisher = source.publisher.name if source.publisher else None
+    if publisher:
+        item["publisher"] = publisher
+        item["container-title"] = publisher
+    authors = source.authors or ([publisher] if publisher else [])
+    if authors:
+        item["author"] = [{"literal": name} for name in authors]
+    if source.published_on is not None:
+        item["issued"] = _date_parts(source.published_on, source.published_precision)
+    if source.url:
+        item["URL"] = source.url
+    if source.accessed_on:
+        item["accessed"] = _date_parts(source.accessed_on, DatePrecision.day)
+    item["language"] = source.language
+    return item
+
+
+def _bibtex(item: dict[str, Any]) -> str:
+    fields: dict[str, str] = {"title": item["title"]}
+    if "publisher" in item:
+        fields["publisher"] = item["publisher"]
+        fields["institution" if item["type"] == "report" else "journal"] = item["publisher"]
+    if "issued" in item:
+        parts = item["issued"]["date-parts"][0]
+        fields["year"] = str(parts[0])
+        if len(parts) > 1:
+            fields["month"] = str(parts[1])
+    if "URL" in item:
+        fields["url"] = item["URL"]
+    persons = {"author": [a["literal"] for a in item.get("author", [])]}
+    # A corporate author is one name: braces stop BibTeX splitting it into first and last.
+    persons_field = " and ".join("{" + name + "}" for name in persons["author"])
+    if persons_field:
+        fields["author"] = persons_field
+    entry = Entry(_BIBTEX_TYPES.get(item["type"], "misc"), fields=fields)
+    return BibliographyData({item["id"]: entry}).to_string("bibtex")
+
+
+def _ris(item: dict[str, Any]) -> str:
+    record: dict[str, Any] = {
+        "type_of_reference": _RIS_TYPES.get(item["type"], "GEN"),
+        "id": item["id"],
+        "title": item["title"],
+    }
+    if "author" in item:
+        record["authors"] = [a["literal"] for a in item["author"]]
+    if "publisher" in item:
+        record["publisher"] = item["publisher"]
+    if "issued" in item:
+        parts = item["issued"]["date-parts"][0]
+        record["year"] = str(parts[0])
+        record["date"] = "/".join(f"{p:02d}" if i else str(p) for i, p in enumerate(parts))
+    if "URL" in item:
+        record["urls"] = [item["URL"]]
+    if "accessed" in item:
+        record["access_date"] = "/".join(
+            f"{p:02d}" if i else str(p) for i, p in enumerate(item["accessed"]["date-parts"][0])
+        )
+    record["language"] = item["language"]
+    return str(rispy.dumps([record]))
+
+
+def _text(item: dict[str, Any]) -> str:
+    style = CitationStylesStyle(_TEXT_STYLE, validate=False)
+    bibliography = CitationStylesBibliography(style, CiteProcJSON([item]), formatter.plain)
+    bibliography.register(CslCitation([CitationItem(item["id"])]))
+    return "".join(str(entry) for entry in bibliography.bibliography()) + "\n"
+
+
+def render(source: Source, citation_format: CitationFormat) -> str:
+    item = csl_item(source)
+    if citation_format is CitationFormat.bibtex:
+        return _bibtex(item)
+    if citation_format is CitationFormat.ris:
+        return _ris(item)
+    if citation_format is CitationFormat.text:
+        return _text(item)
+    return json.dumps([item], ensure_ascii=False, indent=2) + "\n"
+
+
+def negotiate(accept: str | None) -> CitationFormat:
+    """The format an Accept header asks for; CSL-JSON when it names none of them."""
+    for part in (accept or "").split(","):
+        media_type = part.split(";")[0].strip().lower()
+        for citation_format, known in MEDIA_TYPES.items():
+            if media_type == known:
+                return citation_format
+    return CitationFormat.csl_json

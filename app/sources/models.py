@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import (
+    ARRAY,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.db.base import Base, Timestamped, text_enum, undated_last
+from app.kit.partial_dates import DatePrecision
+from app.organizations.models import Organization
+from app.sources.schemas import SourceType
+
+
+class Source(Timestamped, Base):
+    __tablename__ = "sources"
+
+    id: Mapped[str] = mapped_column(String(120), primary_key=True)
+    title: Mapped[str] = mapped_column(Text)
+    publisher_id: Mapped[str | None] = mapped_column(
+        ForeignKey("organizations.id", ondelete="RESTRICT")
+    )
+    authors: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
+    source_type: Mapped[SourceType] = mapped_column(text_enum(SourceType, "source_type"))
+    published_on: Mapped[date | None] = mapped_column(Date)
+    published_precision: Mapped[DatePrecision] = mapped_column(
+        text_enum(DatePrecision, "published_precision"), server_default=DatePrecision.unknown
+    )
+    url: Mapped[str | None] = mapped_column(Text, unique=True)
+    language: Mapped[str] = mapped_column(String(35), server_default="en")
+    accessed_on: Mapped[date | None] = mapped_column(Date)
+    archived_text: Mapped[str | None] = mapped_column(Text, deferred=True)
+    archive_sha256: Mapped[str | None] = mapped_column(String(64))
+    notes: Mapped[str | None] = mapped_column(Text)
+
+    publisher: Mapped[Organization | None] = relationship(lazy="raise")
+    relays: Mapped[list[Source]] = relationship(
+        secondary="source_relays",
+        primaryjoin="Source.id == SourceRelay.relaying_source_id",
+        secondaryjoin="Source.id == SourceRelay.relayed_source_id",
+        order_by="Source.id",
+        lazy="raise",
+    )
+    relayed_by: Mapped[list[Source]] = relationship(
+        secondary="source_relays",
+        primaryjoin="Source.id == SourceRelay.relayed_source_id",
+        secondaryjoin="Source.id == SourceRelay.relaying_source_id",
+        order_by="Source.id",
+        lazy="raise",
+        viewonly=True,
+    )
+
+    __table_args__ = (
+        CheckConstraint(
+            "(published_on IS NULL) = (published_precision = 'unknown')", name="published_known"
+        ),
+        CheckConstraint("archive_sha256 ~ '^[0-9a-f]{64}$'", name="archive_sha256_hex"),
+        Index("ix_sources_publisher_id", "publisher_id"),
+        Index("ix_sources_source_type", "source_type"),
+        Index("ix_sources_language", "language"),
+        Index("ix_sources_title_id", "title", "id"),
+        Index("ix_sources_updated_at_id", "updated_at", "id"),
+    )
+
+
+# Sort keys with undated rows last in either direction; the indexes use the same expressions.
+published_ascending = undated_last(Source.published_on, descending=False)
+published_descending = undated_last(Source.published_on, descending=True)
+Index("ix_sources_published_asc_id", published_ascending, Source.id)
+Index("ix_sources_published_desc_id", published_descending, Source.id)
+
+
+class SourceRelay(Base):
+    """Source `relaying_source_id` reports what source `relayed_source_id` said."""
+
+    __tablename__ = "source_relays"
+
+    relaying_source_id: Mapped[str] = mapped_column(
+        ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True
+    )
+    relayed_source_id: Mapped[str] = mapped_column(
+        ForeignKey("sources.id", ondelete="RESTRICT"), primary_key=True
+    )
+
+    __table_args__ = (
+        CheckConstraint("relaying_source_id <> relayed_source_id", name="not_self"),
+        Index("ix_source_relays_relayed_source_id", "relayed_source_id"),
+    )

@@ -1,0 +1,58 @@
+"""Quotes must stand verbatim in their source's archived text, at their locator."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from app.db.base import Quoted
+from app.kit.schemas import Locator, QuoteIn
+
+
+class QuoteMismatchError(ValueError):
+    pass
+
+
+def verify_quote(quote: str, locator: Locator | None, archived_text: str | None) -> Locator | None:
+    """The locator of `quote` in `archived_text`, checked, or found when not given.
+
+    Without an archived text nothing can be checked and the locator is kept as given. A
+    quote that occurs more than once needs an explicit locator.
+    """
+    if archived_text is None:
+        return locator
+    if locator is not None:
+        found = archived_text[locator.char_start : locator.char_end]
+        if found != quote:
+            raise QuoteMismatchError(
+                f"the text at {locator.char_start}-{locator.char_end} is {found[:60]!r}, "
+                f"not the quote {quote[:60]!r}"
+            )
+        return locator
+    start = archived_text.find(quote)
+    if start < 0:
+        raise QuoteMismatchError(f"the quote {quote[:60]!r} is not in the source's archived text")
+    if archived_text.find(quote, start + 1) >= 0:
+        raise QuoteMismatchError(f"the quote {quote[:60]!r} occurs twice or more; give its locator")
+    return Locator(char_start=start, char_end=start + len(quote))
+
+
+def quote_columns(data: QuoteIn, texts: Mapping[str, str | None]) -> dict[str, Any]:
+    """Columns of a `Quoted` row, the locator checked against the source's archived text."""
+    locator = verify_quote(data.quote, data.locator, texts.get(data.source))
+    return {
+        "source_id": data.source,
+        "quote": data.quote,
+        "char_start": locator.char_start if locator else None,
+        "char_end": locator.char_end if locator else None,
+    }
+
+
+def quote_input(row: Quoted) -> QuoteIn:
+    return QuoteIn(source=row.source_id, quote=row.quote, locator=locator_of(row))
+
+
+def locator_of(row: Quoted) -> Locator | None:
+    if row.char_start is None or row.char_end is None:
+        return None
+    return Locator(char_start=row.char_start, char_end=row.char_end)

@@ -1,0 +1,115 @@
+"""Every query of the sources domain."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from app.kit.errors import not_found
+from app.kit.listing import any_of, list_page
+from app.kit.pagination import Cursors, SortKey, Window, parse_date, parse_datetime, parse_text
+from app.kit.partial_dates import DatePrecision, PartialDate
+from app.sources.models import Source, SourceRelay, published_ascending, published_descending
+from app.sources.schemas import SourceCreate, SourceQuery
+
+SORT_KEYS = {
+    "published_on": SortKey(published_ascending, parse_date, descending=published_descending),
+    "title": SortKey(Source.title, parse_text),
+    "id": SortKey(Source.id, parse_text),
+    "updated_at": SortKey(Source.updated_at, parse_datetime),
+}
+
+
+def _with_details(statement: Select[tuple[Source]]) -> Select[tuple[Source]]:
+    return statement.options(
+        selectinload(Source.publisher),
+        selectinload(Source.relays).selectinload(Source.publisher),
+        selectinload(Source.relayed_by).selectinload(Source.publisher),
+    )
+
+
+async def list_sources(
+    session: AsyncSession, query: SourceQuery, cursors: Cursors
+) -> Window[Source]:
+    statement = _with_details(select(Source))
+    conditions = [
+        any_of(Source.publisher_id, query.publisher),
+        any_of(Source.source_type, query.source_type),
+        any_of(Source.language, query.language),
+    ]
+    if query.published_from is not None:
+        conditions.append(Source.published_on >= query.published_from)
+    if query.published_to is not None:
+        conditions.append(Source.published_on <= query.published_to)
+    if query.relays:
+        relaying = select(SourceRelay.relaying_source_id).where(
+            SourceRelay.relayed_source_id.in_(query.relays)
+        )
+        conditions.append(Source.id.in_(relaying))
+    statement = statement.where(*[c for c in conditions if c is not None])
+    return await list_page(
+        session,
+        statement,
+        id_column=Source.id,
+        updated_at=Source.updated_at,
+        sort_keys=SORT_KEYS,
+        sort=query.sort.value,
+        query=query,
+        cursors=cursors,
+    )
+
+
+async def get_source(session: AsyncSession, source_id: str) -> Source:
+    source = await session.scalar(_with_details(select(Source).where(Source.id == source_id)))
+    if source is None:
+        raise not_found("source", source_id)
+    return source
+
+
+async def sources_by_id(session: AsyncSession, ids: Iterable[str]) -> dict[str, Source]:
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    rows = await session.scalars(
+        select(Source).where(Source.id.in_(wanted)).options(selectinload(Source.publisher))
+    )
+    return {source.id: source for source in rows}
+
+
+def source_input(row: Source) -> SourceCreate:
+    """Needs `relays` and `archived_text` loaded."""
+    return SourceCreate(
+        id=row.id,
+        title=row.title,
+        publisher=row.publisher_id,
+        authors=row.authors,
+        source_type=row.source_type,
+        published=PartialDate.from_columns(row.published_on, row.published_precision),
+        url=row.url,
+        language=row.language,
+        accessed_on=row.accessed_on,
+        archived_text=row.archived_text,
+        archive_sha256=row.archive_sha256,
+        relays=[s.id for s in row.relays],
+        notes=row.notes,
+    )
+
+
+def save_source(
+    session: AsyncSession, data: SourceCreate, row: Source | None, relayed: list[Source]
+) -> Source:
+    """`relayed` are the rows of `data.relays`, in that order."""
+    row = row or Source(id=data.id)
+    row.title, row.publisher_id, row.authors = data.title, data.publisher, data.authors
+    row.source_type = data.source_type
+    row.published_on = data.published.first_day if data.published else None
+    row.published_precision = data.published.precision if data.published else DatePrecision.unknown
+    row.url = str(data.url) if data.url else None
+    row.language, row.accessed_on, row.notes = data.language, data.accessed_on, data.notes
+    row.archived_text, row.archive_sha256 = data.archived_text, data.archive_sha256
+    row.relays = relayed
+    session.add(row)
+    return row

@@ -1,0 +1,144 @@
+from __future__ import annotations
+
+import hashlib
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Annotated, Self
+
+from pydantic import AnyHttpUrl, BaseModel, Field, StringConstraints, model_validator
+
+from app.kit.pagination import Page, sort_enum
+from app.kit.params import ListQuery
+from app.kit.partial_dates import DatePrecision, PartialDateField
+from app.kit.schemas import (
+    CiteAs,
+    Locator,
+    NonEmptyText,
+    RecordRef,
+    ShortText,
+    Slug,
+    StrictModel,
+)
+
+Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+LanguageTag = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$", max_length=35),
+    Field(description="BCP 47 language tag.", examples=["en", "ko"]),
+]
+
+
+class SourceType(StrEnum):
+    news_report = "news_report"
+    ngo_report = "ngo_report"
+    state_media_report = "state_media_report"
+    government_report = "government_report"
+    defector_account = "defector_account"
+    social_media_post = "social_media_post"
+    other = "other"
+
+
+class SourceCreate(StrictModel):
+    id: Slug
+    title: ShortText
+    publisher: Slug | None = Field(default=None, description="Organization that published it.")
+    authors: list[ShortText] = Field(default_factory=list)
+    source_type: SourceType
+    published: PartialDateField | None = Field(
+        default=None, description="Publication date as precisely as it is known; null if unknown."
+    )
+    url: AnyHttpUrl | None = Field(default=None, description="The document's own canonical URL.")
+    language: LanguageTag = "en"
+    accessed_on: date | None = None
+    archived_text: str | None = Field(
+        default=None, description="Full text of the archived copy; quote locators point into it."
+    )
+    archive_sha256: Sha256 | None = Field(
+        default=None, description="SHA-256 of the archived copy's UTF-8 bytes."
+    )
+    relays: list[Slug] = Field(
+        default_factory=list,
+        description="Sources whose statements this source reports (a BBC article quoting KCNA "
+        "relays the KCNA report).",
+    )
+    notes: NonEmptyText | None = None
+
+    @model_validator(mode="after")
+    def _archive_consistent(self) -> Self:
+        if self.archived_text is not None:
+            digest = hashlib.sha256(self.archived_text.encode("utf-8")).hexdigest()
+            if self.archive_sha256 is None:
+                self.archive_sha256 = digest
+            elif self.archive_sha256 != digest:
+                raise ValueError("archive_sha256 does not match archived_text")
+        if self.id in self.relays:
+            raise ValueError("a source cannot relay itself")
+        return self
+
+
+class SourceRef(BaseModel):
+    """The bibliographic core of a source, as a citation shows it."""
+
+    id: str
+    title: str
+    publisher: RecordRef | None
+    published: str | None = Field(description="ISO 8601 date of reduced precision, or null.")
+    url: str | None
+
+
+class Citation(BaseModel):
+    """Where a record's evidence was published, in the source's exact words."""
+
+    source: SourceRef
+    quote: str
+    locator: Locator | None
+    relay_chain: list[SourceRef] = Field(
+        description="The sources the cited source reports, nearest first, followed to their "
+        "origin: for a KCNA statement quoted by the BBC, the KCNA report."
+    )
+
+
+class Source(BaseModel):
+    id: str
+    title: str
+    publisher: RecordRef | None
+    authors: list[str]
+    source_type: SourceType
+    published: str | None
+    published_precision: DatePrecision
+    url: str | None
+    language: str
+    accessed_on: date | None
+    archive_sha256: str | None
+    relays: list[SourceRef] = Field(description="Sources whose statements this source reports.")
+    relayed_by: list[SourceRef] = Field(description="Sources that report this source.")
+    notes: str | None
+    created_at: datetime
+    updated_at: datetime
+    cite_as: CiteAs
+
+
+class SourcePage(Page[Source]):
+    pass
+
+
+class CitationFormat(StrEnum):
+    csl_json = "csl-json"
+    bibtex = "bibtex"
+    ris = "ris"
+    text = "text"
+
+
+SourceSort = sort_enum("SourceSort", ["published_on", "title", "id", "updated_at"])
+
+
+class SourceQuery(ListQuery):
+    sort: SourceSort = Field(default=SourceSort("-published_on"), description="Sort order.")
+    publisher: list[str] | None = Field(default=None, description="Publisher organization id.")
+    source_type: list[SourceType] | None = None
+    language: list[str] | None = None
+    published_from: date | None = Field(default=None, description="Published on or after.")
+    published_to: date | None = Field(default=None, description="Published on or before.")
+    relays: list[str] | None = Field(
+        default=None, description="Only sources that relay (report) the given source."
+    )

@@ -1,0 +1,138 @@
+"""Every query of the testimonies domain."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from app.facilities.models import Facility
+from app.kit.errors import not_found
+from app.kit.listing import any_of, list_page
+from app.kit.pagination import Cursors, SortKey, Window, parse_date, parse_datetime, parse_text
+from app.kit.partial_dates import PartialDate
+from app.kit.periods import overlap_conditions, set_period
+from app.sources.models import Source
+from app.sources.quotes import quote_columns, quote_input
+from app.testimonies.models import (
+    Testimony,
+    TestimonyExcerpt,
+    period_ascending,
+    period_descending,
+    period_lower,
+    period_upper,
+    testimony_facilities,
+)
+from app.testimonies.schemas import LabourType, TestimonyCreate, TestimonyQuery
+
+SORT_KEYS = {
+    "period_start": SortKey(period_ascending, parse_date, descending=period_descending),
+    "id": SortKey(Testimony.id, parse_text),
+    "updated_at": SortKey(Testimony.updated_at, parse_datetime),
+}
+
+
+def _with_details(statement: Select[tuple[Testimony]]) -> Select[tuple[Testimony]]:
+    return statement.options(
+        selectinload(Testimony.facilities),
+        selectinload(Testimony.excerpts)
+        .selectinload(TestimonyExcerpt.source)
+        .selectinload(Source.publisher),
+    )
+
+
+async def list_testimonies(
+    session: AsyncSession, query: TestimonyQuery, cursors: Cursors
+) -> Window[Testimony]:
+    conditions = [
+        any_of(Testimony.province, query.province),
+        any_of(Testimony.witness_role, query.witness_role),
+        *overlap_conditions(period_lower, period_upper, query.period_from, query.period_to),
+    ]
+    if query.labour_type:
+        conditions.append(Testimony.labour_types.overlap([t.value for t in query.labour_type]))
+    if query.facility:
+        conditions.append(
+            Testimony.id.in_(
+                select(testimony_facilities.c.testimony_id).where(
+                    testimony_facilities.c.facility_id.in_(query.facility)
+                )
+            )
+        )
+    if query.source:
+        conditions.append(
+            Testimony.id.in_(
+                select(TestimonyExcerpt.testimony_id).where(
+                    TestimonyExcerpt.source_id.in_(query.source)
+                )
+            )
+        )
+    statement = _with_details(select(Testimony)).where(*[c for c in conditions if c is not None])
+    return await list_page(
+        session,
+        statement,
+        id_column=Testimony.id,
+        updated_at=Testimony.updated_at,
+        sort_keys=SORT_KEYS,
+        sort=query.sort.value,
+        query=query,
+        cursors=cursors,
+    )
+
+
+async def get_testimony(session: AsyncSession, testimony_id: str) -> Testimony:
+    statement = _with_details(select(Testimony).where(Testimony.id == testimony_id))
+    testimony = await session.scalar(statement)
+    if testimony is None:
+        raise not_found("testimony", testimony_id)
+    return testimony
+
+
+def testimony_input(row: Testimony) -> TestimonyCreate:
+    """Needs facilities and excerpts loaded."""
+    return TestimonyCreate(
+        id=row.id,
+        witness_pseudonym=row.witness_pseudonym,
+        pseudonym_is_real_name=row.pseudonym_is_real_name,
+        witness_role=row.witness_role,
+        witness_gender=row.witness_gender,
+        witness_age_at_start=row.witness_age_at_start,
+        witness_birth_year=row.witness_birth_year,
+        period_start=PartialDate.from_columns(row.period_start, row.period_start_precision),
+        period_end=PartialDate.from_columns(row.period_end, row.period_end_precision),
+        province=row.province,
+        county=row.county,
+        facilities=[f.id for f in row.facilities],
+        labour_types=[LabourType(t) for t in row.labour_types],
+        summary=row.summary,
+        protection_level=row.protection_level,
+        excerpts=[quote_input(e) for e in row.excerpts],
+    )
+
+
+def save_testimony(
+    session: AsyncSession,
+    data: TestimonyCreate,
+    row: Testimony | None,
+    facilities: list[Facility],
+    texts: Mapping[str, str | None],
+) -> Testimony:
+    """`facilities` are the rows of `data.facilities`; quotes are checked against `texts`."""
+    row = row or Testimony(id=data.id, facilities=[], excerpts=[])
+    row.witness_pseudonym = data.witness_pseudonym
+    row.pseudonym_is_real_name = data.pseudonym_is_real_name
+    row.witness_role, row.witness_gender = data.witness_role, data.witness_gender
+    row.witness_age_at_start = data.witness_age_at_start
+    row.witness_birth_year = data.witness_birth_year
+    set_period(row, data.period_start, data.period_end)
+    row.province, row.county = data.province, data.county
+    row.labour_types = [t.value for t in data.labour_types]
+    row.summary, row.protection_level = data.summary, data.protection_level
+    row.facilities = facilities
+    row.excerpts = [
+        TestimonyExcerpt(position=i, **quote_columns(e, texts)) for i, e in enumerate(data.excerpts)
+    ]
+    session.add(row)
+    return row

@@ -1,0 +1,139 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Self
+
+from pydantic import BaseModel, Field, model_validator
+
+from app.kit.pagination import Page, sort_enum
+from app.kit.params import ListQuery
+from app.kit.partial_dates import PartialDateField
+from app.kit.provinces import Province, ProvinceField
+from app.kit.schemas import (
+    CiteAs,
+    NonEmptyText,
+    PeriodOut,
+    QuoteIn,
+    RecordRef,
+    ShortText,
+    Slug,
+    StrictModel,
+)
+from app.sources.schemas import Citation
+
+
+class WitnessRole(StrEnum):
+    survivor = "survivor"
+    family_member = "family_member"
+    eyewitness = "eyewitness"
+    former_official = "former_official"
+    inside_source = "inside_source"
+    other = "other"
+
+
+class Gender(StrEnum):
+    female = "female"
+    male = "male"
+    other = "other"
+    unknown = "unknown"
+
+
+class LabourType(StrEnum):
+    mining = "mining"
+    agriculture = "agriculture"
+    construction = "construction"
+    manufacturing = "manufacturing"
+    forestry = "forestry"
+    infrastructure = "infrastructure"
+    military_labour = "military_labour"
+    school_mobilisation = "school_mobilisation"
+    prison_labour = "prison_labour"
+    other = "other"
+
+
+class ProtectionLevel(StrEnum):
+    public = "public"
+    restricted = "restricted"
+    confidential = "confidential"
+
+
+class TestimonyCreate(StrictModel):
+    id: Slug
+    witness_pseudonym: ShortText = Field(
+        description="Name the witness is known by; a pseudonym or a description unless "
+        "pseudonym_is_real_name is true."
+    )
+    pseudonym_is_real_name: bool = False
+    witness_role: WitnessRole
+    witness_gender: Gender = Gender.unknown
+    witness_age_at_start: int | None = Field(
+        default=None, ge=0, le=120, description="Age when the events began, when known."
+    )
+    witness_birth_year: int | None = Field(default=None, ge=1880, le=2030)
+    period_start: PartialDateField | None = None
+    period_end: PartialDateField | None = None
+    province: ProvinceField | None = None
+    county: ShortText | None = None
+    facilities: list[Slug] = Field(default_factory=list)
+    labour_types: list[LabourType] = Field(default_factory=list)
+    summary: NonEmptyText = Field(description="The account in the database's own, neutral words.")
+    protection_level: ProtectionLevel = ProtectionLevel.restricted
+    excerpts: list[QuoteIn] = Field(default_factory=list, description="Verbatim quotes.")
+
+    @model_validator(mode="after")
+    def _period_ordered(self) -> Self:
+        if (
+            self.period_start is not None
+            and self.period_end is not None
+            and self.period_start.first_day > self.period_end.last_day
+        ):
+            raise ValueError("period_start is after period_end")
+        return self
+
+
+class Witness(BaseModel):
+    pseudonym: str
+    pseudonym_is_real_name: bool
+    role: WitnessRole
+    gender: Gender
+    age_at_start: int | None
+    birth_year: int | None
+
+
+class Testimony(BaseModel):
+    id: str
+    witness: Witness
+    period: PeriodOut
+    province: Province | None
+    county: str | None
+    facilities: list[RecordRef]
+    labour_types: list[LabourType]
+    summary: str
+    protection_level: ProtectionLevel
+    citations: list[Citation] = Field(description="The witness's own words, verbatim.")
+    created_at: datetime
+    updated_at: datetime
+    cite_as: CiteAs
+
+
+class TestimonyPage(Page[Testimony]):
+    pass
+
+
+TestimonySort = sort_enum("TestimonySort", ["period_start", "id", "updated_at"])
+
+
+class TestimonyQuery(ListQuery):
+    sort: TestimonySort = Field(default=TestimonySort("id"), description="Sort order.")
+    facility: list[str] | None = Field(default=None, description="Facility id.")
+    province: list[ProvinceField] | None = Field(
+        default=None, description="Province; common romanisations are accepted."
+    )
+    witness_role: list[WitnessRole] | None = None
+    labour_type: list[LabourType] | None = None
+    period_from: date | None = Field(
+        default=None, description="Only accounts whose period overlaps [period_from, period_to]."
+    )
+    period_to: date | None = None
+    source: list[str] | None = Field(default=None, description="Quoted in this source.")
