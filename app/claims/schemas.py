@@ -3,9 +3,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Self
+from typing import Annotated, Self
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import AfterValidator, BaseModel, Field, model_validator
 
 from app.kit.pagination import Page, sort_enum
 from app.kit.params import ListQuery
@@ -66,13 +66,35 @@ class Stance(StrEnum):
     disputes = "disputes"
 
 
+def _plain_number(value: Decimal | None) -> Decimal | None:
+    """One spelling per number (26000000, not 2.6E+7), so equal values compare equal."""
+    if value is None:
+        return None
+    if not value.is_finite():
+        raise ValueError("must be a finite number")
+    if value == value.to_integral_value():
+        return Decimal(int(value))
+    return value.normalize()
+
+
+Number = Annotated[Decimal, AfterValidator(_plain_number)]
+
+
 class ClaimCreate(StrictModel):
     id: Slug
     statement: ShortText = Field(description="One short sentence in the database's own words.")
     metric: Metric
-    value: Decimal | None = Field(default=None, description="Point value, when one is given.")
-    value_min: Decimal | None = Field(default=None, description="Lower bound, when known.")
-    value_max: Decimal | None = Field(default=None, description="Upper bound, when known.")
+    value: Number | None = Field(default=None, description="Point value, when one is given.")
+    value_min: Number | None = Field(
+        default=None,
+        description="Lowest value the claim allows; null means open. Defaults to `value` unless "
+        "the approximation is at_most.",
+    )
+    value_max: Number | None = Field(
+        default=None,
+        description="Highest value the claim allows; null means open. Defaults to `value` unless "
+        "the approximation is at_least.",
+    )
     unit: Unit
     approximation: Approximation = Approximation.exact
     period_start: PartialDateField | None = None

@@ -69,7 +69,9 @@ def undated_last(
     The stand-in is a literal, not a bound parameter, so that an index on the same expression
     serves keyset queries.
     """
-    stand_in = "DATE '0001-01-01'" if descending else "DATE '9999-12-31'"
+    # Not the first or last representable day: asyncpg exchanges those as -infinity and
+    # infinity, which would break the keyset comparison on a cursor that holds them.
+    stand_in = "DATE '0001-01-02'" if descending else "DATE '9999-12-30'"
     return func.coalesce(column, literal_column(stand_in))
 
 

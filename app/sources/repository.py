@@ -113,3 +113,11 @@ def save_source(
     row.relays = relayed
     session.add(row)
     return row
+
+
+async def archived_texts(session: AsyncSession, ids: Iterable[str]) -> dict[str, str | None]:
+    """Archived text of each source, for checking quotes against it."""
+    rows = await session.execute(
+        select(Source.id, Source.archived_text).where(Source.id.in_(sorted(set(ids))))
+    )
+    return {row.id: row.archived_text for row in rows}

@@ -5,7 +5,14 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Self
 
-from pydantic import AnyHttpUrl, BaseModel, Field, StringConstraints, model_validator
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from app.kit.pagination import Page, sort_enum
 from app.kit.params import ListQuery
@@ -62,6 +69,11 @@ class SourceCreate(StrictModel):
         "relays the KCNA report).",
     )
     notes: NonEmptyText | None = None
+
+    @field_validator("relays")
+    @classmethod
+    def _relays_as_set(cls, relays: list[str]) -> list[str]:
+        return sorted(set(relays))
 
     @model_validator(mode="after")
     def _archive_consistent(self) -> Self:

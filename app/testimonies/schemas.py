@@ -4,7 +4,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Self
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from app.kit.pagination import Page, sort_enum
 from app.kit.params import ListQuery
@@ -80,6 +80,11 @@ class TestimonyCreate(StrictModel):
     summary: NonEmptyText = Field(description="The account in the database's own, neutral words.")
     protection_level: ProtectionLevel = ProtectionLevel.restricted
     excerpts: list[QuoteIn] = Field(default_factory=list, description="Verbatim quotes.")
+
+    @field_validator("facilities")
+    @classmethod
+    def _facilities_as_set(cls, facilities: list[str]) -> list[str]:
+        return sorted(set(facilities))
 
     @model_validator(mode="after")
     def _period_ordered(self) -> Self:

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 2e698bb2989b
+Revision ID: 14d484ef6d49
 Revises:
-Create Date: 2026-11-22 08:59:00.431996
+Create Date: 2026-11-22 08:59:53.555026
 """
 
 from collections.abc import Sequence
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "2e698bb2989b"
+revision: str = "14d484ef6d49"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -199,13 +199,13 @@ def upgrade() -> None:
     op.create_index(
         "ix_testimonies_period_asc_id",
         "testimonies",
-        [sa.literal_column("coalesce(period_start, DATE '9999-12-31')"), "id"],
+        [sa.literal_column("coalesce(period_start, DATE '9999-12-30')"), "id"],
         unique=False,
     )
     op.create_index(
         "ix_testimonies_period_desc_id",
         "testimonies",
-        [sa.literal_column("coalesce(period_start, DATE '0001-01-01')"), "id"],
+        [sa.literal_column("coalesce(period_start, DATE '0001-01-02')"), "id"],
         unique=False,
     )
     op.create_index(
@@ -413,13 +413,13 @@ def upgrade() -> None:
     op.create_index(
         "ix_sources_published_asc_id",
         "sources",
-        [sa.literal_column("coalesce(published_on, DATE '9999-12-31')"), "id"],
+        [sa.literal_column("coalesce(published_on, DATE '9999-12-30')"), "id"],
         unique=False,
     )
     op.create_index(
         "ix_sources_published_desc_id",
         "sources",
-        [sa.literal_column("coalesce(published_on, DATE '0001-01-01')"), "id"],
+        [sa.literal_column("coalesce(published_on, DATE '0001-01-02')"), "id"],
         unique=False,
     )
     op.create_index("ix_sources_publisher_id", "sources", ["publisher_id"], unique=False)
@@ -629,13 +629,13 @@ def upgrade() -> None:
     op.create_index(
         "ix_claims_period_asc_id",
         "claims",
-        [sa.literal_column("coalesce(period_start, DATE '9999-12-31')"), "id"],
+        [sa.literal_column("coalesce(period_start, DATE '9999-12-30')"), "id"],
         unique=False,
     )
     op.create_index(
         "ix_claims_period_desc_id",
         "claims",
-        [sa.literal_column("coalesce(period_start, DATE '0001-01-01')"), "id"],
+        [sa.literal_column("coalesce(period_start, DATE '0001-01-02')"), "id"],
         unique=False,
     )
     op.create_index(

@@ -1,0 +1,96 @@
+"""A real PostgreSQL for every test: the embedded server, or TEST_DATABASE_URL when set.
+
+The test database is created afresh for each run and built by the Alembic migrations. Each
+test runs inside a transaction that is rolled back, and talks to the app over HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from app.db import migrations
+from app.db.embedded import embedded_server_url
+from app.db.engine import async_url, get_session, make_engine
+from app.main import create_app
+from app.settings import Settings, get_settings
+
+TEST_DATABASE = "testimony_test"
+
+
+def test_database_url() -> URL:
+    configured = os.environ.get("TEST_DATABASE_URL")
+    if configured:
+        return async_url(configured)
+    return embedded_server_url(get_settings().data_dir, TEST_DATABASE)
+
+
+async def recreate_database(url: URL) -> None:
+    admin = create_async_engine(
+        url.set(database="postgres"), poolclass=NullPool, isolation_level="AUTOCOMMIT"
+    )
+    try:
+        async with admin.connect() as connection:
+            name = connection.dialect.identifier_preparer.quote(url.database or "")
+            await connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            await connection.execute(text(f"CREATE DATABASE {name}"))
+    finally:
+        await admin.dispose()
+
+
+@pytest.fixture(scope="session")
+async def database_url() -> URL:
+    url = test_database_url()
+    await recreate_database(url)
+    await asyncio.to_thread(migrations.upgrade, url)
+    return url
+
+
+@pytest.fixture(scope="session")
+async def engine(database_url: URL) -> AsyncIterator[AsyncEngine]:
+    engine = make_engine(database_url)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def app(database_url: URL) -> FastAPI:
+    settings = Settings(database_url=database_url.render_as_string(hide_password=False))
+    return create_app(settings)
+
+
+@pytest.fixture
+async def session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
+    """A session in a transaction that is rolled back after the test."""
+    async with engine.connect() as connection:
+        transaction = await connection.begin()
+        session = AsyncSession(
+            bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+        )
+        try:
+            yield session
+        finally:
+            await session.close()
+            await transaction.rollback()
+
+
+@pytest.fixture
+async def client(app: FastAPI, session: AsyncSession) -> AsyncIterator[httpx.AsyncClient]:
+    async def test_session() -> AsyncIterator[AsyncSession]:
+        yield session
+        await session.flush()
+
+    app.dependency_overrides[get_session] = test_session
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
+    app.dependency_overrides.clear()

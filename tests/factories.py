@@ -1,0 +1,104 @@
+"""One-line builders of valid records, written through the same code as the seed loader."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.claims.models import Claim
+from app.claims.repository import save_claim
+from app.claims.schemas import ClaimCreate
+from app.facilities.models import Facility
+from app.facilities.repository import save_facility
+from app.facilities.schemas import FacilityCreate
+from app.organizations.models import Organization
+from app.organizations.repository import save_organization
+from app.organizations.schemas import OrganizationCreate
+from app.sources.models import Source
+from app.sources.repository import archived_texts, save_source
+from app.sources.schemas import SourceCreate
+from app.testimonies.models import Testimony
+from app.testimonies.repository import save_testimony
+from app.testimonies.schemas import TestimonyCreate
+
+_numbers = itertools.count(1)
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{next(_numbers)}"
+
+
+async def organization(session: AsyncSession, **fields: Any) -> Organization:
+    data = OrganizationCreate(
+        **{"id": unique("org"), "name": "Korean Central News Agency", "kind": "state_media"}
+        | fields
+    )
+    row = save_organization(session, data, None)
+    await session.flush()
+    return row
+
+
+async def source(
+    session: AsyncSession, relays: list[Source] | None = None, **fields: Any
+) -> Source:
+    defaults = {"id": unique("source"), "title": "A report", "source_type": "news_report"}
+    data = SourceCreate(**defaults | fields | {"relays": [s.id for s in relays or []]})
+    row = save_source(session, data, Source(id=data.id, relays=[]), list(relays or []))
+    await session.flush()
+    return row
+
+
+async def facility(session: AsyncSession, **fields: Any) -> Facility:
+    defaults = {"id": unique("facility"), "name": "A coal mine", "facility_type": "coal_mine"}
+    data = FacilityCreate(**defaults | fields)
+    texts = await archived_texts(session, [m.source for m in data.mentions])
+    row = save_facility(session, data, None, texts)
+    await session.flush()
+    return row
+
+
+async def testimony(
+    session: AsyncSession, facilities: list[Facility] | None = None, **fields: Any
+) -> Testimony:
+    defaults = {
+        "id": unique("testimony"),
+        "witness_pseudonym": "Witness A",
+        "witness_role": "survivor",
+        "summary": "The witness says she worked in a mine.",
+        "protection_level": "public",
+    }
+    data = TestimonyCreate(**defaults | fields | {"facilities": [f.id for f in facilities or []]})
+    texts = await archived_texts(session, [e.source for e in data.excerpts])
+    row = save_testimony(session, data, None, list(facilities or []), texts)
+    await session.flush()
+    return row
+
+
+async def claim(session: AsyncSession, **fields: Any) -> Claim:
+    if "source" not in fields:
+        fields["source"] = (await source(session)).id
+    if "claimant_organization" not in fields and "claimant_testimony" not in fields:
+        fields["claimant_organization"] = (await organization(session)).id
+    defaults = {
+        "id": unique("claim"),
+        "statement": "KCNA claims 700 orphans volunteered.",
+        "metric": "persons_count",
+        "value": 700,
+        "unit": "persons",
+        "quote": "700 orphans had volunteered",
+    }
+    data = ClaimCreate(**defaults | fields)
+    row = save_claim(session, data, None, await archived_texts(session, [data.source]))
+    await session.flush()
+    return row
+
+
+async def touch(session: AsyncSession, row: Any, when: datetime) -> None:
+    """Set a row's updated_at (inside one transaction now() never moves)."""
+    model = type(row)
+    await session.execute(update(model).where(model.id == row.id).values(updated_at=when))
+    await session.flush()
