@@ -30,7 +30,7 @@ from app.kit.pagination import (
 )
 from app.kit.partial_dates import PartialDate
 from app.kit.periods import overlap_conditions, set_period
-from app.kit.schemas import QuoteIn
+from app.kit.schemas import QuoteIn, is_slug
 from app.sources.models import Source
 from app.sources.quotes import locator_of, quote_columns
 
@@ -96,6 +96,8 @@ async def list_claims(session: AsyncSession, query: ClaimQuery, cursors: Cursors
 
 
 async def get_claim(session: AsyncSession, claim_id: str) -> Claim:
+    if not is_slug(claim_id):  # cannot exist; spares the database odd input
+        raise not_found("claim", claim_id)
     claim = await session.scalar(_with_details(select(Claim).where(Claim.id == claim_id)))
     if claim is None:
         raise not_found("claim", claim_id)

@@ -71,7 +71,7 @@ def undated_last(
     """
     # Not the first or last representable day: asyncpg exchanges those as -infinity and
     # infinity, which would break the keyset comparison on a cursor that holds them.
-    stand_in = "DATE '0001-01-02'" if descending else "DATE '9999-12-30'"
+    stand_in = "'0001-01-02'::date" if descending else "'9999-12-30'::date"
     return func.coalesce(column, literal_column(stand_in))
 
 

@@ -15,6 +15,7 @@ from app.facilities.schemas import FacilityAlias, FacilityCreate, FacilityQuery,
 from app.kit.errors import not_found
 from app.kit.listing import any_of, list_page
 from app.kit.pagination import Cursors, SortKey, Window, parse_datetime, parse_text
+from app.kit.schemas import is_slug
 from app.sources.models import Source
 from app.sources.quotes import quote_columns, quote_input
 
@@ -61,6 +62,8 @@ async def list_facilities(
 
 
 async def get_facility(session: AsyncSession, facility_id: str) -> Facility:
+    if not is_slug(facility_id):  # cannot exist; spares the database odd input
+        raise not_found("facility", facility_id)
     facility = await session.scalar(
         _with_details(select(Facility).where(Facility.id == facility_id))
     )

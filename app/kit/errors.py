@@ -63,7 +63,8 @@ class ProblemError(Exception):
 
 
 def not_found(kind: str, record_id: str) -> ProblemError:
-    return ProblemError(404, "not-found", f"No {kind} has the id {record_id!r}.")
+    shown = record_id if len(record_id) <= 120 else record_id[:120] + "…"
+    return ProblemError(404, "not-found", f"No {kind} has the id {shown!r}.")
 
 
 def problem_response(request: Request, error: ProblemError) -> JSONResponse:
@@ -87,6 +88,9 @@ def _field_errors(raw: list[Any]) -> list[FieldError]:
     errors = []
     for item in raw:
         location, *path = [str(part) for part in item.get("loc", ())] or ["body"]
+        if location != "body":
+            # A repeated parameter's position is noise to a client: name the parameter.
+            path = path[:1]
         errors.append(
             FieldError(location=location, name=".".join(path) or location, message=item["msg"])
         )

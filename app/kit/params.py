@@ -64,6 +64,17 @@ def reject_unknown_query_params(request: Request) -> None:
     allowed = _allowed_by_route.get(id(route))
     if allowed is None:
         allowed = _allowed_by_route[id(route)] = frozenset(_query_names(route.dependant))
+    nul = sorted({name for name, value in request.query_params.multi_items() if "\x00" in value})
+    if nul:
+        raise ProblemError(
+            422,
+            "validation-error",
+            "Invalid value for " + ", ".join(f"query parameter {n!r}" for n in nul) + ".",
+            errors=[
+                FieldError(location="query", name=n, message="contains a NUL character")
+                for n in nul
+            ],
+        )
     unknown = sorted(set(request.query_params.keys()) - allowed)
     if unknown:
         raise ProblemError(

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from sqlalchemy import ARRAY, Index, String, Text
+from sqlalchemy import Index, String, Text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, Timestamped, text_enum

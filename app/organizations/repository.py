@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.kit.errors import not_found
 from app.kit.listing import any_of, list_page
 from app.kit.pagination import Cursors, SortKey, Window, parse_datetime, parse_text
+from app.kit.schemas import is_slug
 from app.organizations.models import Organization
 from app.organizations.schemas import OrganizationCreate, OrganizationQuery
 
@@ -38,6 +39,8 @@ async def list_organizations(
 
 
 async def get_organization(session: AsyncSession, organization_id: str) -> Organization:
+    if not is_slug(organization_id):  # cannot exist; spares the database odd input
+        raise not_found("organization", organization_id)
     organization = await session.get(Organization, organization_id)
     if organization is None:
         raise not_found("organization", organization_id)

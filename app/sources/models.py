@@ -3,7 +3,6 @@ from __future__ import annotations
 from datetime import date
 
 from sqlalchemy import (
-    ARRAY,
     CheckConstraint,
     Date,
     ForeignKey,
@@ -11,6 +10,7 @@ from sqlalchemy import (
     String,
     Text,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db.base import Base, Timestamped, text_enum, undated_last

@@ -12,6 +12,7 @@ from app.kit.errors import not_found
 from app.kit.listing import any_of, list_page
 from app.kit.pagination import Cursors, SortKey, Window, parse_date, parse_datetime, parse_text
 from app.kit.partial_dates import DatePrecision, PartialDate
+from app.kit.schemas import is_slug
 from app.sources.models import Source, SourceRelay, published_ascending, published_descending
 from app.sources.schemas import SourceCreate, SourceQuery
 
@@ -63,6 +64,8 @@ async def list_sources(
 
 
 async def get_source(session: AsyncSession, source_id: str) -> Source:
+    if not is_slug(source_id):  # cannot exist; spares the database odd input
+        raise not_found("source", source_id)
     source = await session.scalar(_with_details(select(Source).where(Source.id == source_id)))
     if source is None:
         raise not_found("source", source_id)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from sqlalchemy import ARRAY, Boolean, Column, ForeignKey, Index, SmallInteger, String, Table, Text
+from sqlalchemy import Boolean, Column, ForeignKey, Index, SmallInteger, String, Table, Text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db.base import Base, Period, Quoted, Timestamped, period_bounds, text_enum, undated_last

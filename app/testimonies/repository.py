@@ -14,6 +14,7 @@ from app.kit.listing import any_of, list_page
 from app.kit.pagination import Cursors, SortKey, Window, parse_date, parse_datetime, parse_text
 from app.kit.partial_dates import PartialDate
 from app.kit.periods import overlap_conditions, set_period
+from app.kit.schemas import is_slug
 from app.sources.models import Source
 from app.sources.quotes import quote_columns, quote_input
 from app.testimonies.models import (
@@ -83,6 +84,8 @@ async def list_testimonies(
 
 
 async def get_testimony(session: AsyncSession, testimony_id: str) -> Testimony:
+    if not is_slug(testimony_id):  # cannot exist; spares the database odd input
+        raise not_found("testimony", testimony_id)
     statement = _with_details(select(Testimony).where(Testimony.id == testimony_id))
     testimony = await session.scalar(statement)
     if testimony is None:

@@ -1,16 +1,17 @@
 """initial schema
 
-Revision ID: 14d484ef6d49
+Revision ID: 9f614251ff67
 Revises:
-Create Date: 2026-11-22 08:59:53.555026
+Create Date: 2026-11-22 09:02:32.900180
 """
 
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
-revision: str = "14d484ef6d49"
+revision: str = "9f614251ff67"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -22,7 +23,7 @@ def upgrade() -> None:
         "organizations",
         sa.Column("id", sa.String(length=120), nullable=False),
         sa.Column("name", sa.Text(), nullable=False),
-        sa.Column("aliases", sa.ARRAY(sa.Text()), server_default="{}", nullable=False),
+        sa.Column("aliases", postgresql.ARRAY(sa.Text()), server_default="{}", nullable=False),
         sa.Column(
             "kind",
             sa.Enum(
@@ -119,7 +120,7 @@ def upgrade() -> None:
             nullable=True,
         ),
         sa.Column("county", sa.Text(), nullable=True),
-        sa.Column("labour_types", sa.ARRAY(sa.Text()), server_default="{}", nullable=False),
+        sa.Column("labour_types", postgresql.ARRAY(sa.Text()), server_default="{}", nullable=False),
         sa.Column("summary", sa.Text(), nullable=False),
         sa.Column(
             "protection_level",
@@ -199,13 +200,13 @@ def upgrade() -> None:
     op.create_index(
         "ix_testimonies_period_asc_id",
         "testimonies",
-        [sa.literal_column("coalesce(period_start, DATE '9999-12-30')"), "id"],
+        [sa.literal_column("coalesce(period_start, '9999-12-30'::date)"), "id"],
         unique=False,
     )
     op.create_index(
         "ix_testimonies_period_desc_id",
         "testimonies",
-        [sa.literal_column("coalesce(period_start, DATE '0001-01-02')"), "id"],
+        [sa.literal_column("coalesce(period_start, '0001-01-02'::date)"), "id"],
         unique=False,
     )
     op.create_index(
@@ -293,7 +294,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("operator_id", sa.String(length=120), nullable=True),
-        sa.Column("products", sa.ARRAY(sa.Text()), server_default="{}", nullable=False),
+        sa.Column("products", postgresql.ARRAY(sa.Text()), server_default="{}", nullable=False),
         sa.Column("description", sa.Text(), nullable=True),
         sa.Column(
             "created_at",
@@ -343,7 +344,7 @@ def upgrade() -> None:
         sa.Column("id", sa.String(length=120), nullable=False),
         sa.Column("title", sa.Text(), nullable=False),
         sa.Column("publisher_id", sa.String(length=120), nullable=True),
-        sa.Column("authors", sa.ARRAY(sa.Text()), server_default="{}", nullable=False),
+        sa.Column("authors", postgresql.ARRAY(sa.Text()), server_default="{}", nullable=False),
         sa.Column(
             "source_type",
             sa.Enum(
@@ -413,13 +414,13 @@ def upgrade() -> None:
     op.create_index(
         "ix_sources_published_asc_id",
         "sources",
-        [sa.literal_column("coalesce(published_on, DATE '9999-12-30')"), "id"],
+        [sa.literal_column("coalesce(published_on, '9999-12-30'::date)"), "id"],
         unique=False,
     )
     op.create_index(
         "ix_sources_published_desc_id",
         "sources",
-        [sa.literal_column("coalesce(published_on, DATE '0001-01-02')"), "id"],
+        [sa.literal_column("coalesce(published_on, '0001-01-02'::date)"), "id"],
         unique=False,
     )
     op.create_index("ix_sources_publisher_id", "sources", ["publisher_id"], unique=False)
@@ -629,13 +630,13 @@ def upgrade() -> None:
     op.create_index(
         "ix_claims_period_asc_id",
         "claims",
-        [sa.literal_column("coalesce(period_start, DATE '9999-12-30')"), "id"],
+        [sa.literal_column("coalesce(period_start, '9999-12-30'::date)"), "id"],
         unique=False,
     )
     op.create_index(
         "ix_claims_period_desc_id",
         "claims",
-        [sa.literal_column("coalesce(period_start, DATE '0001-01-02')"), "id"],
+        [sa.literal_column("coalesce(period_start, '0001-01-02'::date)"), "id"],
         unique=False,
     )
     op.create_index(
