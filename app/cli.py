@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from app.db import migrations
 from app.db.engine import ensure_database, make_engine, resolve_database_url
 from app.seeding.loader import LoadReport, SeedError, load_seed, read_seed
+from app.seeding.stats import coverage
 from app.settings import Settings, get_settings
 
 cli = typer.Typer(help="testimony-api: evidence database of forced labour in North Korea.")
@@ -104,6 +105,21 @@ def seed_load(
 ) -> None:
     """Load the seed files (idempotent; removed records are reported, not deleted)."""
     _load_seed(_database(), directory or get_settings().seed_dir)
+
+
+@seed_cli.command("stats")
+def seed_stats(
+    directory: Annotated[Path | None, typer.Option("--dir", help="Seed folder.")] = None,
+) -> None:
+    """Print the corpus coverage: records per type and what each document yields."""
+    try:
+        data = read_seed(directory or get_settings().seed_dir)
+    except SeedError as error:
+        for problem in error.problems:
+            typer.echo(problem, err=True)
+        raise typer.Exit(1) from None
+    for line in coverage(data).lines():
+        typer.echo(line)
 
 
 @cli.command()

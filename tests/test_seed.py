@@ -1,0 +1,192 @@
+"""The seed corpus: valid, verbatim, complete where it matters, and loaded idempotently."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+from sqlalchemy.ext.asyncio import AsyncSession
+from typer.testing import CliRunner
+
+from app.cli import cli
+from app.seeding.loader import SeedData, SeedError, load_seed, read_seed
+from app.settings import PROJECT_ROOT
+
+SEED_DIR = PROJECT_ROOT / "seed"
+SPAM_HOSTS = ("instructure.com", "portfolium.com", "medium.com", "thewyco.com", "t.co/")
+
+
+@pytest.fixture(scope="module")
+def seed() -> SeedData:
+    return read_seed(SEED_DIR)
+
+
+def _texts(seed: SeedData) -> dict[str, str]:
+    return {s.id: s.archived_text for s in seed.sources if s.archived_text is not None}
+
+
+def test_every_document_is_archived_with_its_sha256(seed: SeedData) -> None:
+    documents = sorted(p.name for p in (SEED_DIR / "documents").glob("*.txt"))
+    assert len(documents) == 5
+    archived = {s.archive_sha256 for s in seed.sources if s.archived_text is not None}
+    for name in documents:
+        assert hashlib.sha256((SEED_DIR / "documents" / name).read_bytes()).hexdigest() in archived
+
+
+def test_every_quote_stands_verbatim_at_its_locator(seed: SeedData) -> None:
+    texts = _texts(seed)
+    quotes = [(f"claims/{c.id}", c.source, c.quote, c.locator) for c in seed.claims]
+    quotes += [
+        (f"testimonies/{t.id}", e.source, e.quote, e.locator)
+        for t in seed.testimonies
+        for e in t.excerpts
+    ]
+    quotes += [
+        (f"facilities/{f.id}", m.source, m.quote, m.locator)
+        for f in seed.facilities
+        for m in f.mentions
+    ]
+    assert len(quotes) > 80
+    for label, source, quote, locator in quotes:
+        assert source in texts, f"{label} quotes {source}, which has no archived text"
+        assert locator is not None, f"{label} has no locator"
+        assert texts[source][locator.char_start : locator.char_end] == quote, label
+
+
+def test_no_url_points_at_the_injected_spam(seed: SeedData) -> None:
+    for path in SEED_DIR.glob("*.yaml"):
+        for url in re.findall(r"https?://\S+", path.read_text(encoding="utf-8")):
+            assert not any(host in url for host in SPAM_HOSTS), f"{path.name}: {url}"
+    for source in seed.sources:
+        assert source.url is None or not any(h in str(source.url) for h in SPAM_HOSTS)
+    contaminated = [s for s in seed.sources if s.archived_text and "instructure" in s.archived_text]
+    assert len(contaminated) == 1
+    assert contaminated[0].notes is not None
+    assert "spam" in contaminated[0].notes.lower()
+
+
+def test_relay_chains_join_the_cited_sources(seed: SeedData) -> None:
+    relayed = {r for s in seed.sources for r in s.relays}
+    kinds = {s.id: s.source_type for s in seed.sources}
+    assert any(kinds[r] == "state_media_report" for r in relayed), "KCNA reports are relayed"
+    assert any(kinds[r] == "ngo_report" for r in relayed), "the NKHR report is relayed"
+    assert any(kinds[r] == "government_report" for r in relayed), "the State Department report"
+
+
+def test_vague_quantities_are_ranges_and_denials_are_claims(seed: SeedData) -> None:
+    vague = [c for c in seed.claims if c.approximation == "vague"]
+    assert vague
+    assert all(c.value_min is not None and c.value_max is not None for c in vague)
+    assert any(c.stance == "denies" for c in seed.claims)
+
+
+async def test_loading_is_idempotent(session: AsyncSession, seed: SeedData) -> None:
+    first = await load_seed(session, seed)
+    assert first.created["claims"]
+    second = await load_seed(session, read_seed(SEED_DIR))
+    assert not second.changed
+    assert second.unchanged["claims"] == len(seed.claims)
+
+
+async def test_edited_record_is_updated_and_removed_record_reported(
+    session: AsyncSession, tmp_path: Path
+) -> None:
+    await load_seed(session, read_seed(SEED_DIR))
+    edited = tmp_path / "seed"
+    shutil.copytree(SEED_DIR, edited)
+    claims = yaml.safe_load((edited / "claims.yaml").read_text(encoding="utf-8"))
+    removed = claims.pop()
+    claims[0]["statement"] = "An edited statement."
+    (edited / "claims.yaml").write_text(yaml.safe_dump(claims, allow_unicode=True), "utf-8")
+    report = await load_seed(session, read_seed(edited))
+    assert report.updated == {"claims": [claims[0]["id"]]}
+    assert report.unlisted["claims"] == [removed["id"]]
+    assert f"  not in the seed files (kept): claims/{removed['id']}" in report.lines()
+
+
+async def test_misplaced_quote_is_a_seed_error(session: AsyncSession, tmp_path: Path) -> None:
+    edited = tmp_path / "seed"
+    shutil.copytree(SEED_DIR, edited)
+    claims = yaml.safe_load((edited / "claims.yaml").read_text(encoding="utf-8"))
+    claims[0]["quote"] = "words nobody wrote"
+    (edited / "claims.yaml").write_text(yaml.safe_dump(claims, allow_unicode=True), "utf-8")
+    with pytest.raises(SeedError, match=f"claims/{claims[0]['id']}"):
+        await load_seed(session, read_seed(edited))
+
+
+def test_unresolved_reference_is_a_seed_error(tmp_path: Path) -> None:
+    edited = tmp_path / "seed"
+    shutil.copytree(SEED_DIR, edited)
+    claims = yaml.safe_load((edited / "claims.yaml").read_text(encoding="utf-8"))
+    claims[0]["about_facility"] = "no-such-facility"
+    (edited / "claims.yaml").write_text(yaml.safe_dump(claims, allow_unicode=True), "utf-8")
+    with pytest.raises(
+        SeedError, match="about_facility: no facility has the id 'no-such-facility'"
+    ):
+        read_seed(edited)
+
+
+# Numbers a careful reader finds in the five documents, each with words of its quote.
+NUMBERS = [
+    ("persons_count", 700, "700 orphans"),
+    ("persons_count", 50_000, "50,000"),
+    ("persons_count", 670, "670"),
+    ("population", 26_000_000, "26 million"),
+    ("duration_years", 40, "40 years"),
+    ("persons_count", 15, "15 people"),
+    ("age_years", 7, "seven"),
+    ("age_years", 16, "16"),
+    ("persons_count", 23, "23"),
+    ("survivors", 6, "six"),
+    ("trade_share", 95.4, "95.4 per cent"),
+    ("trade_share", 67.1, "67.1 per cent"),
+    ("facility_count", 5, "five labour camps"),
+    ("facility_count", 16, "16 re-education"),
+    ("wage", 5000, "5,000 KPW"),
+    ("working_hours_per_day", 8, "eight hours"),
+    ("age_years", 8, "age of eight"),
+    ("duration_years", 10, "10-year periods"),
+    ("persons_count", 500, "hundreds of children"),
+    ("persons_count", 30, "dozens of orphan children"),
+]
+
+
+@pytest.mark.parametrize(("metric", "number", "words"), NUMBERS)
+async def test_numbers_in_the_documents_are_found_through_claims_filters(
+    client: httpx.AsyncClient, session: AsyncSession, metric: str, number: float, words: str
+) -> None:
+    await load_seed(session, read_seed(SEED_DIR))
+    response = await client.get(
+        "/v1/claims", params={"metric": metric, "value_min": number, "value_max": number}
+    )
+    claims = response.json()["data"]
+    matching = [c for c in claims if words in c["citations"][0]["quote"]]
+    assert matching, f"no {metric} claim of {number} quoting {words!r}"
+    citation = matching[0]["citations"][0]
+    assert citation["locator"] is not None
+    assert citation["source"]["publisher"] is not None
+
+
+async def test_served_corpus_has_no_spam_urls(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    await load_seed(session, read_seed(SEED_DIR))
+    sources = (await client.get("/v1/sources?limit=200")).json()["data"]
+    claims = (await client.get("/v1/claims?limit=200")).json()["data"]
+    text = str(sources) + str(claims)
+    assert not any(host in text for host in SPAM_HOSTS)
+
+
+def test_seed_stats_prints_coverage_per_type_and_document() -> None:
+    result = CliRunner().invoke(cli, ["seed", "stats"])
+    assert result.exit_code == 0, result.output
+    seed = read_seed(SEED_DIR)
+    assert f"  claims: {len(seed.claims)}\n" in result.output
+    assert f"  testimonies: {len(seed.testimonies)}\n" in result.output
+    for source_id in _texts(seed):
+        assert re.search(rf"{source_id}: \d+ claims, \d+ testimonies", result.output)
