@@ -27,7 +27,7 @@ from app.settings import Settings, get_settings
 TEST_DATABASE = "testimony_test"
 
 
-def test_database_url() -> URL:
+def resolve_test_database_url() -> URL:
     configured = os.environ.get("TEST_DATABASE_URL")
     if configured:
         return async_url(configured)
@@ -49,7 +49,7 @@ async def recreate_database(url: URL) -> None:
 
 @pytest.fixture(scope="session")
 async def database_url() -> URL:
-    url = test_database_url()
+    url = resolve_test_database_url()
     await recreate_database(url)
     await asyncio.to_thread(migrations.upgrade, url)
     return url

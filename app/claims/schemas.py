@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Self
@@ -8,7 +8,7 @@ from typing import Annotated, Self
 from pydantic import AfterValidator, BaseModel, Field, model_validator
 
 from app.kit.pagination import Page, sort_enum
-from app.kit.params import ListQuery
+from app.kit.params import IsoDate, ListQuery
 from app.kit.partial_dates import PartialDateField
 from app.kit.schemas import (
     CiteAs,
@@ -212,7 +212,7 @@ class ClaimQuery(ListQuery):
     value_max: float | None = Field(
         default=None, description="Only claims whose value or range goes down to at most this."
     )
-    period_from: date | None = Field(
+    period_from: IsoDate | None = Field(
         default=None, description="Only claims whose period overlaps [period_from, period_to]."
     )
-    period_to: date | None = None
+    period_to: IsoDate | None = None

@@ -167,7 +167,7 @@ async def fetch_page(
     """Run `statement` (selecting one entity) for one page after `cursor`."""
     sort_expression = key.expression(descending)
     bound = fingerprint(fingerprint_fields)
-    if cursor is not None:
+    if cursor:  # an empty cursor is the first page, as if none were given
         last_value, last_id = cursors.decode(cursor, bound, key)
         row_key = tuple_(sort_expression, id_column)
         after = tuple_(last_value, last_id)

@@ -2,17 +2,40 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from datetime import date, datetime
+from typing import Annotated, Any
 
 from fastapi import Request
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from app.kit.errors import FieldError, ProblemError
 
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
+
+
+def _iso_datetime(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError("expected an ISO 8601 date-time, e.g. 2024-01-31T12:00:00Z") from None
+    return value
+
+
+def _iso_date(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            raise ValueError("expected an ISO 8601 date, e.g. 2024-01-31") from None
+    return value
+
+
+# Only ISO 8601: the default lax parsing would also take numbers as Unix timestamps.
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_datetime)]
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
 
 
 class ListQuery(BaseModel):
@@ -29,7 +52,7 @@ class ListQuery(BaseModel):
         description="Opaque cursor from `page.next_cursor`; valid only with the same sort and "
         "filters.",
     )
-    updated_since: datetime | None = Field(
+    updated_since: IsoDateTime | None = Field(
         default=None,
         description="Only records created or changed at or after this instant (ISO 8601), for "
         "incremental sync.",

@@ -15,7 +15,7 @@ from pydantic import (
 )
 
 from app.kit.pagination import Page, sort_enum
-from app.kit.params import ListQuery
+from app.kit.params import IsoDate, ListQuery
 from app.kit.partial_dates import DatePrecision, PartialDateField
 from app.kit.schemas import (
     CiteAs,
@@ -149,8 +149,8 @@ class SourceQuery(ListQuery):
     publisher: list[str] | None = Field(default=None, description="Publisher organization id.")
     source_type: list[SourceType] | None = None
     language: list[str] | None = None
-    published_from: date | None = Field(default=None, description="Published on or after.")
-    published_to: date | None = Field(default=None, description="Published on or before.")
+    published_from: IsoDate | None = Field(default=None, description="Published on or after.")
+    published_to: IsoDate | None = Field(default=None, description="Published on or before.")
     relays: list[str] | None = Field(
         default=None, description="Only sources that relay (report) the given source."
     )

@@ -1,13 +1,13 @@
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Self
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from app.kit.pagination import Page, sort_enum
-from app.kit.params import ListQuery
+from app.kit.params import IsoDate, ListQuery
 from app.kit.partial_dates import PartialDateField
 from app.kit.provinces import Province, ProvinceField
 from app.kit.schemas import (
@@ -137,8 +137,8 @@ class TestimonyQuery(ListQuery):
     )
     witness_role: list[WitnessRole] | None = None
     labour_type: list[LabourType] | None = None
-    period_from: date | None = Field(
+    period_from: IsoDate | None = Field(
         default=None, description="Only accounts whose period overlaps [period_from, period_to]."
     )
-    period_to: date | None = None
+    period_to: IsoDate | None = None
     source: list[str] | None = Field(default=None, description="Quoted in this source.")
