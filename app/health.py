@@ -34,7 +34,7 @@ async def get_readiness(request: Request, session: SessionDep) -> Readiness:
     expected: str | None = request.app.state.head_revision
     try:
         current = await session.scalar(text("SELECT version_num FROM alembic_version"))
-    except SQLAlchemyError:
+    except (SQLAlchemyError, OSError):  # OSError: the server's socket is not there at all
         raise ProblemError(
             503, "not-ready", "The database is not reachable or not migrated."
         ) from None

@@ -7,6 +7,7 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
+from app.db import locks
 from app.db.engine import make_engine, resolve_database_url
 from app.db.models import Base
 from app.settings import get_settings
@@ -31,8 +32,12 @@ async def _run_online() -> None:
     engine = make_engine(url, pooled=False)
     try:
         async with engine.connect() as connection:
-            await connection.run_sync(_configure)
-            await connection.commit()
+            await locks.acquire(connection, locks.MIGRATION_LOCK)
+            try:
+                await connection.run_sync(_configure)
+                await connection.commit()
+            finally:
+                await locks.release(connection, locks.MIGRATION_LOCK)
     finally:
         await engine.dispose()
 

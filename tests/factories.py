@@ -19,7 +19,7 @@ from app.organizations.models import Organization
 from app.organizations.repository import save_organization
 from app.organizations.schemas import OrganizationCreate
 from app.sources.models import Source
-from app.sources.repository import archived_texts, save_source
+from app.sources.repository import quoted_sources, save_source
 from app.sources.schemas import SourceCreate
 from app.testimonies.models import Testimony
 from app.testimonies.repository import save_testimony
@@ -55,7 +55,7 @@ async def source(
 async def facility(session: AsyncSession, **fields: Any) -> Facility:
     defaults = {"id": unique("facility"), "name": "A coal mine", "facility_type": "coal_mine"}
     data = FacilityCreate(**defaults | fields)
-    texts = await archived_texts(session, [m.source for m in data.mentions])
+    texts = await quoted_sources(session, [m.source for m in data.mentions])
     row = save_facility(session, data, None, texts)
     await session.flush()
     return row
@@ -72,7 +72,7 @@ async def testimony(
         "protection_level": "public",
     }
     data = TestimonyCreate(**defaults | fields | {"facilities": [f.id for f in facilities or []]})
-    texts = await archived_texts(session, [e.source for e in data.excerpts])
+    texts = await quoted_sources(session, [e.source for e in data.excerpts])
     row = save_testimony(session, data, None, list(facilities or []), texts)
     await session.flush()
     return row
@@ -92,7 +92,7 @@ async def claim(session: AsyncSession, **fields: Any) -> Claim:
         "quote": "700 orphans had volunteered",
     }
     data = ClaimCreate(**defaults | fields)
-    row = save_claim(session, data, None, await archived_texts(session, [data.source]))
+    row = save_claim(session, data, None, await quoted_sources(session, [data.source]))
     await session.flush()
     return row
 

@@ -9,6 +9,7 @@ from pybtex.database import parse_string
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.sources.models import SourceRelay
+from app.sources.quotes import QuoteMismatchError
 from tests import factories
 
 ARTICLE = (
@@ -43,6 +44,7 @@ async def kcna_quoted_by_bbc(session: AsyncSession) -> None:
         id="claim-700-orphans",
         claimant_organization=kcna.id,
         source="bbc-orphans",
+        relayed_from="kcna-700-orphans",
         quote="700 orphans had volunteered",
         statement="KCNA claims 700 orphans volunteered.",
     )
@@ -73,18 +75,63 @@ async def test_claim_citation_carries_quote_locator_and_relay_chain(
     assert citation["relay_chain"][0]["publisher"]["name"] == "Korean Central News Agency"
 
 
-async def test_relay_chain_follows_several_hops_and_survives_cycles(
+async def test_relay_chain_follows_what_the_quote_reports_to_the_origin(
     client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
     origin = await factories.source(session, id="origin")
     middle = await factories.source(session, id="middle", relays=[origin])
-    await factories.source(session, id="outlet", relays=[middle], archived_text="a quote here")
-    # A cycle in the data (origin relays outlet) must not make the chain endless.
-    session.add(SourceRelay(relaying_source_id="origin", relayed_source_id="outlet"))
-    await session.flush()
-    await factories.claim(session, id="hops", source="outlet", quote="a quote here")
+    other = await factories.source(session, id="unrelated-report")
+    await factories.source(
+        session, id="outlet", relays=[middle, other], archived_text="a quote here"
+    )
+    await factories.claim(
+        session, id="hops", source="outlet", quote="a quote here", relayed_from="middle"
+    )
     chain = (await client.get("/v1/claims/hops")).json()["citations"][0]["relay_chain"]
+    # Only what this quote reports, not the outlet's other relay.
     assert [s["id"] for s in chain] == ["middle", "origin"]
+
+
+async def test_relay_chain_ends_on_a_cycle(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    first = await factories.source(session, id="first")
+    second = await factories.source(session, id="second", relays=[first])
+    session.add(SourceRelay(relaying_source_id="first", relayed_source_id="second"))
+    await factories.source(session, id="outlet", relays=[second], archived_text="words")
+    await factories.claim(
+        session, id="cycle", source="outlet", quote="words", relayed_from="second"
+    )
+    chain = (await client.get("/v1/claims/cycle")).json()["citations"][0]["relay_chain"]
+    assert [s["id"] for s in chain] == ["second", "first"]
+
+
+async def test_own_words_have_no_relay_chain(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    report = await factories.source(session, id="kcna-report")
+    await factories.source(session, id="bbc", relays=[report], archived_text="Our own words.")
+    await factories.claim(session, id="own", source="bbc", quote="Our own words.")
+    citation = (await client.get("/v1/claims/own")).json()["citations"][0]
+    assert citation["relay_chain"] == []
+
+
+async def test_relayed_from_must_be_a_relay_of_the_source(session: AsyncSession) -> None:
+    await factories.source(session, id="kcna-report")
+    await factories.source(session, id="bbc", archived_text="Quoted words.")
+    with pytest.raises(QuoteMismatchError, match="not among the relays of 'bbc'"):
+        await factories.claim(
+            session, source="bbc", quote="Quoted words.", relayed_from="kcna-report"
+        )
+
+
+async def test_claims_reported_from_a_source_are_found_by_it(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    await kcna_quoted_by_bbc(session)
+    for source_id in ("kcna-700-orphans", "bbc-orphans"):
+        body = (await client.get(f"/v1/claims?source={source_id}")).json()
+        assert [c["id"] for c in body["data"]] == ["claim-700-orphans"]
 
 
 async def test_cite_as_gives_permalink_and_access_date(
@@ -147,11 +194,14 @@ async def test_source_citation_formats(client: httpx.AsyncClient, session: Async
     bibtex = await client.get(url, headers={"Accept": "application/x-bibtex"})
     assert bibtex.headers["content-type"].startswith("application/x-bibtex")
     entry = parse_string(bibtex.text, "bibtex").entries["bbc-orphans"]
+    assert entry.type == "article"
+    assert entry.fields["journal"] == "BBC News"
     assert entry.fields["title"] == "North Korea: Orphans 'volunteer' for mines"
     assert entry.fields["year"] == "2021"
     assert entry.fields["url"] == "https://example.org/news/orphans"
 
     ris = await client.get(f"{url}?format=ris")
+    assert ris.text.startswith("TY  - NEWS")
     [record] = rispy.loads(ris.text)
     assert record["title"] == "North Korea: Orphans 'volunteer' for mines"
     assert record["type_of_reference"] == "NEWS"
@@ -161,6 +211,7 @@ async def test_source_citation_formats(client: httpx.AsyncClient, session: Async
     assert text.headers["content-type"].startswith("text/plain")
     assert "North Korea: Orphans" in text.text
     assert "2021" in text.text
+    assert text.text.count("BBC News") == 1
 
 
 @pytest.mark.parametrize("citation_format", ["csl-json", "bibtex", "ris", "text"])
@@ -173,3 +224,22 @@ async def test_citation_of_an_undated_source_without_publisher(
     response = await client.get(f"/v1/sources/bare/citation?format={citation_format}")
     assert response.status_code == 200
     assert "Blood Coal Export from North Korea" in response.text
+
+
+async def test_archived_text_is_served_for_checking_locators(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    await kcna_quoted_by_bbc(session)
+    claim = (await client.get("/v1/claims/claim-700-orphans")).json()
+    response = await client.get("/v1/sources/bbc-orphans/text")
+    assert response.headers["content-type"] == "text/plain; charset=utf-8"
+    assert response.text == ARTICLE
+    locator = claim["citations"][0]["locator"]
+    assert (
+        response.text[locator["char_start"] : locator["char_end"]] == claim["citations"][0]["quote"]
+    )
+    source = (await client.get("/v1/sources/bbc-orphans")).json()
+    assert response.headers["etag"] == f'"{source["archive_sha256"]}"'
+    missing = await client.get("/v1/sources/kcna-700-orphans/text")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"

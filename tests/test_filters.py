@@ -51,6 +51,12 @@ async def test_sources_filters_combine_with_and_repeat_with_or(
     ) == ["bbc-article", "kcna-report", "undated"]
     assert await ids(client, "/v1/sources?language=ko") == ["kcna-report"]
     assert await ids(client, "/v1/sources?published_from=2021-06-01") == ["bbc-article"]
+    # "2021-06" may be any day of June: it matches a range that starts mid-month.
+    assert await ids(client, "/v1/sources?published_from=2021-06-15") == ["bbc-article"]
+    assert await ids(client, "/v1/sources?published_to=2021-06-15") == [
+        "bbc-article",
+        "kcna-report",
+    ]
     assert await ids(client, "/v1/sources?published_to=2021-05-31") == ["kcna-report"]
     assert await ids(client, "/v1/sources?relays=kcna-report") == ["bbc-article"]
 

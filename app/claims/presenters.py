@@ -14,8 +14,11 @@ from app.sources.citations import CitationBuilder
 from app.sources.presenters import describe_source
 
 
-def _number(value: Decimal | None) -> float | None:
-    return float(value) if value is not None else None
+def _number(value: Decimal | None) -> int | float | None:
+    """Whole numbers as integers (26000000, not 26000000.0)."""
+    if value is None:
+        return None
+    return int(value) if value == value.to_integral_value() else float(value)
 
 
 def _claimant(claim: ClaimRow) -> Claimant:
@@ -31,7 +34,7 @@ async def present_claims(
     session: AsyncSession, claims: Sequence[ClaimRow], citer: Citer
 ) -> list[Claim]:
     """Needs source (with publisher), claimant and subject relationships loaded."""
-    citations = await CitationBuilder.for_sources(session, (c.source_id for c in claims))
+    citations = await CitationBuilder.for_quotes(session, claims)
     return [
         Claim(
             id=claim.id,

@@ -32,7 +32,7 @@ from app.kit.partial_dates import PartialDate
 from app.kit.periods import overlap_conditions, set_period
 from app.kit.schemas import QuoteIn, is_slug
 from app.sources.models import Source
-from app.sources.quotes import locator_of, quote_columns
+from app.sources.quotes import QuotedSource, locator_of, quote_columns
 
 SORT_KEYS = {
     "id": SortKey(Claim.id, parse_text),
@@ -42,7 +42,7 @@ SORT_KEYS = {
 }
 
 
-def _with_details(statement: Select[tuple[Claim]]) -> Select[tuple[Claim]]:
+def _with_details(statement: Select[Claim]) -> Select[Claim]:
     return statement.options(
         selectinload(Claim.source).selectinload(Source.publisher),
         selectinload(Claim.claimant_organization),
@@ -59,9 +59,12 @@ async def list_claims(session: AsyncSession, query: ClaimQuery, cursors: Cursors
         any_of(Claim.unit, query.unit),
         any_of(Claim.stance, query.stance),
         any_of(Claim.about_facility_id, query.facility),
-        any_of(Claim.source_id, query.source),
         *overlap_conditions(period_lower, period_upper, query.period_from, query.period_to),
     ]
+    if query.source:
+        conditions.append(
+            or_(Claim.source_id.in_(query.source), Claim.relayed_from_id.in_(query.source))
+        )
     if query.claimant:
         conditions.append(
             or_(
@@ -125,14 +128,15 @@ def claim_input(row: Claim) -> ClaimCreate:
         source=row.source_id,
         quote=row.quote,
         locator=locator_of(row),
+        relayed_from=row.relayed_from_id,
         notes=row.notes,
     )
 
 
 def save_claim(
-    session: AsyncSession, data: ClaimCreate, row: Claim | None, texts: Mapping[str, str | None]
+    session: AsyncSession, data: ClaimCreate, row: Claim | None, sources: Mapping[str, QuotedSource]
 ) -> Claim:
-    """The quote is checked against its source's archived text in `texts`."""
+    """The quote is checked against its source in `sources`."""
     row = row or Claim(id=data.id)
     row.statement, row.metric, row.unit = data.statement, data.metric, data.unit
     row.value, row.value_min, row.value_max = data.value, data.value_min, data.value_max
@@ -144,7 +148,13 @@ def save_claim(
     row.about_testimony_id = data.about_testimony
     row.about_organization_id = data.about_organization
     columns = quote_columns(
-        QuoteIn(source=data.source, quote=data.quote, locator=data.locator), texts
+        QuoteIn(
+            source=data.source,
+            quote=data.quote,
+            locator=data.locator,
+            relayed_from=data.relayed_from,
+        ),
+        sources,
     )
     for name, value in columns.items():
         setattr(row, name, value)

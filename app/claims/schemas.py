@@ -7,7 +7,7 @@ from typing import Annotated, Self
 
 from pydantic import AfterValidator, BaseModel, Field, model_validator
 
-from app.kit.pagination import Page, sort_enum
+from app.kit.pagination import Page
 from app.kit.params import IsoDate, ListQuery
 from app.kit.partial_dates import PartialDateField
 from app.kit.schemas import (
@@ -15,10 +15,10 @@ from app.kit.schemas import (
     Locator,
     NonEmptyText,
     PeriodOut,
+    RecordIn,
     RecordRef,
     ShortText,
     Slug,
-    StrictModel,
 )
 from app.sources.schemas import Citation
 
@@ -80,8 +80,7 @@ def _plain_number(value: Decimal | None) -> Decimal | None:
 Number = Annotated[Decimal, AfterValidator(_plain_number)]
 
 
-class ClaimCreate(StrictModel):
-    id: Slug
+class ClaimCreate(RecordIn):
     statement: ShortText = Field(description="One short sentence in the database's own words.")
     metric: Metric
     value: Number | None = Field(default=None, description="Point value, when one is given.")
@@ -114,6 +113,11 @@ class ClaimCreate(StrictModel):
     source: Slug = Field(description="Source where the claim was published.")
     quote: NonEmptyText = Field(description="The words exactly as the source prints them.")
     locator: Locator | None = None
+    relayed_from: Slug | None = Field(
+        default=None,
+        description="The relayed source whose statement the quote reports; one of the "
+        "source's `relays` (the KCNA report a BBC sentence quotes).",
+    )
     notes: NonEmptyText | None = None
 
     @model_validator(mode="after")
@@ -170,9 +174,9 @@ class Claim(BaseModel):
     id: str
     statement: str
     metric: Metric
-    value: float | None
-    value_min: float | None
-    value_max: float | None
+    value: int | float | None
+    value_min: int | float | None
+    value_max: int | float | None
     unit: Unit
     approximation: Approximation
     period: PeriodOut
@@ -190,22 +194,36 @@ class ClaimPage(Page[Claim]):
     pass
 
 
-ClaimSort = sort_enum("ClaimSort", ["id", "value", "period_start", "updated_at"])
+class ClaimSort(StrEnum):
+    """Sort orders; a leading "-" sorts descending. The id breaks ties."""
+
+    id_asc = "id"
+    id_desc = "-id"
+    value_asc = "value"
+    value_desc = "-value"
+    period_start_asc = "period_start"
+    period_start_desc = "-period_start"
+    updated_at_asc = "updated_at"
+    updated_at_desc = "-updated_at"
 
 
 class ClaimQuery(ListQuery):
-    sort: ClaimSort = Field(default=ClaimSort("id"), description="Sort order.")
-    metric: list[Metric] | None = None
-    unit: list[Unit] | None = None
-    claimant: list[str] | None = Field(
-        default=None, description="Id of the claimant organization or testimony."
+    sort: ClaimSort = Field(default=ClaimSort.id_asc, description="Sort order.")
+    metric: list[Metric] = Field(default_factory=list)
+    unit: list[Unit] = Field(default_factory=list)
+    claimant: list[str] = Field(
+        default_factory=list, description="Id of the claimant organization or testimony."
     )
-    stance: list[Stance] | None = None
-    facility: list[str] | None = Field(default=None, description="About this facility.")
-    testimony: list[str] | None = Field(
-        default=None, description="About this testimony, or made by its witness."
+    stance: list[Stance] = Field(default_factory=list)
+    facility: list[str] = Field(default_factory=list, description="About this facility.")
+    testimony: list[str] = Field(
+        default_factory=list, description="About this testimony, or made by its witness."
     )
-    source: list[str] | None = Field(default=None, description="Published in this source.")
+    source: list[str] = Field(
+        default_factory=list,
+        description="Published in this source, or reported from it (a KCNA report a BBC "
+        "article quotes).",
+    )
     value_min: float | None = Field(
         default=None, description="Only claims whose value or range reaches at least this."
     )

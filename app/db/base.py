@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from sqlalchemy import (
     CheckConstraint,
@@ -84,10 +84,19 @@ class Quoted:
     quote: Mapped[str] = mapped_column(Text)
     char_start: Mapped[int | None] = mapped_column(Integer)
     char_end: Mapped[int | None] = mapped_column(Integer)
+    # The relayed source whose statement the passage reports (one of the source's relays).
+    relayed_from_id: Mapped[str | None] = mapped_column(
+        ForeignKey("sources.id", ondelete="RESTRICT"), index=True
+    )
 
     @declared_attr
     def source(cls) -> Mapped[Source]:  # noqa: N805
-        return relationship("Source", lazy="raise")
+        return relationship(
+            "Source",
+            # Two foreign keys lead to sources: the quote's source is the one named here.
+            foreign_keys=lambda: [cast("Mapped[str]", cls.source_id)],
+            lazy="raise",
+        )
 
     @staticmethod
     def quote_checks() -> tuple[CheckConstraint, ...]:

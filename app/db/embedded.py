@@ -23,14 +23,15 @@ def embedded_server_url(data_dir: Path, database: str) -> URL:
     with warnings.catch_warnings():
         # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); harmless here.
         warnings.simplefilter("ignore")
-        import pgserver  # imported here: a real server via DATABASE_URL never needs it
+        # Imported here: a real server through DATABASE_URL never needs it.
+        from pgserver import get_server  # type: ignore[attr-defined]
 
     pgdata = (data_dir / "postgres").resolve()
     server = _servers.get(pgdata)
     if server is None:
         pgdata.mkdir(parents=True, exist_ok=True)
         logger.info("starting embedded PostgreSQL in %s", pgdata)
-        server = pgserver.get_server(pgdata, cleanup_mode="stop")
+        server = get_server(pgdata, cleanup_mode="stop")
         _servers[pgdata] = server
     socket_dir = server.get_postmaster_info().socket_dir
     return URL.create(

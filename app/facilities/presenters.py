@@ -15,8 +15,8 @@ async def present_facilities(
     session: AsyncSession, facilities: Sequence[FacilityRow], citer: Citer
 ) -> list[Facility]:
     """Needs operator, aliases and mentions (with source and publisher) loaded."""
-    citations = await CitationBuilder.for_sources(
-        session, (m.source_id for f in facilities for m in f.mentions)
+    citations = await CitationBuilder.for_quotes(
+        session, [m for f in facilities for m in f.mentions]
     )
     return [
         Facility(

@@ -17,7 +17,7 @@ from app.kit.listing import any_of, list_page
 from app.kit.pagination import Cursors, SortKey, Window, parse_datetime, parse_text
 from app.kit.schemas import is_slug
 from app.sources.models import Source
-from app.sources.quotes import quote_columns, quote_input
+from app.sources.quotes import QuotedSource, quote_columns, quote_input
 
 SORT_KEYS = {
     "name": SortKey(Facility.name, parse_text),
@@ -26,7 +26,7 @@ SORT_KEYS = {
 }
 
 
-def _with_details(statement: Select[tuple[Facility]]) -> Select[tuple[Facility]]:
+def _with_details(statement: Select[Facility]) -> Select[Facility]:
     return statement.options(
         selectinload(Facility.operator),
         selectinload(Facility.aliases),
@@ -99,9 +99,9 @@ def save_facility(
     session: AsyncSession,
     data: FacilityCreate,
     row: Facility | None,
-    texts: Mapping[str, str | None],
+    sources: Mapping[str, QuotedSource],
 ) -> Facility:
-    """`texts` maps source ids to their archived text, against which quotes are checked."""
+    """Quotes are checked against their sources in `sources`."""
     row = row or Facility(id=data.id, aliases=[], mentions=[])
     row.name, row.facility_type = data.name, data.facility_type
     row.province, row.county = data.province, data.county
@@ -115,7 +115,8 @@ def save_facility(
         for i, a in enumerate(data.aliases)
     ]
     row.mentions = [
-        FacilityMention(position=i, **quote_columns(m, texts)) for i, m in enumerate(data.mentions)
+        FacilityMention(position=i, **quote_columns(m, sources))
+        for i, m in enumerate(data.mentions)
     ]
     session.add(row)
     return row

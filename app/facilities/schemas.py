@@ -6,13 +6,14 @@ from typing import Self
 
 from pydantic import BaseModel, Field, model_validator
 
-from app.kit.pagination import Page, sort_enum
+from app.kit.pagination import Page
 from app.kit.params import ListQuery
 from app.kit.provinces import Province, ProvinceField
 from app.kit.schemas import (
     CiteAs,
     NonEmptyText,
     QuoteIn,
+    RecordIn,
     RecordRef,
     ShortText,
     Slug,
@@ -72,8 +73,7 @@ class LocationIn(StrictModel):
         return self
 
 
-class FacilityCreate(StrictModel):
-    id: Slug
+class FacilityCreate(RecordIn):
     name: ShortText = Field(description="Name in English, or a description for unnamed sites.")
     aliases: list[FacilityAlias] = Field(default_factory=list)
     facility_type: FacilityType
@@ -122,16 +122,24 @@ class FacilityPage(Page[Facility]):
     pass
 
 
-FacilitySort = sort_enum("FacilitySort", ["name", "id", "updated_at"])
+class FacilitySort(StrEnum):
+    """Sort orders; a leading "-" sorts descending. The id breaks ties."""
+
+    name_asc = "name"
+    name_desc = "-name"
+    id_asc = "id"
+    id_desc = "-id"
+    updated_at_asc = "updated_at"
+    updated_at_desc = "-updated_at"
 
 
 class FacilityQuery(ListQuery):
-    sort: FacilitySort = Field(default=FacilitySort("name"), description="Sort order.")
-    facility_type: list[FacilityType] | None = None
-    province: list[ProvinceField] | None = Field(
-        default=None, description="Province; common romanisations are accepted."
+    sort: FacilitySort = Field(default=FacilitySort.name_asc, description="Sort order.")
+    facility_type: list[FacilityType] = Field(default_factory=list)
+    province: list[ProvinceField] = Field(
+        default_factory=list, description="Province; common romanisations are accepted."
     )
-    operator: list[str] | None = Field(default=None, description="Operator organization id.")
+    operator: list[str] = Field(default_factory=list, description="Operator organization id.")
     has_location: bool | None = Field(
         default=None, description="Only with (or without) coordinates."
     )

@@ -13,21 +13,22 @@ import binascii
 import hashlib
 import hmac
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
 from fastapi import Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import ColumnElement, Select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from app.kit.errors import ProblemError
 
 T = TypeVar("T")
+SortExpression = ColumnElement[Any] | InstrumentedAttribute[Any]
 
 
 @dataclass(frozen=True)
@@ -35,11 +36,11 @@ class SortKey:
     """One sort a list endpoint allows: the SQL key in each direction and how to read the key
     back from a cursor."""
 
-    ascending: ColumnElement[Any]
+    ascending: SortExpression
     parse: Callable[[Any], Any]
-    descending: ColumnElement[Any] | None = None
+    descending: SortExpression | None = None
 
-    def expression(self, descending: bool) -> ColumnElement[Any]:
+    def expression(self, descending: bool) -> SortExpression:
         if descending and self.descending is not None:
             return self.descending
         return self.ascending
@@ -69,15 +70,6 @@ def _to_json(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)
     return value
-
-
-def sort_enum(name: str, fields: Sequence[str]) -> type[StrEnum]:
-    """The allow-list of `sort` values: each field ascending and, with a leading '-', descending."""
-    members = {}
-    for field in fields:
-        members[field] = field
-        members[f"desc_{field}"] = f"-{field}"
-    return StrEnum(name, members)  # type: ignore[return-value]
 
 
 class PageInfo(BaseModel):
@@ -156,7 +148,7 @@ async def fetch_page(
     session: AsyncSession,
     statement: Select[Any],
     *,
-    id_column: ColumnElement[str],
+    id_column: InstrumentedAttribute[str],
     key: SortKey,
     descending: bool,
     limit: int,

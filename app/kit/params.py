@@ -60,7 +60,7 @@ class ListQuery(BaseModel):
 
     def fingerprint_fields(self) -> dict[str, Any]:
         """What a cursor is bound to: sort and filters, not the page position or size."""
-        return self.model_dump(mode="json", exclude={"cursor", "limit"}, exclude_none=True)
+        return self.model_dump(mode="json", exclude={"cursor", "limit"}, exclude_defaults=True)
 
 
 def _query_names(dependant: Any) -> set[str]:

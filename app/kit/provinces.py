@@ -63,9 +63,11 @@ _STEMS: dict[str, tuple[str, ...]] = {
 _DIRECTIONS = {"north": "north", "south": "south", "n": "north", "s": "south"}
 _KOREAN_SUFFIXES = {
     "bukto": "north",
+    "pukto": "north",
     "bukdo": "north",
     "namdo": "south",
     "buk": "north",
+    "puk": "north",
     "nam": "south",
 }
 _PAIRED = {"pyongan", "hwanghae", "hamgyong"}

@@ -36,6 +36,12 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class RecordIn(StrictModel):
+    """Input of a record with a public id."""
+
+    id: Slug
+
+
 class Locator(StrictModel):
     """Where a quote stands in its source's archived text.
 
@@ -58,6 +64,11 @@ class QuoteIn(StrictModel):
     source: Slug
     quote: NonEmptyText = Field(description="The words exactly as the source prints them.")
     locator: Locator | None = None
+    relayed_from: Slug | None = Field(
+        default=None,
+        description="The relayed source whose statement this passage reports; one of the "
+        "source's `relays` (the KCNA report a BBC sentence quotes).",
+    )
 
 
 class CiteAs(BaseModel):

@@ -5,9 +5,9 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-from app.kit.pagination import Page, sort_enum
+from app.kit.pagination import Page
 from app.kit.params import ListQuery
-from app.kit.schemas import CiteAs, NonEmptyText, ShortText, Slug, StrictModel
+from app.kit.schemas import CiteAs, NonEmptyText, RecordIn, ShortText
 
 
 class OrganizationKind(StrEnum):
@@ -21,8 +21,7 @@ class OrganizationKind(StrEnum):
     other = "other"
 
 
-class OrganizationCreate(StrictModel):
-    id: Slug
+class OrganizationCreate(RecordIn):
     name: ShortText
     aliases: list[ShortText] = Field(default_factory=list)
     kind: OrganizationKind
@@ -44,9 +43,17 @@ class OrganizationPage(Page[Organization]):
     pass
 
 
-OrganizationSort = sort_enum("OrganizationSort", ["name", "id", "updated_at"])
+class OrganizationSort(StrEnum):
+    """Sort orders; a leading "-" sorts descending. The id breaks ties."""
+
+    name_asc = "name"
+    name_desc = "-name"
+    id_asc = "id"
+    id_desc = "-id"
+    updated_at_asc = "updated_at"
+    updated_at_desc = "-updated_at"
 
 
 class OrganizationQuery(ListQuery):
-    sort: OrganizationSort = Field(default=OrganizationSort("name"), description="Sort order.")
-    kind: list[OrganizationKind] | None = None
+    sort: OrganizationSort = Field(default=OrganizationSort.name_asc, description="Sort order.")
+    kind: list[OrganizationKind] = Field(default_factory=list)

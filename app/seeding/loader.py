@@ -9,36 +9,45 @@ whole load is one transaction.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload, undefer
 
 from app.claims.models import Claim
 from app.claims.repository import claim_input, save_claim
 from app.claims.schemas import ClaimCreate
+from app.db import locks
 from app.facilities.models import Facility
 from app.facilities.repository import facility_input, save_facility
 from app.facilities.schemas import FacilityCreate
+from app.kit.schemas import RecordIn
 from app.organizations.models import Organization
 from app.organizations.repository import organization_input, save_organization
 from app.organizations.schemas import OrganizationCreate
 from app.sources.models import Source
 from app.sources.quotes import QuoteMismatchError
-from app.sources.repository import save_source, source_input
+from app.sources.repository import quoted_source, save_source, source_input
 from app.sources.schemas import SourceCreate
 from app.testimonies.models import Testimony
 from app.testimonies.repository import save_testimony, testimony_input
 from app.testimonies.schemas import TestimonyCreate
 
-M = TypeVar("M", bound=BaseModel)
+
+class _Identified(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+M = TypeVar("M", bound=RecordIn)
+Input = TypeVar("Input", bound=RecordIn)
+Row = TypeVar("Row", bound=_Identified)
 
 
 class SeedError(Exception):
@@ -202,113 +211,97 @@ class _Loader:
         self.report = LoadReport()
         self.problems: list[str] = []
 
-    @contextmanager
-    def _checking_quotes(self, kind: str, record_id: str) -> Iterator[None]:
-        """Collect every quote that is not at its locator, to report them all at once."""
-        try:
-            yield
-        except QuoteMismatchError as error:
-            self.problems.append(f"{kind}/{record_id}: {error}")
-
-    def _track(self, kind: str, record_id: str, existed: bool, same: bool) -> None:
-        if same:
-            self.report.unchanged[kind] = self.report.unchanged.get(kind, 0) + 1
-        else:
-            bucket = self.report.updated if existed else self.report.created
-            bucket.setdefault(kind, []).append(record_id)
-
-    def _unlisted(self, kind: str, existing: Mapping[str, Any], listed: Sequence[Any]) -> None:
-        listed_ids = {item.id for item in listed}
-        self.report.unlisted[kind] = sorted(set(existing) - listed_ids)
+    async def sync(
+        self,
+        kind: str,
+        items: Sequence[Input],
+        query: Select[Row],
+        as_input: Callable[[Row], BaseModel],
+        create: Callable[[Input], Row],
+        save: Callable[[Input, Row, dict[str, Row]], object],
+    ) -> dict[str, Row]:
+        """Bring one kind of record in line with the files: write only what differs."""
+        rows: dict[str, Row] = {row.id: row for row in await self.session.scalars(query)}
+        listed = {item.id for item in items}
+        self.report.unlisted[kind] = sorted(set(rows) - listed)
+        changed = []
+        for item in items:
+            row = rows.get(item.id)
+            if row is not None and _dump(as_input(row)) == _dump(item):
+                self.report.unchanged[kind] = self.report.unchanged.get(kind, 0) + 1
+                continue
+            bucket = self.report.updated if row is not None else self.report.created
+            bucket.setdefault(kind, []).append(item.id)
+            changed.append(item)
+        # New rows exist before any is saved, so that records of a kind can point at each
+        # other (a source relaying a source listed after it).
+        for item in changed:
+            if item.id not in rows:
+                rows[item.id] = create(item)
+        for item in changed:
+            try:
+                save(item, rows[item.id], rows)
+            except QuoteMismatchError as error:
+                self.problems.append(f"{kind}/{item.id}: {error}")
+        await self.session.flush()
+        return rows
 
     async def load(self, data: SeedData) -> LoadReport:
         session = self.session
-        organizations = {o.id: o for o in await session.scalars(select(Organization))}
-        for item in data.organizations:
-            row = organizations.get(item.id)
-            same = row is not None and _dump(organization_input(row)) == _dump(item)
-            self._track("organizations", item.id, row is not None, same)
-            if not same:
-                organizations[item.id] = save_organization(session, item, row)
-        self._unlisted("organizations", organizations, data.organizations)
-        await session.flush()
-
-        sources = {
-            s.id: s
-            for s in await session.scalars(
-                select(Source).options(undefer(Source.archived_text), selectinload(Source.relays))
-            )
-        }
-        self._unlisted("sources", sources, data.sources)
-        changed_sources = []
-        for item in data.sources:
-            row = sources.get(item.id)
-            same = row is not None and _dump(source_input(row)) == _dump(item)
-            self._track("sources", item.id, row is not None, same)
-            if not same:
-                changed_sources.append(item)
-            if row is None:  # created first, so that relays can point at any source
-                sources[item.id] = Source(id=item.id, relays=[])
-        for item in changed_sources:
-            save_source(session, item, sources[item.id], [sources[r] for r in item.relays])
-        await session.flush()
-        texts = {s.id: s.archived_text for s in sources.values()}
-
-        facilities = {
-            f.id: f
-            for f in await session.scalars(
-                select(Facility).options(
-                    selectinload(Facility.aliases), selectinload(Facility.mentions)
-                )
-            )
-        }
-        for facility in data.facilities:
-            row = facilities.get(facility.id)
-            same = row is not None and _dump(facility_input(row)) == _dump(facility)
-            self._track("facilities", facility.id, row is not None, same)
-            if not same:
-                with self._checking_quotes("facilities", facility.id):
-                    facilities[facility.id] = save_facility(session, facility, row, texts)
-        self._unlisted("facilities", facilities, data.facilities)
-        await session.flush()
-
-        testimonies = {
-            t.id: t
-            for t in await session.scalars(
-                select(Testimony).options(
-                    selectinload(Testimony.facilities), selectinload(Testimony.excerpts)
-                )
-            )
-        }
-        for testimony in data.testimonies:
-            row = testimonies.get(testimony.id)
-            same = row is not None and _dump(testimony_input(row)) == _dump(testimony)
-            self._track("testimonies", testimony.id, row is not None, same)
-            if not same:
-                linked = [facilities[f] for f in testimony.facilities]
-                with self._checking_quotes("testimonies", testimony.id):
-                    testimonies[testimony.id] = save_testimony(
-                        session, testimony, row, linked, texts
-                    )
-        self._unlisted("testimonies", testimonies, data.testimonies)
-        await session.flush()
-
-        claims = {c.id: c for c in await session.scalars(select(Claim))}
-        for claim in data.claims:
-            row = claims.get(claim.id)
-            same = row is not None and _dump(claim_input(row)) == _dump(claim)
-            self._track("claims", claim.id, row is not None, same)
-            if not same:
-                with self._checking_quotes("claims", claim.id):
-                    claims[claim.id] = save_claim(session, claim, row, texts)
-        self._unlisted("claims", claims, data.claims)
+        await self.sync(
+            "organizations",
+            data.organizations,
+            select(Organization),
+            organization_input,
+            lambda item: Organization(id=item.id),
+            lambda item, row, _: save_organization(session, item, row),
+        )
+        sources = await self.sync(
+            "sources",
+            data.sources,
+            select(Source).options(undefer(Source.archived_text), selectinload(Source.relays)),
+            source_input,
+            lambda item: Source(id=item.id, relays=[]),
+            lambda item, row, rows: save_source(session, item, row, [rows[r] for r in item.relays]),
+        )
+        texts = {source.id: quoted_source(source) for source in sources.values()}
+        facilities = await self.sync(
+            "facilities",
+            data.facilities,
+            select(Facility).options(
+                selectinload(Facility.aliases), selectinload(Facility.mentions)
+            ),
+            facility_input,
+            lambda item: Facility(id=item.id, aliases=[], mentions=[]),
+            lambda item, row, _: save_facility(session, item, row, texts),
+        )
+        await self.sync(
+            "testimonies",
+            data.testimonies,
+            select(Testimony).options(
+                selectinload(Testimony.facilities), selectinload(Testimony.excerpts)
+            ),
+            testimony_input,
+            lambda item: Testimony(id=item.id, facilities=[], excerpts=[]),
+            lambda item, row, _: save_testimony(
+                session, item, row, [facilities[f] for f in item.facilities], texts
+            ),
+        )
+        await self.sync(
+            "claims",
+            data.claims,
+            select(Claim),
+            claim_input,
+            lambda item: Claim(id=item.id),
+            lambda item, row, _: save_claim(session, item, row, texts),
+        )
         if self.problems:
             raise SeedError(self.problems)
-        await session.flush()
         return self.report
 
 
 async def load_seed(session: AsyncSession, data: SeedData) -> LoadReport:
     """Write the seed into the session's transaction; the caller commits, or rolls back on
     SeedError (a quote that does not stand at its locator in its archived source)."""
+    await locks.hold_until_commit(session, locks.SEED_LOCK)
     return await _Loader(session).load(data)

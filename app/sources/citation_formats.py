@@ -28,15 +28,18 @@ MEDIA_TYPES = {
 }
 _CSL_TYPES = {
     SourceType.news_report: "article-newspaper",
+    SourceType.state_media_report: "article-newspaper",
+    SourceType.defector_account: "article-newspaper",
     SourceType.ngo_report: "report",
     SourceType.government_report: "report",
-    SourceType.state_media_report: "article-newspaper",
-    SourceType.defector_account: "article",
     SourceType.social_media_post: "post",
     SourceType.other: "document",
 }
-_BIBTEX_TYPES = {"report": "techreport"}
-_RIS_TYPES = {"article-newspaper": "NEWS", "report": "RPRT", "post": "ELEC", "article": "JOUR"}
+# Types printed in a periodical or on a platform name it as the container; others as publisher.
+_CONTAINED = {"article-newspaper", "post"}
+_BIBTEX_TYPES = {"article-newspaper": "article", "report": "techreport"}
+_RIS_TYPES = {"article-newspaper": "NEWS", "report": "RPRT", "post": "ELEC"}
+_MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
 _TEXT_STYLE = "harvard-cite-them-right"
 
 
@@ -52,8 +55,7 @@ def csl_item(source: Source) -> dict[str, Any]:
     item["title"] = source.title
     publisher = source.publisher.name if source.publisher else None
     if publisher:
-        item["publisher"] = publisher
-        item["container-title"] = publisher
+        item["container-title" if item["type"] in _CONTAINED else "publisher"] = publisher
     authors = source.authors or ([publisher] if publisher else [])
     if authors:
         item["author"] = [{"literal": name} for name in authors]
@@ -68,24 +70,35 @@ def csl_item(source: Source) -> dict[str, Any]:
 
 
 def _bibtex(item: dict[str, Any]) -> str:
+    entry_type = _BIBTEX_TYPES.get(item["type"], "misc")
     fields: dict[str, str] = {"title": item["title"]}
-    if "publisher" in item:
-        fields["publisher"] = item["publisher"]
-        fields["institution" if item["type"] == "report" else "journal"] = item["publisher"]
+    publisher = item.get("container-title") or item.get("publisher")
+    if publisher:
+        fields[{"article": "journal", "techreport": "institution"}.get(entry_type, "publisher")] = (
+            publisher
+        )
     if "issued" in item:
         parts = item["issued"]["date-parts"][0]
         fields["year"] = str(parts[0])
         if len(parts) > 1:
-            fields["month"] = str(parts[1])
+            fields["month"] = _MONTHS[parts[1] - 1]
     if "URL" in item:
         fields["url"] = item["URL"]
-    persons = {"author": [a["literal"] for a in item.get("author", [])]}
     # A corporate author is one name: braces stop BibTeX splitting it into first and last.
-    persons_field = " and ".join("{" + name + "}" for name in persons["author"])
-    if persons_field:
-        fields["author"] = persons_field
-    entry = Entry(_BIBTEX_TYPES.get(item["type"], "misc"), fields=fields)
-    return BibliographyData({item["id"]: entry}).to_string("bibtex")
+    authors = " and ".join("{" + a["literal"] + "}" for a in item.get("author", []))
+    if authors:
+        fields["author"] = authors
+    entry = Entry(entry_type, fields=fields)
+    return str(BibliographyData({item["id"]: entry}).to_string("bibtex"))
+
+
+class _RisWriter(rispy.RisWriter):  # type: ignore[misc]
+    def set_header(self, count: int) -> str:
+        return ""  # no "1." line before each record: RIS readers expect TY first
+
+
+def _ris_date(parts: list[int]) -> str:
+    return "/".join(f"{p:02d}" if i else str(p) for i, p in enumerate(parts))
 
 
 def _ris(item: dict[str, Any]) -> str:
@@ -96,20 +109,20 @@ def _ris(item: dict[str, Any]) -> str:
     }
     if "author" in item:
         record["authors"] = [a["literal"] for a in item["author"]]
+    if "container-title" in item:
+        record["secondary_title"] = item["container-title"]
     if "publisher" in item:
         record["publisher"] = item["publisher"]
     if "issued" in item:
         parts = item["issued"]["date-parts"][0]
         record["year"] = str(parts[0])
-        record["date"] = "/".join(f"{p:02d}" if i else str(p) for i, p in enumerate(parts))
+        record["date"] = _ris_date(parts)
     if "URL" in item:
         record["urls"] = [item["URL"]]
     if "accessed" in item:
-        record["access_date"] = "/".join(
-            f"{p:02d}" if i else str(p) for i, p in enumerate(item["accessed"]["date-parts"][0])
-        )
+        record["access_date"] = _ris_date(item["accessed"]["date-parts"][0])
     record["language"] = item["language"]
-    return str(rispy.dumps([record]))
+    return str(rispy.dumps([record], implementation=_RisWriter))
 
 
 def _text(item: dict[str, Any]) -> str:

@@ -51,31 +51,33 @@ def source_ref(source: Source) -> SourceRef:
 
 
 class CitationBuilder:
-    """Resolves relay chains for many sources in one query, then builds citations."""
+    """Builds citations for many quotes with one query for all their relay chains.
+
+    A quote's chain starts at the relayed source it reports (`relayed_from`) and follows that
+    source's own relays to the origin; a quote in the publisher's own words has none.
+    """
 
     def __init__(self, chains: dict[str, list[SourceRef]]) -> None:
         self._chains = chains
 
     @classmethod
-    async def for_sources(cls, session: AsyncSession, source_ids: Iterable[str]) -> CitationBuilder:
-        roots = sorted(set(source_ids))
+    async def for_quotes(cls, session: AsyncSession, quotes: Iterable[Quoted]) -> CitationBuilder:
+        roots = sorted({q.relayed_from_id for q in quotes if q.relayed_from_id is not None})
         if not roots:
             return cls({})
         rows = (await session.execute(_RELAY_CHAINS, {"roots": roots})).all()
-        relayed = await sources_by_id(session, {row.source_id for row in rows})
-        chains: dict[str, list[SourceRef]] = {}
+        refs = await sources_by_id(session, {*roots, *(row.source_id for row in rows)})
+        chains = {root: [source_ref(refs[root])] for root in roots}
         for row in rows:
-            chains.setdefault(row.root, []).append(source_ref(relayed[row.source_id]))
+            chains[row.root].append(source_ref(refs[row.source_id]))
         return cls(chains)
-
-    def chain(self, source_id: str) -> list[SourceRef]:
-        return self._chains.get(source_id, [])
 
     def cite(self, quoted: Quoted) -> Citation:
         """Needs `quoted.source.publisher` loaded."""
+        chain = self._chains.get(quoted.relayed_from_id or "", [])
         return Citation(
             source=source_ref(quoted.source),
             quote=quoted.quote,
             locator=locator_of(quoted),
-            relay_chain=self.chain(quoted.source_id),
+            relay_chain=chain,
         )

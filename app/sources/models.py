@@ -29,7 +29,9 @@ class Source(Timestamped, Base):
     )
     authors: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
     source_type: Mapped[SourceType] = mapped_column(text_enum(SourceType, "source_type"))
+    # First and last day the publication date may denote ("2021-05": May 1st and 31st).
     published_on: Mapped[date | None] = mapped_column(Date)
+    published_until: Mapped[date | None] = mapped_column(Date)
     published_precision: Mapped[DatePrecision] = mapped_column(
         text_enum(DatePrecision, "published_precision"), server_default=DatePrecision.unknown
     )
@@ -61,10 +63,16 @@ class Source(Timestamped, Base):
         CheckConstraint(
             "(published_on IS NULL) = (published_precision = 'unknown')", name="published_known"
         ),
+        CheckConstraint(
+            "(published_until IS NULL) = (published_on IS NULL) "
+            "AND published_on <= published_until",
+            name="published_span",
+        ),
         CheckConstraint("archive_sha256 ~ '^[0-9a-f]{64}$'", name="archive_sha256_hex"),
         Index("ix_sources_publisher_id", "publisher_id"),
         Index("ix_sources_source_type", "source_type"),
         Index("ix_sources_language", "language"),
+        Index("ix_sources_published_until", "published_until"),
         Index("ix_sources_title_id", "title", "id"),
         Index("ix_sources_updated_at_id", "updated_at", "id"),
     )

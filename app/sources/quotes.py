@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from app.db.base import Quoted
 from app.kit.schemas import Locator, QuoteIn
@@ -37,19 +37,37 @@ def verify_quote(quote: str, locator: Locator | None, archived_text: str | None)
     return Locator(char_start=start, char_end=start + len(quote))
 
 
-def quote_columns(data: QuoteIn, texts: Mapping[str, str | None]) -> dict[str, Any]:
-    """Columns of a `Quoted` row, the locator checked against the source's archived text."""
-    locator = verify_quote(data.quote, data.locator, texts.get(data.source))
+class QuotedSource(NamedTuple):
+    """What a quote is checked against: its source's archived text and relays."""
+
+    archived_text: str | None
+    relays: frozenset[str]
+
+
+def quote_columns(data: QuoteIn, sources: Mapping[str, QuotedSource]) -> dict[str, Any]:
+    """Columns of a `Quoted` row, checked against the source it quotes."""
+    source = sources.get(data.source, QuotedSource(None, frozenset()))
+    locator = verify_quote(data.quote, data.locator, source.archived_text)
+    if data.relayed_from is not None and data.relayed_from not in source.relays:
+        raise QuoteMismatchError(
+            f"relayed_from {data.relayed_from!r} is not among the relays of {data.source!r}"
+        )
     return {
         "source_id": data.source,
         "quote": data.quote,
         "char_start": locator.char_start if locator else None,
         "char_end": locator.char_end if locator else None,
+        "relayed_from_id": data.relayed_from,
     }
 
 
 def quote_input(row: Quoted) -> QuoteIn:
-    return QuoteIn(source=row.source_id, quote=row.quote, locator=locator_of(row))
+    return QuoteIn(
+        source=row.source_id,
+        quote=row.quote,
+        locator=locator_of(row),
+        relayed_from=row.relayed_from_id,
+    )
 
 
 def locator_of(row: Quoted) -> Locator | None:

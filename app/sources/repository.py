@@ -6,14 +6,15 @@ from collections.abc import Iterable
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import selectinload, undefer
 
-from app.kit.errors import not_found
+from app.kit.errors import ProblemError, not_found
 from app.kit.listing import any_of, list_page
 from app.kit.pagination import Cursors, SortKey, Window, parse_date, parse_datetime, parse_text
 from app.kit.partial_dates import DatePrecision, PartialDate
 from app.kit.schemas import is_slug
 from app.sources.models import Source, SourceRelay, published_ascending, published_descending
+from app.sources.quotes import QuotedSource
 from app.sources.schemas import SourceCreate, SourceQuery
 
 SORT_KEYS = {
@@ -24,7 +25,7 @@ SORT_KEYS = {
 }
 
 
-def _with_details(statement: Select[tuple[Source]]) -> Select[tuple[Source]]:
+def _with_details(statement: Select[Source]) -> Select[Source]:
     return statement.options(
         selectinload(Source.publisher),
         selectinload(Source.relays).selectinload(Source.publisher),
@@ -41,8 +42,9 @@ async def list_sources(
         any_of(Source.source_type, query.source_type),
         any_of(Source.language, query.language),
     ]
+    # A partial date matches when any day it may denote is in range.
     if query.published_from is not None:
-        conditions.append(Source.published_on >= query.published_from)
+        conditions.append(Source.published_until >= query.published_from)
     if query.published_to is not None:
         conditions.append(Source.published_on <= query.published_to)
     if query.relays:
@@ -70,6 +72,15 @@ async def get_source(session: AsyncSession, source_id: str) -> Source:
     if source is None:
         raise not_found("source", source_id)
     return source
+
+
+async def get_archived_text(session: AsyncSession, source_id: str) -> tuple[str, str]:
+    """A source's archived text and its SHA-256; 404 when there is no archived copy."""
+    source = await get_source(session, source_id)
+    if source.archive_sha256 is None:
+        raise ProblemError(404, "not-found", f"The source {source_id!r} has no archived text.")
+    text = await session.scalar(select(Source.archived_text).where(Source.id == source_id))
+    return text or "", source.archive_sha256
 
 
 async def sources_by_id(session: AsyncSession, ids: Iterable[str]) -> dict[str, Source]:
@@ -109,6 +120,7 @@ def save_source(
     row.title, row.publisher_id, row.authors = data.title, data.publisher, data.authors
     row.source_type = data.source_type
     row.published_on = data.published.first_day if data.published else None
+    row.published_until = data.published.last_day if data.published else None
     row.published_precision = data.published.precision if data.published else DatePrecision.unknown
     row.url = str(data.url) if data.url else None
     row.language, row.accessed_on, row.notes = data.language, data.accessed_on, data.notes
@@ -118,9 +130,16 @@ def save_source(
     return row
 
 
-async def archived_texts(session: AsyncSession, ids: Iterable[str]) -> dict[str, str | None]:
-    """Archived text of each source, for checking quotes against it."""
-    rows = await session.execute(
-        select(Source.id, Source.archived_text).where(Source.id.in_(sorted(set(ids))))
+async def quoted_sources(session: AsyncSession, ids: Iterable[str]) -> dict[str, QuotedSource]:
+    """What quotes from these sources are checked against."""
+    rows = await session.scalars(
+        select(Source)
+        .where(Source.id.in_(sorted(set(ids))))
+        .options(undefer(Source.archived_text), selectinload(Source.relays))
     )
-    return {row.id: row.archived_text for row in rows}
+    return {source.id: quoted_source(source) for source in rows}
+
+
+def quoted_source(source: Source) -> QuotedSource:
+    """Needs `archived_text` and `relays` loaded."""
+    return QuotedSource(source.archived_text, frozenset(r.id for r in source.relays))

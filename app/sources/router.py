@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import base64
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
@@ -35,6 +36,32 @@ async def list_sources(
 async def get_source(source_id: str, session: SessionDep, citer: CiterDep) -> Source:
     """One source, with the sources it relays and those that relay it."""
     return present_source(await repository.get_source(session, source_id), citer)
+
+
+@router.get(
+    "/{source_id}/text",
+    operation_id="get_source_text",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The archived copy, UTF-8. Quote locators count code points in it.",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        },
+        **problem_responses(404),
+    },
+)
+async def get_source_text(source_id: str, session: SessionDep) -> Response:
+    """The archived text of a source, against which every quote's locator can be checked."""
+    text, sha256 = await repository.get_archived_text(session, source_id)
+    return Response(
+        text,
+        media_type="text/plain; charset=utf-8",
+        headers={"ETag": f'"{sha256}"', "Repr-Digest": f"sha-256=:{_base64(sha256)}:"},
+    )
+
+
+def _base64(hex_digest: str) -> str:
+    return base64.b64encode(bytes.fromhex(hex_digest)).decode()
 
 
 @router.get(

@@ -14,17 +14,17 @@ from pydantic import (
     model_validator,
 )
 
-from app.kit.pagination import Page, sort_enum
+from app.kit.pagination import Page
 from app.kit.params import IsoDate, ListQuery
 from app.kit.partial_dates import DatePrecision, PartialDateField
 from app.kit.schemas import (
     CiteAs,
     Locator,
     NonEmptyText,
+    RecordIn,
     RecordRef,
     ShortText,
     Slug,
-    StrictModel,
 )
 
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
@@ -45,8 +45,7 @@ class SourceType(StrEnum):
     other = "other"
 
 
-class SourceCreate(StrictModel):
-    id: Slug
+class SourceCreate(RecordIn):
     title: ShortText
     publisher: Slug | None = Field(default=None, description="Organization that published it.")
     authors: list[ShortText] = Field(default_factory=list)
@@ -105,8 +104,9 @@ class Citation(BaseModel):
     quote: str
     locator: Locator | None
     relay_chain: list[SourceRef] = Field(
-        description="The sources the cited source reports, nearest first, followed to their "
-        "origin: for a KCNA statement quoted by the BBC, the KCNA report."
+        description="When the quote reports another source's statement: that source, then the "
+        "sources it in turn reports, to the origin (for a KCNA statement quoted by the BBC, "
+        "the KCNA report). Empty when the quote is the publisher's own words."
     )
 
 
@@ -141,16 +141,30 @@ class CitationFormat(StrEnum):
     text = "text"
 
 
-SourceSort = sort_enum("SourceSort", ["published_on", "title", "id", "updated_at"])
+class SourceSort(StrEnum):
+    """Sort orders; a leading "-" sorts descending. The id breaks ties."""
+
+    published_on_asc = "published_on"
+    published_on_desc = "-published_on"
+    title_asc = "title"
+    title_desc = "-title"
+    id_asc = "id"
+    id_desc = "-id"
+    updated_at_asc = "updated_at"
+    updated_at_desc = "-updated_at"
 
 
 class SourceQuery(ListQuery):
-    sort: SourceSort = Field(default=SourceSort("-published_on"), description="Sort order.")
-    publisher: list[str] | None = Field(default=None, description="Publisher organization id.")
-    source_type: list[SourceType] | None = None
-    language: list[str] | None = None
-    published_from: IsoDate | None = Field(default=None, description="Published on or after.")
+    sort: SourceSort = Field(default=SourceSort.published_on_desc, description="Sort order.")
+    publisher: list[str] = Field(default_factory=list, description="Publisher organization id.")
+    source_type: list[SourceType] = Field(default_factory=list)
+    language: list[str] = Field(default_factory=list)
+    published_from: IsoDate | None = Field(
+        default=None,
+        description="Published on or after; a partial date matches when any day it may denote "
+        "does (2021-05 matches published_from=2021-05-15).",
+    )
     published_to: IsoDate | None = Field(default=None, description="Published on or before.")
-    relays: list[str] | None = Field(
-        default=None, description="Only sources that relay (report) the given source."
+    relays: list[str] = Field(
+        default_factory=list, description="Only sources that relay (report) the given source."
     )

@@ -16,8 +16,8 @@ async def present_testimonies(
     session: AsyncSession, testimonies: Sequence[TestimonyRow], citer: Citer
 ) -> list[Testimony]:
     """Needs facilities and excerpts (with source and publisher) loaded."""
-    citations = await CitationBuilder.for_sources(
-        session, (e.source_id for t in testimonies for e in t.excerpts)
+    citations = await CitationBuilder.for_quotes(
+        session, [e for t in testimonies for e in t.excerpts]
     )
     return [
         Testimony(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -16,7 +16,7 @@ from app.kit.partial_dates import PartialDate
 from app.kit.periods import overlap_conditions, set_period
 from app.kit.schemas import is_slug
 from app.sources.models import Source
-from app.sources.quotes import quote_columns, quote_input
+from app.sources.quotes import QuotedSource, quote_columns, quote_input
 from app.testimonies.models import (
     Testimony,
     TestimonyExcerpt,
@@ -35,7 +35,7 @@ SORT_KEYS = {
 }
 
 
-def _with_details(statement: Select[tuple[Testimony]]) -> Select[tuple[Testimony]]:
+def _with_details(statement: Select[Testimony]) -> Select[Testimony]:
     return statement.options(
         selectinload(Testimony.facilities),
         selectinload(Testimony.excerpts)
@@ -66,7 +66,10 @@ async def list_testimonies(
         conditions.append(
             Testimony.id.in_(
                 select(TestimonyExcerpt.testimony_id).where(
-                    TestimonyExcerpt.source_id.in_(query.source)
+                    or_(
+                        TestimonyExcerpt.source_id.in_(query.source),
+                        TestimonyExcerpt.relayed_from_id.in_(query.source),
+                    )
                 )
             )
         )
@@ -120,9 +123,9 @@ def save_testimony(
     data: TestimonyCreate,
     row: Testimony | None,
     facilities: list[Facility],
-    texts: Mapping[str, str | None],
+    sources: Mapping[str, QuotedSource],
 ) -> Testimony:
-    """`facilities` are the rows of `data.facilities`; quotes are checked against `texts`."""
+    """`facilities` are the rows of `data.facilities`; quotes are checked against `sources`."""
     row = row or Testimony(id=data.id, facilities=[], excerpts=[])
     row.witness_pseudonym = data.witness_pseudonym
     row.pseudonym_is_real_name = data.pseudonym_is_real_name
@@ -135,7 +138,8 @@ def save_testimony(
     row.summary, row.protection_level = data.summary, data.protection_level
     row.facilities = facilities
     row.excerpts = [
-        TestimonyExcerpt(position=i, **quote_columns(e, texts)) for i, e in enumerate(data.excerpts)
+        TestimonyExcerpt(position=i, **quote_columns(e, sources))
+        for i, e in enumerate(data.excerpts)
     ]
     session.add(row)
     return row

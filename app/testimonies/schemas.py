@@ -6,7 +6,7 @@ from typing import Self
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from app.kit.pagination import Page, sort_enum
+from app.kit.pagination import Page
 from app.kit.params import IsoDate, ListQuery
 from app.kit.partial_dates import PartialDateField
 from app.kit.provinces import Province, ProvinceField
@@ -15,10 +15,10 @@ from app.kit.schemas import (
     NonEmptyText,
     PeriodOut,
     QuoteIn,
+    RecordIn,
     RecordRef,
     ShortText,
     Slug,
-    StrictModel,
 )
 from app.sources.schemas import Citation
 
@@ -58,8 +58,7 @@ class ProtectionLevel(StrEnum):
     confidential = "confidential"
 
 
-class TestimonyCreate(StrictModel):
-    id: Slug
+class TestimonyCreate(RecordIn):
     witness_pseudonym: ShortText = Field(
         description="Name the witness is known by; a pseudonym or a description unless "
         "pseudonym_is_real_name is true."
@@ -126,19 +125,29 @@ class TestimonyPage(Page[Testimony]):
     pass
 
 
-TestimonySort = sort_enum("TestimonySort", ["period_start", "id", "updated_at"])
+class TestimonySort(StrEnum):
+    """Sort orders; a leading "-" sorts descending. The id breaks ties."""
+
+    period_start_asc = "period_start"
+    period_start_desc = "-period_start"
+    id_asc = "id"
+    id_desc = "-id"
+    updated_at_asc = "updated_at"
+    updated_at_desc = "-updated_at"
 
 
 class TestimonyQuery(ListQuery):
-    sort: TestimonySort = Field(default=TestimonySort("id"), description="Sort order.")
-    facility: list[str] | None = Field(default=None, description="Facility id.")
-    province: list[ProvinceField] | None = Field(
-        default=None, description="Province; common romanisations are accepted."
+    sort: TestimonySort = Field(default=TestimonySort.id_asc, description="Sort order.")
+    facility: list[str] = Field(default_factory=list, description="Facility id.")
+    province: list[ProvinceField] = Field(
+        default_factory=list, description="Province; common romanisations are accepted."
     )
-    witness_role: list[WitnessRole] | None = None
-    labour_type: list[LabourType] | None = None
+    witness_role: list[WitnessRole] = Field(default_factory=list)
+    labour_type: list[LabourType] = Field(default_factory=list)
     period_from: IsoDate | None = Field(
         default=None, description="Only accounts whose period overlaps [period_from, period_to]."
     )
     period_to: IsoDate | None = None
-    source: list[str] | None = Field(default=None, description="Quoted in this source.")
+    source: list[str] = Field(
+        default_factory=list, description="Quoted in this source, or reported from it."
+    )

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 9f614251ff67
+Revision ID: a98827aa5509
 Revises:
-Create Date: 2026-11-22 09:02:32.900180
+Create Date: 2026-11-22 09:10:29.882631
 """
 
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "9f614251ff67"
+revision: str = "a98827aa5509"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -362,6 +362,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("published_on", sa.Date(), nullable=True),
+        sa.Column("published_until", sa.Date(), nullable=True),
         sa.Column(
             "published_precision",
             sa.Enum(
@@ -401,6 +402,10 @@ def upgrade() -> None:
         sa.CheckConstraint(
             "archive_sha256 ~ '^[0-9a-f]{64}$'", name=op.f("ck_sources_archive_sha256_hex")
         ),
+        sa.CheckConstraint(
+            "(published_until IS NULL) = (published_on IS NULL) AND published_on <= published_until",
+            name=op.f("ck_sources_published_span"),
+        ),
         sa.ForeignKeyConstraint(
             ["publisher_id"],
             ["organizations.id"],
@@ -423,6 +428,7 @@ def upgrade() -> None:
         [sa.literal_column("coalesce(published_on, '0001-01-02'::date)"), "id"],
         unique=False,
     )
+    op.create_index("ix_sources_published_until", "sources", ["published_until"], unique=False)
     op.create_index("ix_sources_publisher_id", "sources", ["publisher_id"], unique=False)
     op.create_index("ix_sources_source_type", "sources", ["source_type"], unique=False)
     op.create_index("ix_sources_title_id", "sources", ["title", "id"], unique=False)
@@ -511,6 +517,7 @@ def upgrade() -> None:
         sa.Column("quote", sa.Text(), nullable=False),
         sa.Column("char_start", sa.Integer(), nullable=True),
         sa.Column("char_end", sa.Integer(), nullable=True),
+        sa.Column("relayed_from_id", sa.String(length=120), nullable=True),
         sa.Column("period_start", sa.Date(), nullable=True),
         sa.Column(
             "period_start_precision",
@@ -608,6 +615,12 @@ def upgrade() -> None:
             ondelete="RESTRICT",
         ),
         sa.ForeignKeyConstraint(
+            ["relayed_from_id"],
+            ["sources.id"],
+            name=op.f("fk_claims_relayed_from_id_sources"),
+            ondelete="RESTRICT",
+        ),
+        sa.ForeignKeyConstraint(
             ["source_id"],
             ["sources.id"],
             name=op.f("fk_claims_source_id_sources"),
@@ -651,6 +664,7 @@ def upgrade() -> None:
         [sa.literal_column("coalesce(period_end, period_start)")],
         unique=False,
     )
+    op.create_index(op.f("ix_claims_relayed_from_id"), "claims", ["relayed_from_id"], unique=False)
     op.create_index(op.f("ix_claims_source_id"), "claims", ["source_id"], unique=False)
     op.create_index("ix_claims_stance", "claims", ["stance"], unique=False)
     op.create_index("ix_claims_unit", "claims", ["unit"], unique=False)
@@ -704,6 +718,7 @@ def upgrade() -> None:
         sa.Column("quote", sa.Text(), nullable=False),
         sa.Column("char_start", sa.Integer(), nullable=True),
         sa.Column("char_end", sa.Integer(), nullable=True),
+        sa.Column("relayed_from_id", sa.String(length=120), nullable=True),
         sa.CheckConstraint(
             "(char_start IS NULL) = (char_end IS NULL) AND char_start >= 0 AND char_end > char_start",
             name=op.f("ck_facility_mentions_locator"),
@@ -715,6 +730,12 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
+            ["relayed_from_id"],
+            ["sources.id"],
+            name=op.f("fk_facility_mentions_relayed_from_id_sources"),
+            ondelete="RESTRICT",
+        ),
+        sa.ForeignKeyConstraint(
             ["source_id"],
             ["sources.id"],
             name=op.f("fk_facility_mentions_source_id_sources"),
@@ -724,6 +745,12 @@ def upgrade() -> None:
     )
     op.create_index(
         op.f("ix_facility_mentions_facility_id"), "facility_mentions", ["facility_id"], unique=False
+    )
+    op.create_index(
+        op.f("ix_facility_mentions_relayed_from_id"),
+        "facility_mentions",
+        ["relayed_from_id"],
+        unique=False,
     )
     op.create_index(
         op.f("ix_facility_mentions_source_id"), "facility_mentions", ["source_id"], unique=False
@@ -763,9 +790,16 @@ def upgrade() -> None:
         sa.Column("quote", sa.Text(), nullable=False),
         sa.Column("char_start", sa.Integer(), nullable=True),
         sa.Column("char_end", sa.Integer(), nullable=True),
+        sa.Column("relayed_from_id", sa.String(length=120), nullable=True),
         sa.CheckConstraint(
             "(char_start IS NULL) = (char_end IS NULL) AND char_start >= 0 AND char_end > char_start",
             name=op.f("ck_testimony_excerpts_locator"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["relayed_from_id"],
+            ["sources.id"],
+            name=op.f("fk_testimony_excerpts_relayed_from_id_sources"),
+            ondelete="RESTRICT",
         ),
         sa.ForeignKeyConstraint(
             ["source_id"],
@@ -780,6 +814,12 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_testimony_excerpts")),
+    )
+    op.create_index(
+        op.f("ix_testimony_excerpts_relayed_from_id"),
+        "testimony_excerpts",
+        ["relayed_from_id"],
+        unique=False,
     )
     op.create_index(
         op.f("ix_testimony_excerpts_source_id"), "testimony_excerpts", ["source_id"], unique=False
@@ -824,10 +864,12 @@ def downgrade() -> None:
     op.drop_table("testimony_facilities")
     op.drop_index(op.f("ix_testimony_excerpts_testimony_id"), table_name="testimony_excerpts")
     op.drop_index(op.f("ix_testimony_excerpts_source_id"), table_name="testimony_excerpts")
+    op.drop_index(op.f("ix_testimony_excerpts_relayed_from_id"), table_name="testimony_excerpts")
     op.drop_table("testimony_excerpts")
     op.drop_index("ix_source_relays_relayed_source_id", table_name="source_relays")
     op.drop_table("source_relays")
     op.drop_index(op.f("ix_facility_mentions_source_id"), table_name="facility_mentions")
+    op.drop_index(op.f("ix_facility_mentions_relayed_from_id"), table_name="facility_mentions")
     op.drop_index(op.f("ix_facility_mentions_facility_id"), table_name="facility_mentions")
     op.drop_table("facility_mentions")
     op.drop_index("ix_facility_aliases_facility_id", table_name="facility_aliases")
@@ -839,6 +881,7 @@ def downgrade() -> None:
     op.drop_index("ix_claims_unit", table_name="claims")
     op.drop_index("ix_claims_stance", table_name="claims")
     op.drop_index(op.f("ix_claims_source_id"), table_name="claims")
+    op.drop_index(op.f("ix_claims_relayed_from_id"), table_name="claims")
     op.drop_index("ix_claims_period_upper", table_name="claims")
     op.drop_index("ix_claims_period_lower", table_name="claims")
     op.drop_index("ix_claims_period_desc_id", table_name="claims")
@@ -854,6 +897,7 @@ def downgrade() -> None:
     op.drop_index("ix_sources_title_id", table_name="sources")
     op.drop_index("ix_sources_source_type", table_name="sources")
     op.drop_index("ix_sources_publisher_id", table_name="sources")
+    op.drop_index("ix_sources_published_until", table_name="sources")
     op.drop_index("ix_sources_published_desc_id", table_name="sources")
     op.drop_index("ix_sources_published_asc_id", table_name="sources")
     op.drop_index("ix_sources_language", table_name="sources")
