@@ -58,7 +58,7 @@ class Facility(Timestamped, Base):
     )
 
 
-class FacilityAlias(Base):
+class FacilityAlias(Timestamped, Base):
     __tablename__ = "facility_aliases"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -71,7 +71,7 @@ class FacilityAlias(Base):
     __table_args__ = (Index("ix_facility_aliases_facility_id", "facility_id"),)
 
 
-class FacilityMention(Quoted, Base):
+class FacilityMention(Quoted, Timestamped, Base):
     """A quote in which a source names or locates a facility."""
 
     __tablename__ = "facility_mentions"

@@ -72,6 +72,7 @@ class Source(Timestamped, Base):
         Index("ix_sources_publisher_id", "publisher_id"),
         Index("ix_sources_source_type", "source_type"),
         Index("ix_sources_language", "language"),
+        Index("ix_sources_published_on", "published_on"),
         Index("ix_sources_published_until", "published_until"),
         Index("ix_sources_title_id", "title", "id"),
         Index("ix_sources_updated_at_id", "updated_at", "id"),
@@ -85,7 +86,7 @@ Index("ix_sources_published_asc_id", published_ascending, Source.id)
 Index("ix_sources_published_desc_id", published_descending, Source.id)
 
 
-class SourceRelay(Base):
+class SourceRelay(Timestamped, Base):
     """Source `relaying_source_id` reports what source `relayed_source_id` said."""
 
     __tablename__ = "source_relays"

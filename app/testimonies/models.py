@@ -1,6 +1,17 @@
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, ForeignKey, Index, SmallInteger, String, Table, Text
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    func,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -19,6 +30,7 @@ testimony_facilities = Table(
         primary_key=True,
         index=True,
     ),
+    Column("created_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
 )
 
 
@@ -59,7 +71,7 @@ class Testimony(Period, Timestamped, Base):
     )
 
 
-class TestimonyExcerpt(Quoted, Base):
+class TestimonyExcerpt(Quoted, Timestamped, Base):
     """A verbatim quote of the witness's own account."""
 
     __tablename__ = "testimony_excerpts"

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: a98827aa5509
+Revision ID: bd959692f4f3
 Revises:
-Create Date: 2026-11-22 09:10:29.882631
+Create Date: 2026-11-22 09:12:03.232118
 """
 
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "a98827aa5509"
+revision: str = "bd959692f4f3"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -428,6 +428,7 @@ def upgrade() -> None:
         [sa.literal_column("coalesce(published_on, '0001-01-02'::date)"), "id"],
         unique=False,
     )
+    op.create_index("ix_sources_published_on", "sources", ["published_on"], unique=False)
     op.create_index("ix_sources_published_until", "sources", ["published_until"], unique=False)
     op.create_index("ix_sources_publisher_id", "sources", ["publisher_id"], unique=False)
     op.create_index("ix_sources_source_type", "sources", ["source_type"], unique=False)
@@ -698,6 +699,18 @@ def upgrade() -> None:
             ),
             nullable=False,
         ),
+        sa.Column(
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.Column(
+            "updated_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
         sa.ForeignKeyConstraint(
             ["facility_id"],
             ["facilities.id"],
@@ -719,6 +732,18 @@ def upgrade() -> None:
         sa.Column("char_start", sa.Integer(), nullable=True),
         sa.Column("char_end", sa.Integer(), nullable=True),
         sa.Column("relayed_from_id", sa.String(length=120), nullable=True),
+        sa.Column(
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.Column(
+            "updated_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
         sa.CheckConstraint(
             "(char_start IS NULL) = (char_end IS NULL) AND char_start >= 0 AND char_end > char_start",
             name=op.f("ck_facility_mentions_locator"),
@@ -759,6 +784,18 @@ def upgrade() -> None:
         "source_relays",
         sa.Column("relaying_source_id", sa.String(length=120), nullable=False),
         sa.Column("relayed_source_id", sa.String(length=120), nullable=False),
+        sa.Column(
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.Column(
+            "updated_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
         sa.CheckConstraint(
             "relaying_source_id <> relayed_source_id", name=op.f("ck_source_relays_not_self")
         ),
@@ -791,6 +828,18 @@ def upgrade() -> None:
         sa.Column("char_start", sa.Integer(), nullable=True),
         sa.Column("char_end", sa.Integer(), nullable=True),
         sa.Column("relayed_from_id", sa.String(length=120), nullable=True),
+        sa.Column(
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.Column(
+            "updated_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
         sa.CheckConstraint(
             "(char_start IS NULL) = (char_end IS NULL) AND char_start >= 0 AND char_end > char_start",
             name=op.f("ck_testimony_excerpts_locator"),
@@ -834,6 +883,12 @@ def upgrade() -> None:
         "testimony_facilities",
         sa.Column("testimony_id", sa.String(length=120), nullable=False),
         sa.Column("facility_id", sa.String(length=120), nullable=False),
+        sa.Column(
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
         sa.ForeignKeyConstraint(
             ["facility_id"],
             ["facilities.id"],
@@ -898,6 +953,7 @@ def downgrade() -> None:
     op.drop_index("ix_sources_source_type", table_name="sources")
     op.drop_index("ix_sources_publisher_id", table_name="sources")
     op.drop_index("ix_sources_published_until", table_name="sources")
+    op.drop_index("ix_sources_published_on", table_name="sources")
     op.drop_index("ix_sources_published_desc_id", table_name="sources")
     op.drop_index("ix_sources_published_asc_id", table_name="sources")
     op.drop_index("ix_sources_language", table_name="sources")
