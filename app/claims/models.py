@@ -2,22 +2,29 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Numeric, String, Text, func
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Numeric, Text, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.claims.schemas import Approximation, Metric, Stance, Unit
-from app.db.base import Base, Period, Quoted, Timestamped, period_bounds, text_enum, undated_last
+from app.db.base import (
+    Base,
+    Period,
+    PublicRecord,
+    Quoted,
+    period_bounds,
+    text_enum,
+    undated_last,
+)
 from app.facilities.models import Facility
 from app.organizations.models import Organization
 from app.testimonies.models import Testimony
 
 
-class Claim(Quoted, Period, Timestamped, Base):
+class Claim(Quoted, Period, PublicRecord, Base):
     """A number someone states about the labour, with its quote in the source that published it."""
 
     __tablename__ = "claims"
 
-    id: Mapped[str] = mapped_column(String(120), primary_key=True)
     statement: Mapped[str] = mapped_column(Text)
     metric: Mapped[Metric] = mapped_column(text_enum(Metric, "metric"))
     value: Mapped[Decimal | None] = mapped_column(Numeric)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import or_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -17,8 +17,7 @@ from app.claims.models import (
     value_sort_key,
 )
 from app.claims.schemas import ClaimCreate, ClaimQuery
-from app.kit.errors import not_found
-from app.kit.listing import any_of, list_page
+from app.kit.listing import Records, any_of
 from app.kit.pagination import (
     Cursors,
     SortKey,
@@ -30,7 +29,7 @@ from app.kit.pagination import (
 )
 from app.kit.partial_dates import PartialDate
 from app.kit.periods import overlap_conditions, set_period
-from app.kit.schemas import QuoteIn, is_slug
+from app.kit.schemas import QuoteIn
 from app.sources.models import Source
 from app.sources.quotes import QuotedSource, locator_of, quote_columns
 
@@ -42,15 +41,19 @@ SORT_KEYS = {
 }
 
 
-def _with_details(statement: Select[Claim]) -> Select[Claim]:
-    return statement.options(
+RECORDS = Records(
+    Claim,
+    "claim",
+    SORT_KEYS,
+    loads=(
         selectinload(Claim.source).selectinload(Source.publisher),
         selectinload(Claim.claimant_organization),
         selectinload(Claim.claimant_testimony),
         selectinload(Claim.about_facility),
         selectinload(Claim.about_testimony),
         selectinload(Claim.about_organization),
-    )
+    ),
+)
 
 
 async def list_claims(session: AsyncSession, query: ClaimQuery, cursors: Cursors) -> Window[Claim]:
@@ -85,26 +88,11 @@ async def list_claims(session: AsyncSession, query: ClaimQuery, cursors: Cursors
         conditions.append(or_(Claim.value_max.is_(None), Claim.value_max >= query.value_min))
     if query.value_max is not None:
         conditions.append(or_(Claim.value_min.is_(None), Claim.value_min <= query.value_max))
-    statement = _with_details(select(Claim)).where(*[c for c in conditions if c is not None])
-    return await list_page(
-        session,
-        statement,
-        id_column=Claim.id,
-        updated_at=Claim.updated_at,
-        sort_keys=SORT_KEYS,
-        sort=query.sort.value,
-        query=query,
-        cursors=cursors,
-    )
+    return await RECORDS.page(session, conditions, query, query.sort, cursors)
 
 
 async def get_claim(session: AsyncSession, claim_id: str) -> Claim:
-    if not is_slug(claim_id):  # cannot exist; spares the database odd input
-        raise not_found("claim", claim_id)
-    claim = await session.scalar(_with_details(select(Claim).where(Claim.id == claim_id)))
-    if claim is None:
-        raise not_found("claim", claim_id)
-    return claim
+    return await RECORDS.get(session, claim_id)
 
 
 def claim_input(row: Claim) -> ClaimCreate:

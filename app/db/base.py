@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Integer,
     MetaData,
+    String,
     Text,
     func,
     literal_column,
@@ -43,6 +44,12 @@ class Timestamped:
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
+
+
+class PublicRecord(Timestamped):
+    """A record with a public id: a stable, URL-safe slug that permalinks cite."""
+
+    id: Mapped[str] = mapped_column(String(120), primary_key=True)
 
 
 def text_enum(enum: type[StrEnum], name: str) -> Enum:

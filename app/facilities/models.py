@@ -6,16 +6,15 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, Numeric, String, Text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.db.base import Base, Quoted, Timestamped, text_enum
+from app.db.base import Base, PublicRecord, Quoted, Timestamped, text_enum
 from app.facilities.schemas import AliasScript, FacilityType, LocationPrecision
 from app.kit.provinces import Province
 from app.organizations.models import Organization
 
 
-class Facility(Timestamped, Base):
+class Facility(PublicRecord, Base):
     __tablename__ = "facilities"
 
-    id: Mapped[str] = mapped_column(String(120), primary_key=True)
     name: Mapped[str] = mapped_column(Text)
     facility_type: Mapped[FacilityType] = mapped_column(text_enum(FacilityType, "facility_type"))
     province: Mapped[Province | None] = mapped_column(text_enum(Province, "province"))

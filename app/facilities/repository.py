@@ -5,17 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from decimal import Decimal
 
-from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from app.facilities.models import Facility, FacilityMention
 from app.facilities.models import FacilityAlias as FacilityAliasRow
 from app.facilities.schemas import FacilityAlias, FacilityCreate, FacilityQuery, LocationIn
-from app.kit.errors import not_found
-from app.kit.listing import any_of, list_page
+from app.kit.listing import Records, any_of
 from app.kit.pagination import Cursors, SortKey, Window, parse_datetime, parse_text
-from app.kit.schemas import is_slug
 from app.sources.models import Source
 from app.sources.quotes import QuotedSource, quote_columns, quote_input
 
@@ -26,14 +23,18 @@ SORT_KEYS = {
 }
 
 
-def _with_details(statement: Select[Facility]) -> Select[Facility]:
-    return statement.options(
+RECORDS = Records(
+    Facility,
+    "facility",
+    SORT_KEYS,
+    loads=(
         selectinload(Facility.operator),
         selectinload(Facility.aliases),
         selectinload(Facility.mentions)
         .selectinload(FacilityMention.source)
         .selectinload(Source.publisher),
-    )
+    ),
+)
 
 
 async def list_facilities(
@@ -48,28 +49,11 @@ async def list_facilities(
         conditions.append(
             Facility.latitude.is_not(None) if query.has_location else Facility.latitude.is_(None)
         )
-    statement = _with_details(select(Facility)).where(*[c for c in conditions if c is not None])
-    return await list_page(
-        session,
-        statement,
-        id_column=Facility.id,
-        updated_at=Facility.updated_at,
-        sort_keys=SORT_KEYS,
-        sort=query.sort.value,
-        query=query,
-        cursors=cursors,
-    )
+    return await RECORDS.page(session, conditions, query, query.sort, cursors)
 
 
 async def get_facility(session: AsyncSession, facility_id: str) -> Facility:
-    if not is_slug(facility_id):  # cannot exist; spares the database odd input
-        raise not_found("facility", facility_id)
-    facility = await session.scalar(
-        _with_details(select(Facility).where(Facility.id == facility_id))
-    )
-    if facility is None:
-        raise not_found("facility", facility_id)
-    return facility
+    return await RECORDS.get(session, facility_id)
 
 
 def facility_input(row: Facility) -> FacilityCreate:

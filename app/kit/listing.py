@@ -1,47 +1,73 @@
-"""The one path every list endpoint takes from query parameters to a page of rows."""
+"""The reads every domain makes the same way: one record by id, a filtered page of records."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select
+from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.sql.base import ExecutableOption
 
+from app.db.base import PublicRecord
+from app.kit.errors import not_found
 from app.kit.pagination import Cursors, SortKey, Window, fetch_page
 from app.kit.params import ListQuery
+from app.kit.schemas import is_slug
+
+R = TypeVar("R", bound=PublicRecord)
 
 
-async def list_page(
-    session: AsyncSession,
-    statement: Select[Any],
-    *,
-    id_column: InstrumentedAttribute[str],
-    updated_at: InstrumentedAttribute[Any],
-    sort_keys: Mapping[str, SortKey],
-    sort: str,
-    query: ListQuery,
-    cursors: Cursors,
-) -> Window[Any]:
-    if query.updated_since is not None:
-        statement = statement.where(updated_at >= query.updated_since)
-    descending = sort.startswith("-")
-    return await fetch_page(
-        session,
-        statement,
-        id_column=id_column,
-        key=sort_keys[sort.removeprefix("-")],
-        descending=descending,
-        limit=query.limit,
-        cursor=query.cursor,
-        fingerprint_fields=query.fingerprint_fields(),
-        cursors=cursors,
-    )
+@dataclass(frozen=True)
+class Records(Generic[R]):
+    """How one kind of record is read: what loads with it and how its lists sort."""
+
+    model: type[R]
+    kind: str
+    sort_keys: Mapping[str, SortKey]
+    loads: tuple[ExecutableOption, ...] = ()
+
+    def select(self) -> Select[R]:
+        return select(self.model).options(*self.loads)
+
+    async def get(self, session: AsyncSession, record_id: str) -> R:
+        """The record, or a 404 problem."""
+        if not is_slug(record_id):  # cannot exist; spares the database odd input
+            raise not_found(self.kind, record_id)
+        record = await session.scalar(self.select().where(self.model.id == record_id))
+        if record is None:
+            raise not_found(self.kind, record_id)
+        return record
+
+    async def page(
+        self,
+        session: AsyncSession,
+        conditions: Iterable[ColumnElement[bool] | None],
+        query: ListQuery,
+        sort: str,
+        cursors: Cursors,
+    ) -> Window[R]:
+        """One page of the records meeting every condition (None stands for no condition)."""
+        statement = self.select().where(*[c for c in conditions if c is not None])
+        if query.updated_since is not None:
+            statement = statement.where(self.model.updated_at >= query.updated_since)
+        return await fetch_page(
+            session,
+            statement,
+            id_column=self.model.id,
+            key=self.sort_keys[sort.removeprefix("-")],
+            descending=sort.startswith("-"),
+            limit=query.limit,
+            cursor=query.cursor,
+            fingerprint_fields=query.fingerprint_fields(),
+            cursors=cursors,
+        )
 
 
-def any_of(column: Any, values: list[Any] | None) -> Any | None:
+def any_of(column: Any, values: list[Any]) -> ColumnElement[bool] | None:
     """`column IN values` for a repeated filter, or None when the filter is absent."""
     if not values:
         return None
-    return column.in_(values)
+    condition: ColumnElement[bool] = column.in_(values)
+    return condition

@@ -1,17 +1,16 @@
 from __future__ import annotations
 
-from sqlalchemy import Index, String, Text
+from sqlalchemy import Index, Text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db.base import Base, Timestamped, text_enum
+from app.db.base import Base, PublicRecord, text_enum
 from app.organizations.schemas import OrganizationKind
 
 
-class Organization(Timestamped, Base):
+class Organization(PublicRecord, Base):
     __tablename__ = "organizations"
 
-    id: Mapped[str] = mapped_column(String(120), primary_key=True)
     name: Mapped[str] = mapped_column(Text)
     aliases: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
     kind: Mapped[OrganizationKind] = mapped_column(text_enum(OrganizationKind, "kind"))

@@ -13,16 +13,15 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.db.base import Base, Timestamped, text_enum, undated_last
+from app.db.base import Base, PublicRecord, Timestamped, text_enum, undated_last
 from app.kit.partial_dates import DatePrecision
 from app.organizations.models import Organization
 from app.sources.schemas import SourceType
 
 
-class Source(Timestamped, Base):
+class Source(PublicRecord, Base):
     __tablename__ = "sources"
 
-    id: Mapped[str] = mapped_column(String(120), primary_key=True)
     title: Mapped[str] = mapped_column(Text)
     publisher_id: Mapped[str | None] = mapped_column(
         ForeignKey("organizations.id", ondelete="RESTRICT")

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import Select, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload, undefer
 
-from app.kit.errors import ProblemError, not_found
-from app.kit.listing import any_of, list_page
+from app.kit.errors import ProblemError
+from app.kit.listing import Records, any_of
 from app.kit.pagination import Cursors, SortKey, Window, parse_date, parse_datetime, parse_text
 from app.kit.partial_dates import DatePrecision, PartialDate
-from app.kit.schemas import is_slug
 from app.sources.models import Source, SourceRelay, published_ascending, published_descending
 from app.sources.quotes import QuotedSource
 from app.sources.schemas import SourceCreate, SourceQuery
@@ -25,18 +24,21 @@ SORT_KEYS = {
 }
 
 
-def _with_details(statement: Select[Source]) -> Select[Source]:
-    return statement.options(
+RECORDS = Records(
+    Source,
+    "source",
+    SORT_KEYS,
+    loads=(
         selectinload(Source.publisher),
         selectinload(Source.relays).selectinload(Source.publisher),
         selectinload(Source.relayed_by).selectinload(Source.publisher),
-    )
+    ),
+)
 
 
 async def list_sources(
     session: AsyncSession, query: SourceQuery, cursors: Cursors
 ) -> Window[Source]:
-    statement = _with_details(select(Source))
     conditions = [
         any_of(Source.publisher_id, query.publisher),
         any_of(Source.source_type, query.source_type),
@@ -52,26 +54,11 @@ async def list_sources(
             SourceRelay.relayed_source_id.in_(query.relays)
         )
         conditions.append(Source.id.in_(relaying))
-    statement = statement.where(*[c for c in conditions if c is not None])
-    return await list_page(
-        session,
-        statement,
-        id_column=Source.id,
-        updated_at=Source.updated_at,
-        sort_keys=SORT_KEYS,
-        sort=query.sort.value,
-        query=query,
-        cursors=cursors,
-    )
+    return await RECORDS.page(session, conditions, query, query.sort, cursors)
 
 
 async def get_source(session: AsyncSession, source_id: str) -> Source:
-    if not is_slug(source_id):  # cannot exist; spares the database odd input
-        raise not_found("source", source_id)
-    source = await session.scalar(_with_details(select(Source).where(Source.id == source_id)))
-    if source is None:
-        raise not_found("source", source_id)
-    return source
+    return await RECORDS.get(session, source_id)
 
 
 async def get_archived_text(session: AsyncSession, source_id: str) -> tuple[str, str]:

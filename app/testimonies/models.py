@@ -7,7 +7,6 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     SmallInteger,
-    String,
     Table,
     Text,
     func,
@@ -15,7 +14,16 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.db.base import Base, Period, Quoted, Timestamped, period_bounds, text_enum, undated_last
+from app.db.base import (
+    Base,
+    Period,
+    PublicRecord,
+    Quoted,
+    Timestamped,
+    period_bounds,
+    text_enum,
+    undated_last,
+)
 from app.facilities.models import Facility
 from app.kit.provinces import Province
 from app.testimonies.schemas import Gender, ProtectionLevel, WitnessRole
@@ -34,10 +42,9 @@ testimony_facilities = Table(
 )
 
 
-class Testimony(Period, Timestamped, Base):
+class Testimony(Period, PublicRecord, Base):
     __tablename__ = "testimonies"
 
-    id: Mapped[str] = mapped_column(String(120), primary_key=True)
     witness_pseudonym: Mapped[str] = mapped_column(Text)
     pseudonym_is_real_name: Mapped[bool] = mapped_column(Boolean, server_default="false")
     witness_role: Mapped[WitnessRole] = mapped_column(text_enum(WitnessRole, "witness_role"))

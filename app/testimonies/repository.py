@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from app.facilities.models import Facility
-from app.kit.errors import not_found
-from app.kit.listing import any_of, list_page
+from app.kit.listing import Records, any_of
 from app.kit.pagination import Cursors, SortKey, Window, parse_date, parse_datetime, parse_text
 from app.kit.partial_dates import PartialDate
 from app.kit.periods import overlap_conditions, set_period
-from app.kit.schemas import is_slug
 from app.sources.models import Source
 from app.sources.quotes import QuotedSource, quote_columns, quote_input
 from app.testimonies.models import (
@@ -35,13 +33,17 @@ SORT_KEYS = {
 }
 
 
-def _with_details(statement: Select[Testimony]) -> Select[Testimony]:
-    return statement.options(
+RECORDS = Records(
+    Testimony,
+    "testimony",
+    SORT_KEYS,
+    loads=(
         selectinload(Testimony.facilities),
         selectinload(Testimony.excerpts)
         .selectinload(TestimonyExcerpt.source)
         .selectinload(Source.publisher),
-    )
+    ),
+)
 
 
 async def list_testimonies(
@@ -73,27 +75,11 @@ async def list_testimonies(
                 )
             )
         )
-    statement = _with_details(select(Testimony)).where(*[c for c in conditions if c is not None])
-    return await list_page(
-        session,
-        statement,
-        id_column=Testimony.id,
-        updated_at=Testimony.updated_at,
-        sort_keys=SORT_KEYS,
-        sort=query.sort.value,
-        query=query,
-        cursors=cursors,
-    )
+    return await RECORDS.page(session, conditions, query, query.sort, cursors)
 
 
 async def get_testimony(session: AsyncSession, testimony_id: str) -> Testimony:
-    if not is_slug(testimony_id):  # cannot exist; spares the database odd input
-        raise not_found("testimony", testimony_id)
-    statement = _with_details(select(Testimony).where(Testimony.id == testimony_id))
-    testimony = await session.scalar(statement)
-    if testimony is None:
-        raise not_found("testimony", testimony_id)
-    return testimony
+    return await RECORDS.get(session, testimony_id)
 
 
 def testimony_input(row: Testimony) -> TestimonyCreate:
