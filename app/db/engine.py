@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy import text
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -18,6 +19,8 @@ from sqlalchemy.pool import NullPool
 
 from app.db.embedded import embedded_server_url
 from app.settings import Settings
+
+_INVALID_CATALOG_NAME = "3D000"  # SQLSTATE: the database does not exist
 
 
 def async_url(url: str | URL) -> URL:
@@ -42,17 +45,25 @@ def make_engine(url: URL, *, pool_size: int = 5, pooled: bool = True) -> AsyncEn
 
 
 async def ensure_database(url: URL) -> bool:
-    """Create the database named in `url` if the server lacks it. True when it was created."""
+    """Create the database named in `url` if the server lacks it. True when it was created.
+
+    The server's `postgres` database is used only when the target is missing, so a role that
+    may connect to its own database alone works as well.
+    """
+    probe = create_async_engine(url, poolclass=NullPool)
+    try:
+        async with probe.connect():
+            return False
+    except DBAPIError as error:
+        if getattr(error.orig, "sqlstate", None) != _INVALID_CATALOG_NAME:
+            raise
+    finally:
+        await probe.dispose()
     admin = create_async_engine(
         url.set(database="postgres"), poolclass=NullPool, isolation_level="AUTOCOMMIT"
     )
     try:
         async with admin.connect() as connection:
-            exists = await connection.scalar(
-                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": url.database}
-            )
-            if exists:
-                return False
             quoted = connection.dialect.identifier_preparer.quote(url.database or "")
             await connection.execute(text(f"CREATE DATABASE {quoted}"))
             return True
