@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from app.db import migrations
@@ -30,7 +31,13 @@ cli.add_typer(seed_cli, name="seed")
 def _database() -> URL:
     """The database to work on, created if the server lacks it."""
     url = resolve_database_url(get_settings())
-    if asyncio.run(ensure_database(url)):
+    try:
+        created = asyncio.run(ensure_database(url))
+    except (OSError, DBAPIError) as error:
+        where = url.render_as_string(hide_password=True)
+        typer.echo(f"cannot reach the database {where}: {error}", err=True)
+        raise typer.Exit(2) from None
+    if created:
         typer.echo(f"created database {url.database}", err=True)
     return url
 

@@ -198,6 +198,7 @@ async def test_source_citation_formats(client: httpx.AsyncClient, session: Async
     assert entry.fields["journal"] == "BBC News"
     assert entry.fields["title"] == "North Korea: Orphans 'volunteer' for mines"
     assert entry.fields["year"] == "2021"
+    assert entry.fields["month"] == "May"
     assert entry.fields["url"] == "https://example.org/news/orphans"
 
     ris = await client.get(f"{url}?format=ris")

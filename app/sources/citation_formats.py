@@ -39,7 +39,20 @@ _CSL_TYPES = {
 _CONTAINED = {"article-newspaper", "post"}
 _BIBTEX_TYPES = {"article-newspaper": "article", "report": "techreport"}
 _RIS_TYPES = {"article-newspaper": "NEWS", "report": "RPRT", "post": "ELEC"}
-_MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+_MONTHS = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
 _TEXT_STYLE = "harvard-cite-them-right"
 
 
