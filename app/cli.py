@@ -7,25 +7,47 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.auth.keys import create_key, list_keys, revoke_key
+from app.auth.scopes import Scope
 from app.db import migrations
 from app.db.engine import ensure_database, make_engine, resolve_database_url
-from app.seeding.loader import LoadReport, SeedError, load_seed, read_seed
+from app.seeding.loader import SeedError, load_seed, read_seed
 from app.seeding.stats import coverage
 from app.settings import Settings, get_settings
+
+T = TypeVar("T")
 
 cli = typer.Typer(help="testimony-api: evidence database of forced labour in North Korea.")
 db_cli = typer.Typer(help="Database schema (Alembic migrations).")
 seed_cli = typer.Typer(help="The seed corpus in seed/.")
+keys_cli = typer.Typer(help="API keys.")
 cli.add_typer(db_cli, name="db")
 cli.add_typer(seed_cli, name="seed")
+cli.add_typer(keys_cli, name="keys")
+
+
+@cli.callback()
+def _read_settings() -> None:
+    """Every command reads the environment afresh."""
+    get_settings.cache_clear()
+
+
+async def _in_transaction(url: URL, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    engine = make_engine(url, pooled=False)
+    try:
+        async with async_sessionmaker(engine, expire_on_commit=False)() as session, session.begin():
+            return await work(session)
+    finally:
+        await engine.dispose()
 
 
 def _database() -> URL:
@@ -42,19 +64,10 @@ def _database() -> URL:
     return url
 
 
-async def _load(url: URL, seed_dir: Path) -> LoadReport:
-    data = read_seed(seed_dir)
-    engine = make_engine(url, pooled=False)
-    try:
-        async with async_sessionmaker(engine)() as session, session.begin():
-            return await load_seed(session, data)
-    finally:
-        await engine.dispose()
-
-
 def _load_seed(url: URL, seed_dir: Path) -> None:
     try:
-        report = asyncio.run(_load(url, seed_dir))
+        data = read_seed(seed_dir)
+        report = asyncio.run(_in_transaction(url, lambda session: load_seed(session, data)))
     except SeedError as error:
         typer.echo("the seed was not loaded; nothing was written:", err=True)
         for problem in error.problems:
@@ -127,6 +140,48 @@ def seed_stats(
         raise typer.Exit(1) from None
     for line in coverage(data).lines():
         typer.echo(line)
+
+
+@keys_cli.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="Who or what the key is for.")],
+    scope: Annotated[
+        list[Scope] | None, typer.Option(help="A scope to grant; repeat for several.")
+    ] = None,
+) -> None:
+    """Issue an API key. The key is printed once and cannot be shown again."""
+    url = _database()
+
+    async def create(session: AsyncSession) -> tuple[str, str]:
+        record, key = await create_key(session, name, scope or [])
+        return record.id, key
+
+    key_id, key = asyncio.run(_in_transaction(url, create))
+    granted = ", ".join(s.value for s in scope or []) or "none"
+    typer.echo(f"created {key_id} with scopes: {granted}", err=True)
+    typer.echo(key)
+
+
+@keys_cli.command("list")
+def keys_list() -> None:
+    """List API keys (never the keys themselves)."""
+    for record in asyncio.run(_in_transaction(_database(), list_keys)):
+        state = f"revoked {record.revoked_at:%Y-%m-%d %H:%M}" if record.revoked_at else "active"
+        scopes = ",".join(record.scopes) or "-"
+        typer.echo(f"{record.id}\t{record.name}\t{scopes}\t{state}")
+
+
+@keys_cli.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id, e.g. key-...")]) -> None:
+    """Revoke an API key; it stops working at once."""
+
+    async def revoke(session: AsyncSession) -> bool:
+        return await revoke_key(session, key_id) is not None
+
+    if not asyncio.run(_in_transaction(_database(), revoke)):
+        typer.echo(f"no key has the id {key_id!r}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"revoked {key_id}", err=True)
 
 
 @cli.command()

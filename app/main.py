@@ -10,6 +10,9 @@ from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from app.audit.router import router as audit_router
+from app.auth.dependencies import REQUIRED_SCOPES
+from app.auth.ratelimit import RateLimiter
 from app.claims.router import router as claims_router
 from app.db.engine import make_engine, resolve_database_url
 from app.db.migrations import head_revision
@@ -18,11 +21,13 @@ from app.health import router as health_router
 from app.kit.errors import PROBLEM_JSON, install_error_handlers
 from app.kit.pagination import Cursors
 from app.kit.params import reject_unknown_query_params
+from app.kit.routes import api_routes
 from app.organizations.router import router as organizations_router
 from app.settings import Settings, get_settings
 from app.sources.router import router as sources_router
 from app.testimonies.router import router as testimonies_router
 
+BEARER = "bearerAuth"
 DESCRIPTION = """
 An evidence database of forced labour in North Korea, built from open sources.
 
@@ -60,10 +65,12 @@ def create_app(settings: Settings | None = None, *, pooled: bool = True) -> Fast
     app.state.sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
     app.state.cursors = Cursors(settings.cursor_secret)
     app.state.head_revision = head_revision()
+    app.state.rate_limiter = RateLimiter(settings)
     install_error_handlers(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     for router in (
         health_router,
+        audit_router,
         organizations_router,
         sources_router,
         facilities_router,
@@ -71,7 +78,20 @@ def create_app(settings: Settings | None = None, *, pooled: bool = True) -> Fast
         claims_router,
     ):
         app.include_router(router)
+    check_every_route_decides_access(app)
     return app
+
+
+def check_every_route_decides_access(app: FastAPI) -> None:
+    """Refuse to start with an API route whose access nobody decided: protection must hold
+    on routes added later too."""
+    undecided = [
+        api.path
+        for api in api_routes(app)
+        if api.path.startswith("/v1/") and REQUIRED_SCOPES not in (api.route.openapi_extra or {})
+    ]
+    if undecided:
+        raise RuntimeError(f"routes without a declared access(): {', '.join(undecided)}")
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
@@ -90,9 +110,37 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         separate_input_output_schemas=False,
     )
     problem = {"$ref": "#/components/schemas/Problem"}
+    schema["components"]["securitySchemes"] = {
+        BEARER: {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An API key: `Authorization: Bearer tk_...`. Anonymous clients read "
+            "public data; scopes read:restricted, read:confidential, write and admin unlock "
+            "more. Each operation lists the scope it needs in `security` and "
+            "`x-required-scopes`.",
+        }
+    }
     for path in schema["paths"].values():
         for operation in path.values():
             responses = operation.setdefault("responses", {})
+            if REQUIRED_SCOPES in operation:
+                scopes = operation[REQUIRED_SCOPES]
+                # Scopes of a bearer scheme are listed as roles (OpenAPI 3.1); `{}` allows
+                # anonymous access.
+                operation["security"] = [{BEARER: scopes}] if scopes else [{}, {BEARER: []}]
+                responses["401"] = {
+                    "description": "The API key is wrong or revoked",
+                    "content": {PROBLEM_JSON: {"schema": problem}},
+                }
+                if scopes:
+                    responses["403"] = {
+                        "description": "The API key lacks the scope",
+                        "content": {PROBLEM_JSON: {"schema": problem}},
+                    }
+                responses["429"] = {
+                    "description": "Too many requests; see Retry-After",
+                    "content": {PROBLEM_JSON: {"schema": problem}},
+                }
             responses["400"] = {
                 "description": "Unknown query parameter or unusable cursor",
                 "content": {PROBLEM_JSON: {"schema": problem}},

@@ -35,6 +35,20 @@ class Settings(BaseSettings):
     )
     seed_dir: Path = Field(default=PROJECT_ROOT / "seed")
     database_pool_size: int = 5
+    rate_limit_anonymous: str = Field(
+        default="120/minute", description="Requests allowed to each anonymous client address."
+    )
+    rate_limit_key: str = Field(default="1200/minute", description="Requests allowed to each key.")
+    rate_limit_storage: str = Field(
+        default="async+memory://",
+        description="Where rate-limit counters live (a `limits` storage URI, async+redis://...).",
+    )
+    small_cell_threshold: int = Field(
+        default=5,
+        ge=1,
+        description="Counts of testimonies below this are reported as '<N' to clients without "
+        "read:restricted.",
+    )
 
 
 @lru_cache

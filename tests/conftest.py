@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
@@ -20,7 +20,7 @@ from sqlalchemy.pool import NullPool
 
 from app.db import migrations
 from app.db.embedded import embedded_server_url
-from app.db.engine import async_url, get_session, make_engine
+from app.db.engine import async_url, get_session, make_engine, run_before_commit
 from app.main import create_app
 from app.settings import Settings, get_settings
 
@@ -62,10 +62,20 @@ async def engine(database_url: URL) -> AsyncIterator[AsyncEngine]:
     await engine.dispose()
 
 
+def app_settings(database_url: URL, **overrides: object) -> Settings:
+    """Settings for an app on the test database; rate limits out of the way unless a test
+    sets them."""
+    values: dict[str, object] = {
+        "database_url": database_url.render_as_string(hide_password=False),
+        "rate_limit_anonymous": "1000000/minute",
+        "rate_limit_key": "1000000/minute",
+    }
+    return Settings(**(values | overrides))  # type: ignore[arg-type]
+
+
 @pytest.fixture(scope="session")
 def app(database_url: URL) -> FastAPI:
-    settings = Settings(database_url=database_url.render_as_string(hide_password=False))
-    return create_app(settings)
+    return create_app(app_settings(database_url))
 
 
 @pytest.fixture
@@ -85,8 +95,9 @@ async def session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
 
 @pytest.fixture
 async def client(app: FastAPI, session: AsyncSession) -> AsyncIterator[httpx.AsyncClient]:
-    async def test_session() -> AsyncIterator[AsyncSession]:
+    async def test_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
+        await run_before_commit(request, session)
         await session.flush()
 
     app.dependency_overrides[get_session] = test_session

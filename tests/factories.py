@@ -9,6 +9,8 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.keys import create_key
+from app.auth.scopes import Scope
 from app.claims.models import Claim
 from app.claims.repository import save_claim
 from app.claims.schemas import ClaimCreate
@@ -102,3 +104,9 @@ async def touch(session: AsyncSession, row: Any, when: datetime) -> None:
     model = type(row)
     await session.execute(update(model).where(model.id == row.id).values(updated_at=when))
     await session.flush()
+
+
+async def api_key(session: AsyncSession, *scopes: str, name: str = "test key") -> dict[str, str]:
+    """A new key with these scopes, as the headers that send it."""
+    _, key = await create_key(session, name, [Scope(s) for s in scopes])
+    return {"Authorization": f"Bearer {key}"}

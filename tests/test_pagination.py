@@ -106,7 +106,7 @@ async def test_cursor_with_another_sort_is_400(
     cursor = await _first_cursor(client, session, "sort=title")
     response = await client.get(f"/v1/sources?limit=1&sort=-title&cursor={cursor}")
     assert response.status_code == 400
-    assert "another sort or other filters" in response.json()["detail"]
+    assert "another sort, other filters" in response.json()["detail"]
 
 
 async def test_cursor_with_other_filters_is_400(

@@ -20,8 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from app.db.models import Base
 from app.main import create_app
 from app.seeding.loader import load_seed, read_seed
-from app.settings import PROJECT_ROOT, Settings
-from tests.conftest import resolve_test_database_url
+from app.settings import PROJECT_ROOT
+from tests.conftest import app_settings, resolve_test_database_url
 
 
 @pytest.fixture(scope="module")
@@ -35,9 +35,8 @@ async def committed_corpus(engine: AsyncEngine) -> AsyncIterator[None]:
 
 
 # The engine connects only when a request comes, after the test database has been built.
-_url = resolve_test_database_url().render_as_string(hide_password=False)
 schema = schemathesis.openapi.from_asgi(
-    "/openapi.json", create_app(Settings(database_url=_url), pooled=False)
+    "/openapi.json", create_app(app_settings(resolve_test_database_url()), pooled=False)
 )
 
 

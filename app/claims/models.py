@@ -16,6 +16,7 @@ from app.db.base import (
     undated_last,
 )
 from app.facilities.models import Facility
+from app.kit.protection import ProtectionLevel
 from app.organizations.models import Organization
 from app.testimonies.models import Testimony
 
@@ -49,6 +50,10 @@ class Claim(Quoted, Period, PublicRecord, Base):
         ForeignKey("organizations.id", ondelete="RESTRICT")
     )
     notes: Mapped[str | None] = mapped_column(Text)
+    # Its own level; the level it is served at is the strictest of this and its testimonies'.
+    protection_level: Mapped[ProtectionLevel] = mapped_column(
+        text_enum(ProtectionLevel, "protection_level"), server_default=ProtectionLevel.public
+    )
 
     claimant_organization: Mapped[Organization | None] = relationship(
         foreign_keys=[claimant_organization_id], lazy="raise"
@@ -80,6 +85,7 @@ class Claim(Quoted, Period, PublicRecord, Base):
         Index("ix_claims_value_min", "value_min"),
         Index("ix_claims_value_max", "value_max"),
         Index("ix_claims_metric", "metric"),
+        Index("ix_claims_protection_level", "protection_level"),
         Index("ix_claims_unit", "unit"),
         Index("ix_claims_stance", "stance"),
         Index("ix_claims_claimant_organization_id", "claimant_organization_id"),

@@ -5,13 +5,18 @@ from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.dependencies import Viewer
 from app.claims.models import Claim as ClaimRow
-from app.claims.schemas import Claim, Claimant, ClaimantType, ClaimSubject
+from app.claims.schemas import Claim, Claimant, ClaimantType, ClaimSubject, Metric
+from app.facilities.models import Facility
 from app.kit.citing import Citer
 from app.kit.periods import period_of
+from app.kit.protection import Disclosure, is_finer_than_year, strictest, year_only
 from app.kit.schemas import RecordRef
-from app.sources.citations import CitationBuilder
+from app.organizations.models import Organization
+from app.sources.citations import CitationBuilder, withhold_quote
 from app.sources.presenters import describe_source
+from app.testimonies.models import Testimony
 
 
 def _number(value: Decimal | None) -> int | float | None:
@@ -19,6 +24,11 @@ def _number(value: Decimal | None) -> int | float | None:
     if value is None:
         return None
     return int(value) if value == value.to_integral_value() else float(value)
+
+
+def _decade(value: Decimal | None, offset: int) -> int | None:
+    """The first year of the ten-year band of `value`, plus `offset`; None stays open."""
+    return None if value is None else int(value // 10 * 10) + offset
 
 
 def _claimant(claim: ClaimRow) -> Claimant:
@@ -31,45 +41,68 @@ def _claimant(claim: ClaimRow) -> Claimant:
 
 
 async def present_claims(
-    session: AsyncSession, claims: Sequence[ClaimRow], citer: Citer
+    session: AsyncSession, claims: Sequence[ClaimRow], citer: Citer, viewer: Viewer
 ) -> list[Claim]:
-    """Needs source (with publisher), claimant and subject relationships loaded."""
+    """Needs source (with publisher), claimant and subject relationships loaded. Claims that
+    rest on a restricted testimony are coarsened for clients without read:restricted."""
     citations = await CitationBuilder.for_quotes(session, claims)
-    return [
-        Claim(
-            id=claim.id,
-            statement=claim.statement,
-            metric=claim.metric,
-            value=_number(claim.value),
-            value_min=_number(claim.value_min),
-            value_max=_number(claim.value_max),
-            unit=claim.unit,
-            approximation=claim.approximation,
-            period=period_of(claim),
-            claimant=_claimant(claim),
-            stance=claim.stance,
-            about=ClaimSubject(
-                facility=RecordRef(id=claim.about_facility.id, name=claim.about_facility.name)
-                if claim.about_facility
-                else None,
-                testimony=RecordRef(
-                    id=claim.about_testimony.id, name=claim.about_testimony.witness_pseudonym
-                )
-                if claim.about_testimony
-                else None,
-                organization=RecordRef(
-                    id=claim.about_organization.id, name=claim.about_organization.name
-                )
-                if claim.about_organization
-                else None,
-            ),
-            citations=[citations.cite(claim)],
-            notes=claim.notes,
-            created_at=claim.created_at,
-            updated_at=claim.updated_at,
-            cite_as=citer.cite(
-                "claims", claim.id, f"{claim.statement} Quoted from {describe_source(claim.source)}"
-            ),
-        )
-        for claim in claims
-    ]
+    return [_present(claim, citations, citer, viewer) for claim in claims]
+
+
+def _ref(record: Organization | Facility | Testimony | None) -> RecordRef | None:
+    if record is None:
+        return None
+    name = record.witness_pseudonym if isinstance(record, Testimony) else record.name
+    return RecordRef(id=record.id, name=name)
+
+
+def _present(claim: ClaimRow, citations: CitationBuilder, citer: Citer, viewer: Viewer) -> Claim:
+    level = strictest(
+        claim.protection_level,
+        claim.about_testimony.protection_level if claim.about_testimony else None,
+        claim.claimant_testimony.protection_level if claim.claimant_testimony else None,
+    )
+    full = viewer.shows_in_full(level, f"claims/{claim.id}")
+    values = [_number(claim.value), _number(claim.value_min), _number(claim.value_max)]
+    period, citation, notes = period_of(claim), citations.cite(claim), claim.notes
+    withheld: list[str] = []
+    if not full:
+        withheld.append("citations.quote")
+        citation = withhold_quote(citation)
+        if notes is not None:
+            withheld.append("notes")
+            notes = None
+        if is_finer_than_year(period):
+            withheld.append("period")
+            period = year_only(period)
+        if claim.metric is Metric.age_years:
+            # An exact age identifies; a ten-year band of it does not.
+            withheld.append("value")
+            values = [None, _decade(claim.value_min, 0), _decade(claim.value_max, 9)]
+    value, value_min, value_max = values
+    return Claim(
+        id=claim.id,
+        statement=claim.statement,
+        metric=claim.metric,
+        value=value,
+        value_min=value_min,
+        value_max=value_max,
+        unit=claim.unit,
+        approximation=claim.approximation,
+        period=period,
+        claimant=_claimant(claim),
+        stance=claim.stance,
+        about=ClaimSubject(
+            facility=_ref(claim.about_facility),
+            testimony=_ref(claim.about_testimony),
+            organization=_ref(claim.about_organization),
+        ),
+        citations=[citation],
+        notes=notes,
+        disclosure=Disclosure(level=level, coarsened=bool(withheld), withheld=withheld),
+        created_at=claim.created_at,
+        updated_at=claim.updated_at,
+        cite_as=citer.cite(
+            "claims", claim.id, f"{claim.statement} Quoted from {describe_source(claim.source)}"
+        ),
+    )

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
-from sqlalchemy import or_
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from app.auth.scopes import Principal
 from app.claims.models import (
     Claim,
     period_ascending,
@@ -16,7 +18,7 @@ from app.claims.models import (
     period_upper,
     value_sort_key,
 )
-from app.claims.schemas import ClaimCreate, ClaimQuery
+from app.claims.schemas import ClaimCreate, ClaimQuery, Metric
 from app.kit.listing import Records, any_of
 from app.kit.pagination import (
     Cursors,
@@ -28,10 +30,12 @@ from app.kit.pagination import (
     parse_text,
 )
 from app.kit.partial_dates import PartialDate
-from app.kit.periods import overlap_conditions, set_period
+from app.kit.periods import overlap_conditions, set_period, widened_to_years
+from app.kit.protection import ProtectionLevel
 from app.kit.schemas import QuoteIn
 from app.sources.models import Source
 from app.sources.quotes import QuotedSource, locator_of, quote_columns
+from app.testimonies.models import Testimony
 
 SORT_KEYS = {
     "id": SortKey(Claim.id, parse_text),
@@ -56,13 +60,28 @@ RECORDS = Records(
 )
 
 
-async def list_claims(session: AsyncSession, query: ClaimQuery, cursors: Cursors) -> Window[Claim]:
+async def list_claims(
+    session: AsyncSession, query: ClaimQuery, cursors: Cursors, principal: Principal
+) -> Window[Claim]:
+    value_low: ColumnElement[Any] = Claim.value_min.expression
+    value_high: ColumnElement[Any] = Claim.value_max.expression
+    period_low, period_high = period_lower, period_upper
+    if not principal.sees_in_full(ProtectionLevel.restricted):
+        # Filter coarsened claims on what this client is shown of them, never on more.
+        protected = protected_claims()
+        age = and_(protected, Claim.metric == Metric.age_years)
+        value_low = case((age, func.floor(Claim.value_min / 10) * 10), else_=Claim.value_min)
+        value_high = case((age, func.floor(Claim.value_max / 10) * 10 + 9), else_=Claim.value_max)
+        year_low, year_high = widened_to_years(period_lower, period_upper)
+        period_low = case((protected, year_low), else_=period_lower)
+        period_high = case((protected, year_high), else_=period_upper)
     conditions = [
+        visible_claims(principal),
         any_of(Claim.metric, query.metric),
         any_of(Claim.unit, query.unit),
         any_of(Claim.stance, query.stance),
         any_of(Claim.about_facility_id, query.facility),
-        *overlap_conditions(period_lower, period_upper, query.period_from, query.period_to),
+        *overlap_conditions(period_low, period_high, query.period_from, query.period_to),
     ]
     if query.source:
         conditions.append(
@@ -85,14 +104,46 @@ async def list_claims(session: AsyncSession, query: ClaimQuery, cursors: Cursors
     # A claim matches when its range [value_min, value_max] overlaps the asked one; a NULL
     # bound is open ("at least 670" reaches any larger number).
     if query.value_min is not None:
-        conditions.append(or_(Claim.value_max.is_(None), Claim.value_max >= query.value_min))
+        conditions.append(or_(Claim.value_max.is_(None), value_high >= query.value_min))
     if query.value_max is not None:
-        conditions.append(or_(Claim.value_min.is_(None), Claim.value_min <= query.value_max))
-    return await RECORDS.page(session, conditions, query, query.sort, cursors)
+        conditions.append(or_(Claim.value_min.is_(None), value_low <= query.value_max))
+    return await RECORDS.page(session, conditions, query, query.sort, cursors, tier=principal.tier)
 
 
-async def get_claim(session: AsyncSession, claim_id: str) -> Claim:
-    return await RECORDS.get(session, claim_id)
+async def get_claim(session: AsyncSession, claim_id: str, principal: Principal) -> Claim:
+    return await RECORDS.get(session, claim_id, visible_claims(principal))
+
+
+def protected_claims() -> ColumnElement[bool]:
+    """Claims served above public: their own level, or that of a testimony they rest on."""
+    protected_testimonies = select(Testimony.id).where(
+        Testimony.protection_level != ProtectionLevel.public
+    )
+    return or_(
+        Claim.protection_level != ProtectionLevel.public,
+        Claim.about_testimony_id.in_(protected_testimonies),
+        Claim.claimant_testimony_id.in_(protected_testimonies),
+    )
+
+
+def visible_claims(principal: Principal) -> ColumnElement[bool] | None:
+    """Claims this client may learn exist: a claim is as protected as the strictest of its
+    own level and the levels of the testimonies it is about or made by."""
+    hidden = principal.hidden_levels
+    if not hidden:
+        return None
+    hidden_testimonies = select(Testimony.id).where(Testimony.protection_level.in_(hidden))
+    return and_(
+        Claim.protection_level.not_in(hidden),
+        or_(
+            Claim.about_testimony_id.is_(None),
+            Claim.about_testimony_id.not_in(hidden_testimonies),
+        ),
+        or_(
+            Claim.claimant_testimony_id.is_(None),
+            Claim.claimant_testimony_id.not_in(hidden_testimonies),
+        ),
+    )
 
 
 def claim_input(row: Claim) -> ClaimCreate:
@@ -118,6 +169,7 @@ def claim_input(row: Claim) -> ClaimCreate:
         locator=locator_of(row),
         relayed_from=row.relayed_from_id,
         notes=row.notes,
+        protection_level=row.protection_level,
     )
 
 
@@ -129,6 +181,7 @@ def save_claim(
     row.statement, row.metric, row.unit = data.statement, data.metric, data.unit
     row.value, row.value_min, row.value_max = data.value, data.value_min, data.value_max
     row.approximation, row.stance, row.notes = data.approximation, data.stance, data.notes
+    row.protection_level = data.protection_level
     set_period(row, data.period_start, data.period_end)
     row.claimant_organization_id = data.claimant_organization
     row.claimant_testimony_id = data.claimant_testimony

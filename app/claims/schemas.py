@@ -5,11 +5,12 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Self
 
-from pydantic import AfterValidator, BaseModel, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from app.kit.pagination import Page
 from app.kit.params import IsoDate, ListQuery
 from app.kit.partial_dates import PartialDateField
+from app.kit.protection import RESTRICTED, Disclosure, ProtectionLevel
 from app.kit.schemas import (
     CiteAs,
     Locator,
@@ -119,6 +120,11 @@ class ClaimCreate(RecordIn):
         "source's `relays` (the KCNA report a BBC sentence quotes).",
     )
     notes: NonEmptyText | None = None
+    protection_level: ProtectionLevel = Field(
+        default=ProtectionLevel.public,
+        description="Set stricter to protect this claim more than the testimonies it rests on; "
+        "a claim inherits the strictest level of its about/claimant testimony.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -171,20 +177,32 @@ class ClaimSubject(BaseModel):
 
 
 class Claim(BaseModel):
+    """A claim is served at the strictest level of its own and of the testimonies it is about
+    or made by: hidden without read:confidential when confidential, coarsened without
+    read:restricted when restricted (see `disclosure`)."""
+
+    model_config = ConfigDict(json_schema_extra={"x-sensitivity": "protection_level"})
+
     id: str
     statement: str
     metric: Metric
-    value: int | float | None
+    value: int | float | None = Field(
+        description="Null for a coarsened age (see value_min/value_max).",
+        json_schema_extra=RESTRICTED,
+    )
     value_min: int | float | None
     value_max: int | float | None
     unit: Unit
     approximation: Approximation
-    period: PeriodOut
+    period: PeriodOut = Field(
+        description="Only years when coarsened.", json_schema_extra=RESTRICTED
+    )
     claimant: Claimant
     stance: Stance
     about: ClaimSubject
-    citations: list[Citation]
-    notes: str | None
+    citations: list[Citation] = Field(json_schema_extra=RESTRICTED)
+    notes: str | None = Field(description="Null when withheld.", json_schema_extra=RESTRICTED)
+    disclosure: Disclosure
     created_at: datetime
     updated_at: datetime
     cite_as: CiteAs

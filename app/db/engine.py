@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -71,16 +71,33 @@ async def ensure_database(url: URL) -> bool:
         await admin.dispose()
 
 
+BeforeCommit = Callable[[AsyncSession], Awaitable[None]]
+
+
+def before_commit(request: Request, hook: BeforeCommit) -> None:
+    """Run `hook` in the request's transaction once the handler has succeeded (audit rows
+    are written with the data they record, or not at all)."""
+    request.state.before_commit = [*getattr(request.state, "before_commit", []), hook]
+
+
+async def run_before_commit(request: Request, session: AsyncSession) -> None:
+    for hook in getattr(request.state, "before_commit", []):
+        await hook(session)
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One session per request: committed when the handler succeeds, rolled back otherwise."""
     sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
     async with sessionmaker() as session:
         try:
             yield session
+            await run_before_commit(request, session)
             await session.commit()
         except BaseException:
             await session.rollback()
             raise
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+# "function" scope: the transaction commits before the response is sent, so a failed commit
+# is an error the client sees, not a success that was never stored.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

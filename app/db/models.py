@@ -1,5 +1,7 @@
 """Every mapped model, imported in one place so the metadata is complete (Alembic, tests)."""
 
+from app.audit.models import AuditEvent
+from app.auth.models import ApiKey
 from app.claims.models import Claim
 from app.db.base import Base
 from app.facilities.models import Facility, FacilityAlias, FacilityMention
@@ -8,6 +10,8 @@ from app.sources.models import Source, SourceRelay
 from app.testimonies.models import Testimony, TestimonyExcerpt, testimony_facilities
 
 __all__ = [
+    "ApiKey",
+    "AuditEvent",
     "Base",
     "Claim",
     "Facility",

@@ -8,6 +8,7 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from app.auth.scopes import Principal
 from app.facilities.models import Facility, FacilityMention
 from app.facilities.models import FacilityAlias as FacilityAliasRow
 from app.facilities.schemas import FacilityAlias, FacilityCreate, FacilityQuery, LocationIn
@@ -38,7 +39,7 @@ RECORDS = Records(
 
 
 async def list_facilities(
-    session: AsyncSession, query: FacilityQuery, cursors: Cursors
+    session: AsyncSession, query: FacilityQuery, cursors: Cursors, principal: Principal
 ) -> Window[Facility]:
     conditions = [
         any_of(Facility.facility_type, query.facility_type),
@@ -49,7 +50,7 @@ async def list_facilities(
         conditions.append(
             Facility.latitude.is_not(None) if query.has_location else Facility.latitude.is_(None)
         )
-    return await RECORDS.page(session, conditions, query, query.sort, cursors)
+    return await RECORDS.page(session, conditions, query, query.sort, cursors, tier=principal.tier)
 
 
 async def get_facility(session: AsyncSession, facility_id: str) -> Facility:

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.base import ExecutableOption
 
@@ -31,11 +31,15 @@ class Records(Generic[R]):
     def select(self) -> Select[R]:
         return select(self.model).options(*self.loads)
 
-    async def get(self, session: AsyncSession, record_id: str) -> R:
-        """The record, or a 404 problem."""
+    async def get(
+        self, session: AsyncSession, record_id: str, *conditions: ColumnElement[bool] | None
+    ) -> R:
+        """The record, or a 404 problem; also when a condition (such as being visible to the
+        client) fails, so that a hidden record answers exactly like a missing one."""
         if not is_slug(record_id):  # cannot exist; spares the database odd input
             raise not_found(self.kind, record_id)
-        record = await session.scalar(self.select().where(self.model.id == record_id))
+        where = [c for c in conditions if c is not None]
+        record = await session.scalar(self.select().where(self.model.id == record_id, *where))
         if record is None:
             raise not_found(self.kind, record_id)
         return record
@@ -47,22 +51,30 @@ class Records(Generic[R]):
         query: ListQuery,
         sort: str,
         cursors: Cursors,
+        tier: str,
     ) -> Window[R]:
-        """One page of the records meeting every condition (None stands for no condition)."""
-        statement = self.select().where(*[c for c in conditions if c is not None])
+        """One page of the records meeting every condition (None stands for no condition).
+
+        Cursors are bound to the client's disclosure `tier` as well as to sort and filters.
+        """
+        where = [c for c in conditions if c is not None]
         if query.updated_since is not None:
-            statement = statement.where(self.model.updated_at >= query.updated_since)
-        return await fetch_page(
+            where.append(self.model.updated_at >= query.updated_since)
+        window = await fetch_page(
             session,
-            statement,
+            self.select().where(*where),
             id_column=self.model.id,
             key=self.sort_keys[sort.removeprefix("-")],
             descending=sort.startswith("-"),
             limit=query.limit,
             cursor=query.cursor,
-            fingerprint_fields=query.fingerprint_fields(),
+            fingerprint_fields=query.fingerprint_fields() | {"tier": tier},
             cursors=cursors,
         )
+        if query.count:
+            counting = select(func.count()).select_from(self.model).where(*where)
+            window.total = await session.scalar(counting)
+        return window
 
 
 def any_of(column: Any, values: list[Any]) -> ColumnElement[bool] | None:

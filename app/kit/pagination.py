@@ -13,6 +13,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -20,7 +21,7 @@ from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
 from fastapi import Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_serializer
 from sqlalchemy import ColumnElement, Select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
@@ -77,6 +78,18 @@ class PageInfo(BaseModel):
     next_cursor: str | None = Field(
         description="Pass as `cursor` for the next page; null at the end."
     )
+    total: int | str | None = Field(
+        default=None,
+        description="Only with count=true: how many records match. Counts of testimonies "
+        "below the small-cell threshold read like '<5' for clients without read:restricted.",
+    )
+
+    @model_serializer(mode="wrap")
+    def _total_only_when_counted(self, serialize: SerializerFunctionWrapHandler) -> Any:
+        data = serialize(self)
+        if self.total is None:
+            data.pop("total", None)
+        return data
 
 
 class PageLinks(BaseModel):
@@ -90,33 +103,57 @@ class Page(BaseModel, Generic[T]):
     links: PageLinks
 
 
-@dataclass
 class Cursors:
-    """Signs and reads cursors bound to one endpoint's sort and filters."""
+    """Seals cursors: encrypted, so that a shared link shows nothing of the rows it points
+    past (a protected record's id or date), and authenticated, so that a tampered or foreign
+    cursor is refused. The keystream is HMAC-SHA256 in counter mode over a random nonce;
+    the tag is an HMAC over nonce and ciphertext (encrypt-then-MAC)."""
 
-    secret: str
+    _NONCE = 12
+    _TAG = 16
 
-    def _sign(self, payload: bytes) -> str:
-        return hmac.new(self.secret.encode(), payload, hashlib.sha256).hexdigest()[:24]
+    def __init__(self, secret: str) -> None:
+        root = secret.encode()
+        self._encryption_key = hmac.new(root, b"cursor-encryption", hashlib.sha256).digest()
+        self._mac_key = hmac.new(root, b"cursor-authentication", hashlib.sha256).digest()
+
+    def _keystream(self, nonce: bytes, length: int) -> bytes:
+        blocks = (
+            hmac.new(
+                self._encryption_key, nonce + counter.to_bytes(4, "big"), hashlib.sha256
+            ).digest()
+            for counter in range((length + 31) // 32)
+        )
+        return b"".join(blocks)[:length]
+
+    def _tag(self, sealed: bytes) -> bytes:
+        return hmac.new(self._mac_key, sealed, hashlib.sha256).digest()[: self._TAG]
 
     def encode(self, fingerprint: str, sort_value: Any, last_id: str) -> str:
         payload = json.dumps(
             {"f": fingerprint, "k": [_to_json(sort_value), last_id]}, separators=(",", ":")
         ).encode()
-        token = base64.urlsafe_b64encode(payload).decode().rstrip("=")
-        return f"{token}.{self._sign(payload)}"
+        nonce = secrets.token_bytes(self._NONCE)
+        sealed = nonce + bytes(
+            a ^ b for a, b in zip(payload, self._keystream(nonce, len(payload)), strict=True)
+        )
+        return base64.urlsafe_b64encode(sealed + self._tag(sealed)).decode().rstrip("=")
 
     def decode(self, cursor: str, fingerprint: str, key: SortKey) -> tuple[Any, str]:
-        token, _, signature = cursor.partition(".")
         try:
-            payload = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+            raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         except (binascii.Error, ValueError):
             raise _invalid_cursor("it is not a cursor this API issued") from None
-        if not hmac.compare_digest(signature, self._sign(payload)):
+        sealed, tag = raw[: -self._TAG], raw[-self._TAG :]
+        if len(sealed) <= self._NONCE or not hmac.compare_digest(tag, self._tag(sealed)):
             raise _invalid_cursor("it is not a cursor this API issued")
-        data = json.loads(payload)
+        nonce, ciphertext = sealed[: self._NONCE], sealed[self._NONCE :]
+        stream = self._keystream(nonce, len(ciphertext))
+        data = json.loads(bytes(a ^ b for a, b in zip(ciphertext, stream, strict=True)))
         if data.get("f") != fingerprint:
-            raise _invalid_cursor("it was issued for another sort or other filters")
+            raise _invalid_cursor(
+                "it was issued for another sort, other filters or another access level"
+            )
         try:
             sort_value, last_id = data["k"]
             return key.parse(sort_value), parse_text(last_id)
@@ -142,6 +179,7 @@ def fingerprint(fields: dict[str, Any]) -> str:
 class Window(Generic[T]):
     rows: list[T]
     next_cursor: str | None
+    total: int | str | None = None
 
 
 async def fetch_page(
@@ -190,6 +228,6 @@ def page_envelope(
         response.headers["Link"] = f'<{next_url}>; rel="next"'
     return {
         "data": data,
-        "page": {"limit": limit, "next_cursor": window.next_cursor},
+        "page": {"limit": limit, "next_cursor": window.next_cursor, "total": window.total},
         "links": {"self": self_url, "next": next_url},
     }

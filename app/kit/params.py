@@ -58,9 +58,16 @@ class ListQuery(BaseModel):
         "incremental sync.",
     )
 
+    count: bool = Field(
+        default=False,
+        description="Also count every matching record, in `page.total` (one more query).",
+    )
+
     def fingerprint_fields(self) -> dict[str, Any]:
         """What a cursor is bound to: sort and filters, not the page position or size."""
-        return self.model_dump(mode="json", exclude={"cursor", "limit"}, exclude_defaults=True)
+        return self.model_dump(
+            mode="json", exclude={"cursor", "limit", "count"}, exclude_defaults=True
+        )
 
 
 def _query_names(dependant: Any) -> set[str]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from sqlalchemy import Integer, func
+
 from app.db.base import Period
 from app.kit.partial_dates import DatePrecision, PartialDate
 from app.kit.schemas import PeriodOut
@@ -34,3 +36,12 @@ def set_period(record: Period, start: PartialDate | None, end: PartialDate | Non
     record.period_start_precision = start.precision if start else DatePrecision.unknown
     record.period_end = end.last_day if end else None
     record.period_end_precision = end.precision if end else DatePrecision.unknown
+
+
+def widened_to_years(lower: Any, upper: Any) -> tuple[Any, Any]:
+    """Period bounds widened to whole years: what a client sees of a coarsened record, so
+    that filtering cannot reveal the exact dates the record does not show."""
+    return (
+        func.make_date(func.extract("year", lower).cast(Integer), 1, 1),
+        func.make_date(func.extract("year", upper).cast(Integer), 12, 31),
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.scopes import Principal
 from app.kit.listing import Records, any_of
 from app.kit.pagination import Cursors, SortKey, Window, parse_datetime, parse_text
 from app.organizations.models import Organization
@@ -20,10 +21,10 @@ RECORDS = Records(Organization, "organization", SORT_KEYS)
 
 
 async def list_organizations(
-    session: AsyncSession, query: OrganizationQuery, cursors: Cursors
+    session: AsyncSession, query: OrganizationQuery, cursors: Cursors, principal: Principal
 ) -> Window[Organization]:
     conditions = [any_of(Organization.kind, query.kind)]
-    return await RECORDS.page(session, conditions, query, query.sort, cursors)
+    return await RECORDS.page(session, conditions, query, query.sort, cursors, tier=principal.tier)
 
 
 async def get_organization(session: AsyncSession, organization_id: str) -> Organization:

@@ -81,3 +81,8 @@ class CitationBuilder:
             locator=locator_of(quoted),
             relay_chain=chain,
         )
+
+
+def withhold_quote(citation: Citation) -> Citation:
+    """The citation without the words or their place: the source alone stays."""
+    return citation.model_copy(update={"quote": None, "locator": None})

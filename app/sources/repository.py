@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload, undefer
 
+from app.auth.scopes import Principal
 from app.kit.errors import ProblemError
 from app.kit.listing import Records, any_of
 from app.kit.pagination import Cursors, SortKey, Window, parse_date, parse_datetime, parse_text
@@ -37,7 +38,7 @@ RECORDS = Records(
 
 
 async def list_sources(
-    session: AsyncSession, query: SourceQuery, cursors: Cursors
+    session: AsyncSession, query: SourceQuery, cursors: Cursors, principal: Principal
 ) -> Window[Source]:
     conditions = [
         any_of(Source.publisher_id, query.publisher),
@@ -54,7 +55,7 @@ async def list_sources(
             SourceRelay.relayed_source_id.in_(query.relays)
         )
         conditions.append(Source.id.in_(relaying))
-    return await RECORDS.page(session, conditions, query, query.sort, cursors)
+    return await RECORDS.page(session, conditions, query, query.sort, cursors, tier=principal.tier)
 
 
 async def get_source(session: AsyncSession, source_id: str) -> Source:

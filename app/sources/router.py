@@ -5,6 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
 
+from app.auth.dependencies import ViewerDep, access
 from app.db.engine import SessionDep
 from app.kit.deps import CiterDep, CursorsDep
 from app.kit.errors import problem_responses
@@ -17,22 +18,25 @@ from app.sources.schemas import CitationFormat, Source, SourcePage, SourceQuery
 router = APIRouter(prefix="/v1/sources", tags=["sources"])
 
 
-@router.get("", operation_id="list_sources", responses=problem_responses(400, 422))
+@router.get("", operation_id="list_sources", **access(None), responses=problem_responses(400, 422))
 async def list_sources(
     request: Request,
     response: Response,
     session: SessionDep,
     cursors: CursorsDep,
     citer: CiterDep,
+    viewer: ViewerDep,
     query: Annotated[SourceQuery, Query()],
 ) -> SourcePage:
     """Sources: news reports, NGO and government reports, state media, defectors' accounts."""
-    window = await repository.list_sources(session, query, cursors)
+    window = await repository.list_sources(session, query, cursors, viewer.principal)
     data = [present_source(source, citer) for source in window.rows]
     return SourcePage.model_validate(page_envelope(request, response, window, data, query.limit))
 
 
-@router.get("/{source_id}", operation_id="get_source", responses=problem_responses(404))
+@router.get(
+    "/{source_id}", operation_id="get_source", **access(None), responses=problem_responses(404)
+)
 async def get_source(source_id: str, session: SessionDep, citer: CiterDep) -> Source:
     """One source, with the sources it relays and those that relay it."""
     return present_source(await repository.get_source(session, source_id), citer)
@@ -41,6 +45,7 @@ async def get_source(source_id: str, session: SessionDep, citer: CiterDep) -> So
 @router.get(
     "/{source_id}/text",
     operation_id="get_source_text",
+    **access(None),
     response_class=Response,
     responses={
         200: {
@@ -67,6 +72,7 @@ def _base64(hex_digest: str) -> str:
 @router.get(
     "/{source_id}/citation",
     operation_id="get_source_citation",
+    **access(None),
     response_class=Response,
     responses={
         200: {

@@ -17,6 +17,7 @@ from pydantic import (
 from app.kit.pagination import Page
 from app.kit.params import IsoDate, ListQuery
 from app.kit.partial_dates import DatePrecision, PartialDateField
+from app.kit.protection import RESTRICTED
 from app.kit.schemas import (
     CiteAs,
     Locator,
@@ -101,8 +102,12 @@ class Citation(BaseModel):
     """Where a record's evidence was published, in the source's exact words."""
 
     source: SourceRef
-    quote: str
-    locator: Locator | None
+    quote: str | None = Field(
+        description="The words exactly as the source prints them; null when withheld from "
+        "this client (see the record's `disclosure`).",
+        json_schema_extra=RESTRICTED,
+    )
+    locator: Locator | None = Field(json_schema_extra=RESTRICTED)
     relay_chain: list[SourceRef] = Field(
         description="When the quote reports another source's statement: that source, then the "
         "sources it in turn reports, to the origin (for a KCNA statement quoted by the BBC, "

@@ -25,8 +25,9 @@ from app.db.base import (
     undated_last,
 )
 from app.facilities.models import Facility
+from app.kit.protection import ProtectionLevel
 from app.kit.provinces import Province
-from app.testimonies.schemas import Gender, ProtectionLevel, WitnessRole
+from app.testimonies.schemas import Gender, WitnessRole
 
 testimony_facilities = Table(
     "testimony_facilities",
@@ -88,6 +89,9 @@ class TestimonyExcerpt(Quoted, Timestamped, Base):
         ForeignKey("testimonies.id", ondelete="CASCADE"), index=True
     )
     position: Mapped[int]
+    protection_level: Mapped[ProtectionLevel] = mapped_column(
+        text_enum(ProtectionLevel, "protection_level"), server_default=ProtectionLevel.public
+    )
 
     __table_args__ = Quoted.quote_checks()
 

@@ -4,45 +4,106 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.dependencies import Viewer
 from app.kit.citing import Citer
 from app.kit.periods import period_of
+from app.kit.protection import (
+    Disclosure,
+    age_band,
+    decade,
+    is_finer_than_year,
+    strictest,
+    year_only,
+)
 from app.kit.schemas import RecordRef
-from app.sources.citations import CitationBuilder
+from app.sources.citations import CitationBuilder, withhold_quote
+from app.sources.schemas import Citation
 from app.testimonies.models import Testimony as TestimonyRow
+from app.testimonies.models import TestimonyExcerpt
 from app.testimonies.schemas import LabourType, Testimony, Witness
 
 
 async def present_testimonies(
-    session: AsyncSession, testimonies: Sequence[TestimonyRow], citer: Citer
+    session: AsyncSession,
+    testimonies: Sequence[TestimonyRow],
+    citer: Citer,
+    viewer: Viewer,
 ) -> list[Testimony]:
-    """Needs facilities and excerpts (with source and publisher) loaded."""
+    """Needs facilities and excerpts (with source and publisher) loaded. Restricted
+    testimonies are coarsened for clients without read:restricted, and excerpts the client
+    may not see are left out."""
+    hidden = viewer.principal.hidden_levels
+    excerpts = {
+        t.id: [
+            e for e in t.excerpts if strictest(e.protection_level, t.protection_level) not in hidden
+        ]
+        for t in testimonies
+    }
     citations = await CitationBuilder.for_quotes(
-        session, [e for t in testimonies for e in t.excerpts]
+        session, [e for shown in excerpts.values() for e in shown]
     )
     return [
-        Testimony(
-            id=testimony.id,
-            witness=Witness(
-                pseudonym=testimony.witness_pseudonym,
-                pseudonym_is_real_name=testimony.pseudonym_is_real_name,
-                role=testimony.witness_role,
-                gender=testimony.witness_gender,
-                age_at_start=testimony.witness_age_at_start,
-                birth_year=testimony.witness_birth_year,
-            ),
-            period=period_of(testimony),
-            province=testimony.province,
-            county=testimony.county,
-            facilities=[RecordRef(id=f.id, name=f.name) for f in testimony.facilities],
-            labour_types=[LabourType(t) for t in testimony.labour_types],
-            summary=testimony.summary,
-            protection_level=testimony.protection_level,
-            citations=[citations.cite(excerpt) for excerpt in testimony.excerpts],
-            created_at=testimony.created_at,
-            updated_at=testimony.updated_at,
-            cite_as=citer.cite(
-                "testimonies", testimony.id, f"Testimony of {testimony.witness_pseudonym}."
-            ),
-        )
+        _present(testimony, excerpts[testimony.id], citations, citer, viewer)
         for testimony in testimonies
     ]
+
+
+def _present(
+    testimony: TestimonyRow,
+    excerpts: list[TestimonyExcerpt],
+    citations: CitationBuilder,
+    citer: Citer,
+    viewer: Viewer,
+) -> Testimony:
+    record = f"testimonies/{testimony.id}"
+    full = viewer.shows_in_full(testimony.protection_level, record)
+    withheld: list[str] = []
+    period = period_of(testimony)
+    if not full:
+        if testimony.county is not None:
+            withheld.append("county")
+        if testimony.witness_age_at_start is not None:
+            withheld.append("witness.age_at_start")
+        if testimony.witness_birth_year is not None:
+            withheld.append("witness.birth_year")
+        if is_finer_than_year(period):
+            withheld.append("period")
+            period = year_only(period)
+    cited: list[Citation] = []
+    for excerpt in excerpts:
+        level = strictest(excerpt.protection_level, testimony.protection_level)
+        citation = citations.cite(excerpt)
+        if not viewer.shows_in_full(level, record):
+            citation = withhold_quote(citation)
+            if "citations.quote" not in withheld:
+                withheld.append("citations.quote")
+        cited.append(citation)
+    return Testimony(
+        id=testimony.id,
+        witness=Witness(
+            pseudonym=testimony.witness_pseudonym,
+            pseudonym_is_real_name=testimony.pseudonym_is_real_name,
+            role=testimony.witness_role,
+            gender=testimony.witness_gender,
+            age_at_start=testimony.witness_age_at_start if full else None,
+            age_band=age_band(testimony.witness_age_at_start),
+            birth_year=testimony.witness_birth_year if full else None,
+            birth_decade=decade(testimony.witness_birth_year),
+        ),
+        period=period,
+        province=testimony.province,
+        county=testimony.county if full else None,
+        facilities=[RecordRef(id=f.id, name=f.name) for f in testimony.facilities],
+        labour_types=[LabourType(t) for t in testimony.labour_types],
+        summary=testimony.summary,
+        protection_level=testimony.protection_level,
+        citations=cited,
+        disclosure=Disclosure(
+            level=testimony.protection_level, coarsened=bool(withheld), withheld=withheld
+        ),
+        created_at=testimony.created_at,
+        updated_at=testimony.updated_at,
+        cite_as=citer.cite(
+            "testimonies", testimony.id, f"Testimony of {testimony.witness_pseudonym}."
+        ),
+    )

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, case, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from app.auth.scopes import Principal
 from app.facilities.models import Facility
 from app.kit.listing import Records, any_of
 from app.kit.pagination import Cursors, SortKey, Window, parse_date, parse_datetime, parse_text
 from app.kit.partial_dates import PartialDate
-from app.kit.periods import overlap_conditions, set_period
+from app.kit.periods import overlap_conditions, set_period, widened_to_years
+from app.kit.protection import ProtectionLevel
 from app.sources.models import Source
 from app.sources.quotes import QuotedSource, quote_columns, quote_input
 from app.testimonies.models import (
@@ -24,7 +26,7 @@ from app.testimonies.models import (
     period_upper,
     testimony_facilities,
 )
-from app.testimonies.schemas import LabourType, TestimonyCreate, TestimonyQuery
+from app.testimonies.schemas import ExcerptIn, LabourType, TestimonyCreate, TestimonyQuery
 
 SORT_KEYS = {
     "period_start": SortKey(period_ascending, parse_date, descending=period_descending),
@@ -47,12 +49,20 @@ RECORDS = Records(
 
 
 async def list_testimonies(
-    session: AsyncSession, query: TestimonyQuery, cursors: Cursors
+    session: AsyncSession, query: TestimonyQuery, cursors: Cursors, principal: Principal
 ) -> Window[Testimony]:
+    period_low, period_high = period_lower, period_upper
+    if not principal.sees_in_full(ProtectionLevel.restricted):
+        # Coarsened testimonies show only years; filter them on years too.
+        protected = Testimony.protection_level != ProtectionLevel.public
+        year_low, year_high = widened_to_years(period_lower, period_upper)
+        period_low = case((protected, year_low), else_=period_lower)
+        period_high = case((protected, year_high), else_=period_upper)
     conditions = [
+        visible_testimonies(principal),
         any_of(Testimony.province, query.province),
         any_of(Testimony.witness_role, query.witness_role),
-        *overlap_conditions(period_lower, period_upper, query.period_from, query.period_to),
+        *overlap_conditions(period_low, period_high, query.period_from, query.period_to),
     ]
     if query.labour_type:
         conditions.append(Testimony.labour_types.overlap([t.value for t in query.labour_type]))
@@ -71,15 +81,25 @@ async def list_testimonies(
                     or_(
                         TestimonyExcerpt.source_id.in_(query.source),
                         TestimonyExcerpt.relayed_from_id.in_(query.source),
-                    )
+                    ),
+                    TestimonyExcerpt.protection_level.not_in(principal.hidden_levels),
                 )
             )
         )
-    return await RECORDS.page(session, conditions, query, query.sort, cursors)
+    return await RECORDS.page(session, conditions, query, query.sort, cursors, tier=principal.tier)
 
 
-async def get_testimony(session: AsyncSession, testimony_id: str) -> Testimony:
-    return await RECORDS.get(session, testimony_id)
+async def get_testimony(
+    session: AsyncSession, testimony_id: str, principal: Principal
+) -> Testimony:
+    return await RECORDS.get(session, testimony_id, visible_testimonies(principal))
+
+
+def visible_testimonies(principal: Principal) -> ColumnElement[bool] | None:
+    """Testimonies this client may learn exist."""
+    if not principal.hidden_levels:
+        return None
+    return Testimony.protection_level.not_in(principal.hidden_levels)
 
 
 def testimony_input(row: Testimony) -> TestimonyCreate:
@@ -100,7 +120,10 @@ def testimony_input(row: Testimony) -> TestimonyCreate:
         labour_types=[LabourType(t) for t in row.labour_types],
         summary=row.summary,
         protection_level=row.protection_level,
-        excerpts=[quote_input(e) for e in row.excerpts],
+        excerpts=[
+            ExcerptIn(**quote_input(e).model_dump(), protection_level=e.protection_level)
+            for e in row.excerpts
+        ],
     )
 
 
@@ -124,7 +147,9 @@ def save_testimony(
     row.summary, row.protection_level = data.summary, data.protection_level
     row.facilities = facilities
     row.excerpts = [
-        TestimonyExcerpt(position=i, **quote_columns(e, sources))
+        TestimonyExcerpt(
+            position=i, protection_level=e.protection_level, **quote_columns(e, sources)
+        )
         for i, e in enumerate(data.excerpts)
     ]
     session.add(row)

@@ -4,11 +4,12 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Self
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.kit.pagination import Page
 from app.kit.params import IsoDate, ListQuery
 from app.kit.partial_dates import PartialDateField
+from app.kit.protection import RESTRICTED, Disclosure, ProtectionLevel
 from app.kit.provinces import Province, ProvinceField
 from app.kit.schemas import (
     CiteAs,
@@ -52,10 +53,12 @@ class LabourType(StrEnum):
     other = "other"
 
 
-class ProtectionLevel(StrEnum):
-    public = "public"
-    restricted = "restricted"
-    confidential = "confidential"
+class ExcerptIn(QuoteIn):
+    protection_level: ProtectionLevel = Field(
+        default=ProtectionLevel.public,
+        description="Set stricter than the testimony's level to protect this quote more; a "
+        "looser value has no effect (an excerpt inherits its testimony's level).",
+    )
 
 
 class TestimonyCreate(RecordIn):
@@ -78,7 +81,7 @@ class TestimonyCreate(RecordIn):
     labour_types: list[LabourType] = Field(default_factory=list)
     summary: NonEmptyText = Field(description="The account in the database's own, neutral words.")
     protection_level: ProtectionLevel = ProtectionLevel.restricted
-    excerpts: list[QuoteIn] = Field(default_factory=list, description="Verbatim quotes.")
+    excerpts: list[ExcerptIn] = Field(default_factory=list, description="Verbatim quotes.")
 
     @field_validator("facilities")
     @classmethod
@@ -101,21 +104,39 @@ class Witness(BaseModel):
     pseudonym_is_real_name: bool
     role: WitnessRole
     gender: Gender
-    age_at_start: int | None
-    birth_year: int | None
+    age_at_start: int | None = Field(
+        description="Age when the events began; null when withheld (see age_band).",
+        json_schema_extra=RESTRICTED,
+    )
+    age_band: str | None = Field(description="Ten-year band of age_at_start, e.g. `10-19`.")
+    birth_year: int | None = Field(
+        description="Null when withheld (see birth_decade).", json_schema_extra=RESTRICTED
+    )
+    birth_decade: str | None = Field(description="Decade of birth, e.g. `1930s`.")
 
 
 class Testimony(BaseModel):
+    """A witness's account. Restricted testimonies reach clients without read:restricted
+    coarsened (see `disclosure`); confidential ones reach only read:confidential."""
+
+    model_config = ConfigDict(json_schema_extra={"x-sensitivity": "protection_level"})
+
     id: str
     witness: Witness
-    period: PeriodOut
+    period: PeriodOut = Field(
+        description="Only years when coarsened.", json_schema_extra=RESTRICTED
+    )
     province: Province | None
-    county: str | None
+    county: str | None = Field(description="Null when withheld.", json_schema_extra=RESTRICTED)
     facilities: list[RecordRef]
     labour_types: list[LabourType]
     summary: str
     protection_level: ProtectionLevel
-    citations: list[Citation] = Field(description="The witness's own words, verbatim.")
+    citations: list[Citation] = Field(
+        description="The witness's own words, verbatim; quotes are withheld when coarsened.",
+        json_schema_extra=RESTRICTED,
+    )
+    disclosure: Disclosure
     created_at: datetime
     updated_at: datetime
     cite_as: CiteAs

@@ -1,0 +1,1 @@
+"""The audit trail: who was shown sensitive records, and who wrote what."""

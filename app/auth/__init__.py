@@ -1,0 +1,1 @@
+"""Who is asking: API keys, scopes, disclosure tiers and rate limits."""

@@ -1,0 +1,107 @@
+"""Per-request identity and access: every /v1 route declares the scope it needs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import Depends, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.keys import find_key
+from app.auth.scopes import Principal, Scope
+from app.db.engine import SessionDep, before_commit
+from app.kit.errors import ProblemError
+from app.kit.protection import ProtectionLevel
+
+REQUIRED_SCOPES = "x-required-scopes"
+_CHALLENGE = 'Bearer realm="testimony-api"'
+
+
+def _unauthorized(detail: str) -> ProblemError:
+    return ProblemError(
+        401,
+        "unauthorized",
+        detail,
+        headers={"WWW-Authenticate": f'{_CHALLENGE}, error="invalid_token"'},
+    )
+
+
+async def get_principal(request: Request, session: SessionDep) -> Principal:
+    """Anonymous without an Authorization header; a wrong or revoked key is a 401."""
+    address = request.client.host if request.client else "unknown"
+    header = request.headers.get("authorization")
+    if header is None:
+        return Principal(key_id=None, scopes=frozenset(), address=address)
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise _unauthorized("Send the API key as 'Authorization: Bearer <key>'.")
+    key = await find_key(session, token.strip())
+    if key is None:
+        raise _unauthorized("The API key is not valid, or it has been revoked.")
+    scopes = frozenset(Scope(s) for s in key.scopes if s in Scope._value2member_map_)
+    return Principal(key_id=key.id, scopes=scopes, address=address)
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+async def _within_rate_limit(
+    request: Request, response: Response, principal: PrincipalDep
+) -> Principal:
+    await request.app.state.rate_limiter.check(principal, response)
+    return principal
+
+
+def access(scope: Scope | None) -> dict[str, Any]:
+    """Route options that enforce `scope` (None: anyone, anonymous included) after the
+    rate limit, and declare it in the OpenAPI document."""
+
+    async def require(principal: Annotated[Principal, Depends(_within_rate_limit)]) -> None:
+        if scope is None or principal.has(scope):
+            return
+        if principal.key_id is None:
+            raise ProblemError(
+                401,
+                "unauthorized",
+                f"This needs an API key with the {scope} scope.",
+                headers={"WWW-Authenticate": _CHALLENGE},
+            )
+        raise ProblemError(403, "forbidden", f"This API key lacks the {scope} scope.")
+
+    return {
+        "dependencies": [Depends(require)],
+        "openapi_extra": {REQUIRED_SCOPES: [scope.value] if scope else []},
+    }
+
+
+@dataclass
+class Viewer:
+    """The client's view of the data: what it may see, and a log of the sensitive records it
+    was shown, which is written to the audit trail with the request's transaction."""
+
+    principal: Principal
+    disclosed: dict[str, ProtectionLevel] = field(default_factory=dict)
+
+    def shows_in_full(self, level: ProtectionLevel, record: str) -> bool:
+        """Whether to show a record of `level` uncoarsened; logs it when it is sensitive."""
+        full = self.principal.sees_in_full(level)
+        if full and level is not ProtectionLevel.public:
+            self.disclosed[record] = level
+        return full
+
+
+async def get_viewer(request: Request, session: SessionDep, principal: PrincipalDep) -> Viewer:
+    viewer = Viewer(principal)
+
+    async def audit_disclosures(session: AsyncSession) -> None:
+        if viewer.disclosed:
+            from app.audit.repository import record_event
+
+            await record_event(session, request, principal, viewer.disclosed)
+
+    before_commit(request, audit_disclosures)
+    return viewer
+
+
+ViewerDep = Annotated[Viewer, Depends(get_viewer)]

@@ -1,0 +1,53 @@
+"""Request rate limits per API key and per anonymous client address (the `limits` library).
+
+Every answer carries the IETF RateLimit headers; a client over its limit gets a 429 problem
+with Retry-After. Counters live in the storage named by RATE_LIMIT_STORAGE: memory (per
+process) by default, or a shared store such as Redis for several workers.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from fastapi import Response
+from limits import RateLimitItem, parse
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.storage import storage_from_string
+
+from app.auth.scopes import Principal
+from app.kit.errors import ProblemError
+from app.settings import Settings
+
+
+class RateLimiter:
+    def __init__(self, settings: Settings) -> None:
+        storage = storage_from_string(settings.rate_limit_storage)
+        self._limiter = MovingWindowRateLimiter(storage)
+        self._anonymous = parse(settings.rate_limit_anonymous)
+        self._keyed = parse(settings.rate_limit_key)
+
+    def _limit_for(self, principal: Principal) -> RateLimitItem:
+        return self._keyed if principal.key_id else self._anonymous
+
+    async def check(self, principal: Principal, response: Response) -> None:
+        limit = self._limit_for(principal)
+        identity = principal.rate_limit_identity
+        allowed = await self._limiter.hit(limit, identity)
+        stats = await self._limiter.get_window_stats(limit, identity)
+        reset = max(0, math.ceil(stats.reset_time - time.time()))
+        headers = {
+            "RateLimit-Limit": str(limit.amount),
+            "RateLimit-Remaining": str(stats.remaining),
+            "RateLimit-Reset": str(reset),
+            "RateLimit-Policy": f"{limit.amount};w={limit.get_expiry()}",
+        }
+        if not allowed:
+            raise ProblemError(
+                429,
+                "rate-limited",
+                f"More than {limit.amount} requests in {limit.get_expiry()} seconds; "
+                f"retry in {max(reset, 1)} seconds.",
+                headers=headers | {"Retry-After": str(max(reset, 1))},
+            )
+        response.headers.update(headers)
