@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from app.audit.router import router as audit_router
 from app.auth.dependencies import REQUIRED_SCOPES
-from app.auth.ratelimit import RateLimiter
+from app.auth.ratelimit import RateLimiter, RateLimitHeaders
 from app.claims.router import router as claims_router
 from app.db.engine import make_engine, resolve_database_url
 from app.db.migrations import head_revision
@@ -67,6 +67,7 @@ def create_app(settings: Settings | None = None, *, pooled: bool = True) -> Fast
     app.state.head_revision = head_revision()
     app.state.rate_limiter = RateLimiter(settings)
     install_error_handlers(app)
+    app.add_middleware(RateLimitHeaders)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     for router in (
         health_router,

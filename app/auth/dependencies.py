@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from fastapi import Depends, Request, Response
+from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.keys import find_key
@@ -46,10 +46,8 @@ async def get_principal(request: Request, session: SessionDep) -> Principal:
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-async def _within_rate_limit(
-    request: Request, response: Response, principal: PrincipalDep
-) -> Principal:
-    await request.app.state.rate_limiter.check(principal, response)
+async def _within_rate_limit(request: Request, principal: PrincipalDep) -> Principal:
+    await request.app.state.rate_limiter.check(principal, request)
     return principal
 
 

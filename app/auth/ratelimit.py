@@ -10,10 +10,12 @@ from __future__ import annotations
 import math
 import time
 
-from fastapi import Response
+from fastapi import Request
 from limits import RateLimitItem, parse
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.auth.scopes import Principal
 from app.kit.errors import ProblemError
@@ -30,7 +32,7 @@ class RateLimiter:
     def _limit_for(self, principal: Principal) -> RateLimitItem:
         return self._keyed if principal.key_id else self._anonymous
 
-    async def check(self, principal: Principal, response: Response) -> None:
+    async def check(self, principal: Principal, request: Request) -> None:
         limit = self._limit_for(principal)
         identity = principal.rate_limit_identity
         allowed = await self._limiter.hit(limit, identity)
@@ -50,4 +52,28 @@ class RateLimiter:
                 f"retry in {max(reset, 1)} seconds.",
                 headers=headers | {"Retry-After": str(max(reset, 1))},
             )
-        response.headers.update(headers)
+        # Added to the answer by RateLimitHeaders, whatever kind of response the route makes.
+        request.state.rate_limit_headers = headers
+
+
+class RateLimitHeaders:
+    """ASGI middleware that puts a request's rate-limit headers on its response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                extra = scope.get("state", {}).get("rate_limit_headers")
+                if extra:
+                    headers = MutableHeaders(scope=message)
+                    for name, value in extra.items():
+                        headers[name] = value
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

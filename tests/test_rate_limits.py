@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.engine import get_session
+from app.main import create_app
+from tests import factories
+from tests.conftest import app_settings
+
+
+@pytest.fixture
+async def limited(
+    database_url: URL, session: AsyncSession
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    app = create_app(
+        app_settings(database_url, rate_limit_anonymous="3/minute", rate_limit_key="5/minute")
+    )
+
+    async def test_session() -> AsyncIterator[AsyncSession]:
+        yield session
+
+    app.dependency_overrides[get_session] = test_session
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield app, client
+
+
+async def test_anonymous_clients_are_limited_per_address(
+    limited: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
+    _, client = limited
+    answers = [await client.get("/v1/organizations") for _ in range(4)]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    assert [a.headers["ratelimit-remaining"] for a in answers[:3]] == ["2", "1", "0"]
+    assert answers[0].headers["ratelimit-limit"] == "3"
+    assert answers[0].headers["ratelimit-policy"] == "3;w=60"
+    refused = answers[3]
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert 0 < int(refused.headers["retry-after"]) <= 60
+    assert refused.json()["status"] == 429
+
+
+async def test_a_key_has_its_own_budget(
+    limited: tuple[FastAPI, httpx.AsyncClient], session: AsyncSession
+) -> None:
+    _, client = limited
+    headers = await factories.api_key(session)
+    for _ in range(3):
+        await client.get("/v1/claims")
+    assert (await client.get("/v1/claims")).status_code == 429
+    keyed = [await client.get("/v1/claims", headers=headers) for _ in range(6)]
+    assert [a.status_code for a in keyed] == [200] * 5 + [429]
+    assert keyed[0].headers["ratelimit-limit"] == "5"
+
+
+async def test_limits_apply_to_every_format_and_not_to_probes(
+    limited: tuple[FastAPI, httpx.AsyncClient], session: AsyncSession
+) -> None:
+    _, client = limited
+    await factories.source(session, id="report", archived_text="Text.")
+    text = await client.get("/v1/sources/report/text")
+    citation = await client.get("/v1/sources/report/citation?format=ris")
+    assert text.headers["ratelimit-remaining"] == "2"
+    assert citation.headers["ratelimit-remaining"] == "1"
+    for _ in range(5):
+        assert (await client.get("/healthz")).status_code == 200
