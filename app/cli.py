@@ -16,11 +16,13 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.audit import repository as audit
+from app.audit.schemas import AuditAction
 from app.auth.keys import create_key, list_keys, revoke_key
 from app.auth.scopes import Scope
 from app.db import migrations
 from app.db.engine import ensure_database, make_engine, resolve_database_url
-from app.seeding.loader import SeedError, load_seed, read_seed
+from app.seeding.loader import LoadReport, SeedError, load_seed, read_seed
 from app.seeding.stats import coverage
 from app.settings import Settings, get_settings
 
@@ -33,6 +35,19 @@ keys_cli = typer.Typer(help="API keys.")
 cli.add_typer(db_cli, name="db")
 cli.add_typer(seed_cli, name="seed")
 cli.add_typer(keys_cli, name="keys")
+
+
+def _audit_command(session: AsyncSession, command: str, records: list[str]) -> None:
+    """Writes made from the command line are audited like writes through the API."""
+    audit.record(
+        session,
+        key_id=None,
+        action=AuditAction.write,
+        method="CLI",
+        route=f"testimony {command}",
+        path=f"testimony {command}",
+        records=records,
+    )
 
 
 @cli.callback()
@@ -65,9 +80,21 @@ def _database() -> URL:
 
 
 def _load_seed(url: URL, seed_dir: Path) -> None:
+    async def load(session: AsyncSession) -> LoadReport:
+        report = await load_seed(session, data)
+        if report.changed:
+            written = [
+                f"{kind}/{record_id}"
+                for bucket in (report.created, report.updated)
+                for kind, ids in bucket.items()
+                for record_id in ids
+            ]
+            _audit_command(session, "seed load", written)
+        return report
+
     try:
         data = read_seed(seed_dir)
-        report = asyncio.run(_in_transaction(url, lambda session: load_seed(session, data)))
+        report = asyncio.run(_in_transaction(url, load))
     except SeedError as error:
         typer.echo("the seed was not loaded; nothing was written:", err=True)
         for problem in error.problems:
@@ -154,6 +181,7 @@ def keys_create(
 
     async def create(session: AsyncSession) -> tuple[str, str]:
         record, key = await create_key(session, name, scope or [])
+        _audit_command(session, "keys create", [f"api_keys/{record.id}"])
         return record.id, key
 
     key_id, key = asyncio.run(_in_transaction(url, create))
@@ -176,7 +204,10 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id, e.g. k
     """Revoke an API key; it stops working at once."""
 
     async def revoke(session: AsyncSession) -> bool:
-        return await revoke_key(session, key_id) is not None
+        if await revoke_key(session, key_id) is None:
+            return False
+        _audit_command(session, "keys revoke", [f"api_keys/{key_id}"])
+        return True
 
     if not asyncio.run(_in_transaction(_database(), revoke)):
         typer.echo(f"no key has the id {key_id!r}", err=True)

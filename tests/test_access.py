@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 import httpx
 import pytest
+from click.testing import Result
 from fastapi import APIRouter, FastAPI
 from sqlalchemy import text
 from sqlalchemy.engine import URL
@@ -159,23 +161,33 @@ async def test_the_plain_key_is_stored_nowhere(
             assert secret not in row, f"the key's secret is stored in {table}"
 
 
-def test_keys_command_creates_lists_and_revokes(database_url: URL) -> None:
+async def test_keys_command_creates_lists_revokes_and_audits(
+    database_url: URL, session: AsyncSession
+) -> None:
     env = {**os.environ, "DATABASE_URL": database_url.render_as_string(hide_password=False)}
     runner = CliRunner()
-    created = runner.invoke(
-        cli, ["keys", "create", "--name", "ngo-mirror", "--scope", "read:restricted"], env=env
-    )
+
+    async def invoke(*args: str) -> Result:
+        # The commands run their own event loop: give them a thread of their own.
+        return await asyncio.to_thread(runner.invoke, cli, list(args), env=env)
+
+    created = await invoke("keys", "create", "--name", "ngo-mirror", "--scope", "read:restricted")
     assert created.exit_code == 0, created.output
     key = created.stdout.strip().splitlines()[-1]
     assert key.startswith("tk_")
     key_id = "key-" + key.split("_")[1]
-    listed = runner.invoke(cli, ["keys", "list"], env=env)
+    listed = await invoke("keys", "list")
     assert f"{key_id}\tngo-mirror\tread:restricted\tactive" in listed.stdout
     assert key.split("_", 2)[2] not in listed.stdout
-    revoked = runner.invoke(cli, ["keys", "revoke", key_id], env=env)
+    revoked = await invoke("keys", "revoke", key_id)
     assert revoked.exit_code == 0
-    assert "revoked" in runner.invoke(cli, ["keys", "list"], env=env).stdout.split(key_id)[1]
-    unknown = runner.invoke(cli, ["keys", "revoke", "key-nosuchkey000"], env=env)
+    assert "revoked" in (await invoke("keys", "list")).stdout.split(key_id)[1]
+    audited = await session.execute(
+        text("SELECT route, action FROM audit_events WHERE :record = ANY(records) ORDER BY id"),
+        {"record": f"api_keys/{key_id}"},
+    )
+    assert audited.all() == [("testimony keys create", "write"), ("testimony keys revoke", "write")]
+    unknown = await invoke("keys", "revoke", "key-nosuchkey000")
     assert unknown.exit_code == 1
-    bad_scope = runner.invoke(cli, ["keys", "create", "--name", "x", "--scope", "root"], env=env)
+    bad_scope = await invoke("keys", "create", "--name", "x", "--scope", "root")
     assert bad_scope.exit_code != 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
 from fastapi import Request
@@ -29,7 +29,34 @@ def _event_id(now: datetime) -> str:
     return f"evt-{now:%Y%m%d%H%M%S%f}-{secrets.token_hex(4)}"
 
 
-async def record_event(
+def record(
+    session: AsyncSession,
+    *,
+    key_id: str | None,
+    action: AuditAction,
+    method: str,
+    route: str,
+    path: str,
+    records: Iterable[str],
+) -> None:
+    """Add an audit event to the session's transaction: it is stored with what it records."""
+    now = datetime.now(UTC)
+    session.add(
+        AuditEvent(
+            id=_event_id(now),
+            key_id=key_id,
+            action=action,
+            method=method,
+            route=route,
+            path=path,
+            records=sorted(records),
+            created_at=now,
+            updated_at=now,
+        )
+    )
+
+
+async def record_disclosure(
     session: AsyncSession,
     request: Request,
     principal: Principal,
@@ -37,21 +64,15 @@ async def record_event(
 ) -> None:
     """Record that this request showed `disclosed` records (type/id -> level) in full."""
     confidential = ProtectionLevel.confidential in disclosed.values()
-    action = AuditAction.read_confidential if confidential else AuditAction.read_restricted
     route = request.scope.get("route")
-    now = datetime.now(UTC)
-    session.add(
-        AuditEvent(
-            id=_event_id(now),
-            key_id=principal.key_id,
-            action=action,
-            method=request.method,
-            route=route.path if isinstance(route, APIRoute) else request.url.path,
-            path=request.url.path,
-            records=sorted(disclosed),
-            created_at=now,
-            updated_at=now,
-        )
+    record(
+        session,
+        key_id=principal.key_id,
+        action=AuditAction.read_confidential if confidential else AuditAction.read_restricted,
+        method=request.method,
+        route=route.path if isinstance(route, APIRoute) else request.url.path,
+        path=request.url.path,
+        records=disclosed,
     )
 
 

@@ -94,9 +94,9 @@ async def get_viewer(request: Request, session: SessionDep, principal: Principal
 
     async def audit_disclosures(session: AsyncSession) -> None:
         if viewer.disclosed:
-            from app.audit.repository import record_event
+            from app.audit.repository import record_disclosure
 
-            await record_event(session, request, principal, viewer.disclosed)
+            await record_disclosure(session, request, principal, viewer.disclosed)
 
     before_commit(request, audit_disclosures)
     return viewer
