@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.audit.repository import record_disclosure
 from app.auth.keys import find_key
 from app.auth.scopes import Principal, Scope
 from app.db.engine import SessionDep, before_commit
@@ -94,8 +95,6 @@ async def get_viewer(request: Request, session: SessionDep, principal: Principal
 
     async def audit_disclosures(session: AsyncSession) -> None:
         if viewer.disclosed:
-            from app.audit.repository import record_disclosure
-
             await record_disclosure(session, request, principal, viewer.disclosed)
 
     before_commit(request, audit_disclosures)
