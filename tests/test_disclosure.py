@@ -262,8 +262,9 @@ async def test_sensitive_reads_are_audited(
     await client.get("/v1/claims?sort=id", headers=reader)
     await client.get("/v1/testimonies/open", headers=reader)  # public: not audited
     await client.get("/v1/testimonies/kim")  # coarsened: nothing sensitive shown
-    events = (await client.get("/v1/audit?sort=occurred_at", headers=admin)).json()["data"]
     reader_id = "key-" + reader["Authorization"].split("_")[1]
+    url = f"/v1/audit?sort=occurred_at&key_id={reader_id}"
+    events = (await client.get(url, headers=admin)).json()["data"]
     assert [(e["key_id"], e["action"], e["route"], e["records"]) for e in events] == [
         (reader_id, "read_confidential", "/v1/testimonies/{testimony_id}", ["testimonies/park"]),
         (
@@ -274,6 +275,6 @@ async def test_sensitive_reads_are_audited(
         ),
     ]
     filtered = await client.get("/v1/audit?record=testimonies/park", headers=admin)
-    assert len(filtered.json()["data"]) == 1
+    assert [e["records"] for e in filtered.json()["data"]] == [["testimonies/park"]]
     by_key = await client.get(f"/v1/audit?key_id={reader_id}&limit=1", headers=admin)
     assert by_key.json()["links"]["next"] is not None
