@@ -25,6 +25,11 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
+    forwarded_allow_ips: str | None = Field(
+        default=None,
+        description="Proxies trusted to set X-Forwarded-For (comma-separated addresses, or *). "
+        "Unset: none, so a client cannot pick the address its rate limit is counted against.",
+    )
     public_base_url: str | None = Field(
         default=None,
         description="Base URL used in permalinks; defaults to the URL the request came in on.",

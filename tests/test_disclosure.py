@@ -93,6 +93,7 @@ async def test_anonymous_clients_get_restricted_testimonies_coarsened(
             "witness.birth_year",
             "period",
             "citations.quote",
+            "citations.locator",
         ],
     }
 
@@ -161,7 +162,7 @@ async def test_claims_inherit_the_level_of_their_testimony(
     assert claim["disclosure"] == {
         "level": "restricted",
         "coarsened": True,
-        "withheld": ["citations.quote", "notes", "period", "value"],
+        "withheld": ["citations.quote", "citations.locator", "notes", "period", "value"],
     }
     assert (claim["value"], claim["value_min"], claim["value_max"]) == (None, 10, 19)
     assert claim["period"] == {"start": None, "end": "1987"}

@@ -70,3 +70,12 @@ async def test_limits_apply_to_every_format_and_not_to_probes(
     assert citation.headers["ratelimit-remaining"] == "1"
     for _ in range(5):
         assert (await client.get("/healthz")).status_code == 200
+
+
+async def test_failed_authentication_counts_against_the_address(
+    limited: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
+    _, client = limited
+    wrong = {"Authorization": "Bearer tk_aaaaaaaaaaaa_" + "x" * 43}
+    answers = [(await client.get("/v1/claims", headers=wrong)).status_code for _ in range(4)]
+    assert answers == [401, 401, 401, 429]

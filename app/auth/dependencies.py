@@ -13,7 +13,7 @@ from app.auth.keys import find_key
 from app.auth.scopes import Principal, Scope
 from app.db.engine import SessionDep, before_commit
 from app.kit.errors import ProblemError
-from app.kit.protection import ProtectionLevel
+from app.kit.protection import ProtectionLevel, strictest
 
 REQUIRED_SCOPES = "x-required-scopes"
 _CHALLENGE = 'Bearer realm="testimony-api"'
@@ -36,9 +36,14 @@ async def get_principal(request: Request, session: SessionDep) -> Principal:
         return Principal(key_id=None, scopes=frozenset(), address=address)
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
+        anonymous = Principal(key_id=None, scopes=frozenset(), address=address)
+        await request.app.state.rate_limiter.check(anonymous, request)
         raise _unauthorized("Send the API key as 'Authorization: Bearer <key>'.")
     key = await find_key(session, token.strip())
     if key is None:
+        # Failed attempts count against the address, so keys cannot be guessed at speed.
+        anonymous = Principal(key_id=None, scopes=frozenset(), address=address)
+        await request.app.state.rate_limiter.check(anonymous, request)
         raise _unauthorized("The API key is not valid, or it has been revoked.")
     scopes = frozenset(Scope(s) for s in key.scopes if s in Scope._value2member_map_)
     return Principal(key_id=key.id, scopes=scopes, address=address)
@@ -86,7 +91,7 @@ class Viewer:
         """Whether to show a record of `level` uncoarsened; logs it when it is sensitive."""
         full = self.principal.sees_in_full(level)
         if full and level is not ProtectionLevel.public:
-            self.disclosed[record] = level
+            self.disclosed[record] = strictest(self.disclosed.get(record), level)
         return full
 
 

@@ -8,8 +8,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from app.claims.schemas import Approximation, Metric, Stance, Unit
 from app.db.base import (
     Base,
+    EvidenceRecord,
     Period,
-    PublicRecord,
     Quoted,
     period_bounds,
     text_enum,
@@ -21,7 +21,7 @@ from app.organizations.models import Organization
 from app.testimonies.models import Testimony
 
 
-class Claim(Quoted, Period, PublicRecord, Base):
+class Claim(Quoted, Period, EvidenceRecord, Base):
     """A number someone states about the labour, with its quote in the source that published it."""
 
     __tablename__ = "claims"

@@ -67,7 +67,7 @@ def _present(claim: ClaimRow, citations: CitationBuilder, citer: Citer, viewer: 
     period, citation, notes = period_of(claim), citations.cite(claim), claim.notes
     withheld: list[str] = []
     if not full:
-        withheld.append("citations.quote")
+        withheld += ["citations.quote", "citations.locator"]
         citation = withhold_quote(citation)
         if notes is not None:
             withheld.append("notes")

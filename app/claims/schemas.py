@@ -190,8 +190,14 @@ class Claim(BaseModel):
         description="Null for a coarsened age (see value_min/value_max).",
         json_schema_extra=RESTRICTED,
     )
-    value_min: int | float | None
-    value_max: int | float | None
+    value_min: int | float | None = Field(
+        description="For a coarsened age, the start of its ten-year band.",
+        json_schema_extra=RESTRICTED,
+    )
+    value_max: int | float | None = Field(
+        description="For a coarsened age, the end of its ten-year band.",
+        json_schema_extra=RESTRICTED,
+    )
     unit: Unit
     approximation: Approximation
     period: PeriodOut = Field(

@@ -68,6 +68,23 @@ def text_enum(enum: type[StrEnum], name: str) -> Enum:
     )
 
 
+class RecordStatus(StrEnum):
+    active = "active"
+    retracted = "retracted"
+    unsupported = "unsupported"
+
+
+class EvidenceRecord(PublicRecord):
+    """A record of the evidence: versioned, and retracted rather than deleted."""
+
+    version: Mapped[int] = mapped_column(Integer, server_default="1")
+    status: Mapped[RecordStatus] = mapped_column(
+        text_enum(RecordStatus, "status"), server_default=RecordStatus.active
+    )
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    status_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 def undated_last(
     column: ColumnElement[date] | Mapped[date | None], *, descending: bool
 ) -> ColumnElement[date]:

@@ -2,6 +2,7 @@
 
 from app.audit.models import AuditEvent
 from app.auth.models import ApiKey
+from app.changes.models import IdempotentRequest, Revision
 from app.claims.models import Claim
 from app.db.base import Base
 from app.facilities.models import Facility, FacilityAlias, FacilityMention
@@ -17,7 +18,9 @@ __all__ = [
     "Facility",
     "FacilityAlias",
     "FacilityMention",
+    "IdempotentRequest",
     "Organization",
+    "Revision",
     "Source",
     "SourceRelay",
     "Testimony",

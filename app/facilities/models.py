@@ -6,13 +6,13 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, Numeric, String, Text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.db.base import Base, PublicRecord, Quoted, Timestamped, text_enum
+from app.db.base import Base, EvidenceRecord, Quoted, Timestamped, text_enum
 from app.facilities.schemas import AliasScript, FacilityType, LocationPrecision
 from app.kit.provinces import Province
 from app.organizations.models import Organization
 
 
-class Facility(PublicRecord, Base):
+class Facility(EvidenceRecord, Base):
     __tablename__ = "facilities"
 
     name: Mapped[str] = mapped_column(Text)

@@ -4,11 +4,11 @@ from sqlalchemy import Index, Text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db.base import Base, PublicRecord, text_enum
+from app.db.base import Base, EvidenceRecord, text_enum
 from app.organizations.schemas import OrganizationKind
 
 
-class Organization(PublicRecord, Base):
+class Organization(EvidenceRecord, Base):
     __tablename__ = "organizations"
 
     name: Mapped[str] = mapped_column(Text)

@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -20,10 +20,12 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload, undefer
 
+from app.changes.revisions import Action, record_revision
 from app.claims.models import Claim
 from app.claims.repository import claim_input, save_claim
 from app.claims.schemas import ClaimCreate
 from app.db import locks
+from app.db.base import EvidenceRecord
 from app.facilities.models import Facility
 from app.facilities.repository import facility_input, save_facility
 from app.facilities.schemas import FacilityCreate
@@ -39,15 +41,9 @@ from app.testimonies.models import Testimony
 from app.testimonies.repository import save_testimony, testimony_input
 from app.testimonies.schemas import TestimonyCreate
 
-
-class _Identified(Protocol):
-    @property
-    def id(self) -> str: ...
-
-
 M = TypeVar("M", bound=RecordIn)
 Input = TypeVar("Input", bound=RecordIn)
-Row = TypeVar("Row", bound=_Identified)
+Row = TypeVar("Row", bound=EvidenceRecord)
 
 
 class SeedError(Exception):
@@ -206,8 +202,9 @@ def _dump(model: BaseModel) -> dict[str, Any]:
 
 
 class _Loader:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, key_id: str | None) -> None:
         self.session = session
+        self.key_id = key_id
         self.report = LoadReport()
         self.problems: list[str] = []
 
@@ -225,11 +222,14 @@ class _Loader:
         listed = {item.id for item in items}
         self.report.unlisted[kind] = sorted(set(rows) - listed)
         changed = []
+        before: dict[str, BaseModel] = {}
         for item in items:
             row = rows.get(item.id)
-            if row is not None and _dump(as_input(row)) == _dump(item):
-                self.report.unchanged[kind] = self.report.unchanged.get(kind, 0) + 1
-                continue
+            if row is not None:
+                before[item.id] = as_input(row)
+                if _dump(before[item.id]) == _dump(item):
+                    self.report.unchanged[kind] = self.report.unchanged.get(kind, 0) + 1
+                    continue
             bucket = self.report.updated if row is not None else self.report.created
             bucket.setdefault(kind, []).append(item.id)
             changed.append(item)
@@ -243,6 +243,17 @@ class _Loader:
                 save(item, rows[item.id], rows)
             except QuoteMismatchError as error:
                 self.problems.append(f"{kind}/{item.id}: {error}")
+                continue
+            previous = before.get(item.id)
+            record_revision(
+                self.session,
+                kind,
+                rows[item.id],
+                action=Action.updated if previous is not None else Action.created,
+                before=previous,
+                after=item,
+                key_id=self.key_id,
+            )
         await self.session.flush()
         return rows
 
@@ -300,8 +311,8 @@ class _Loader:
         return self.report
 
 
-async def load_seed(session: AsyncSession, data: SeedData) -> LoadReport:
+async def load_seed(session: AsyncSession, data: SeedData, key_id: str | None = None) -> LoadReport:
     """Write the seed into the session's transaction; the caller commits, or rolls back on
     SeedError (a quote that does not stand at its locator in its archived source)."""
     await locks.hold_until_commit(session, locks.SEED_LOCK)
-    return await _Loader(session).load(data)
+    return await _Loader(session, key_id).load(data)

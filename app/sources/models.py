@@ -13,13 +13,13 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.db.base import Base, PublicRecord, Timestamped, text_enum, undated_last
+from app.db.base import Base, EvidenceRecord, Timestamped, text_enum, undated_last
 from app.kit.partial_dates import DatePrecision
 from app.organizations.models import Organization
 from app.sources.schemas import SourceType
 
 
-class Source(PublicRecord, Base):
+class Source(EvidenceRecord, Base):
     __tablename__ = "sources"
 
     title: Mapped[str] = mapped_column(Text)

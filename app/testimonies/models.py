@@ -16,9 +16,10 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db.base import (
     Base,
+    EvidenceRecord,
     Period,
-    PublicRecord,
     Quoted,
+    RecordStatus,
     Timestamped,
     period_bounds,
     text_enum,
@@ -43,7 +44,7 @@ testimony_facilities = Table(
 )
 
 
-class Testimony(Period, PublicRecord, Base):
+class Testimony(Period, EvidenceRecord, Base):
     __tablename__ = "testimonies"
 
     witness_pseudonym: Mapped[str] = mapped_column(Text)
@@ -92,6 +93,11 @@ class TestimonyExcerpt(Quoted, Timestamped, Base):
     protection_level: Mapped[ProtectionLevel] = mapped_column(
         text_enum(ProtectionLevel, "protection_level"), server_default=ProtectionLevel.public
     )
+    # "unsupported" once the source it quotes is retracted, with the reason.
+    status: Mapped[RecordStatus] = mapped_column(
+        text_enum(RecordStatus, "status"), server_default=RecordStatus.active
+    )
+    status_reason: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = Quoted.quote_checks()
 

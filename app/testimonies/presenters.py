@@ -76,7 +76,7 @@ def _present(
         if not viewer.shows_in_full(level, record):
             citation = withhold_quote(citation)
             if "citations.quote" not in withheld:
-                withheld.append("citations.quote")
+                withheld += ["citations.quote", "citations.locator"]
         cited.append(citation)
     return Testimony(
         id=testimony.id,

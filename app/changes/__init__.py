@@ -1,0 +1,1 @@
+"""Writes and their history: revisions, the change feed, idempotent requests, bulk import."""

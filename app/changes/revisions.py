@@ -1,0 +1,68 @@
+"""Every write leaves a revision: the field-level diff, who, when, why, and the record after."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.changes.models import Revision
+from app.db.base import EvidenceRecord, RecordStatus
+
+
+class Action:
+    created = "created"
+    updated = "updated"
+    retracted = "retracted"
+    unsupported = "unsupported"
+
+
+def field_changes(before: dict[str, Any] | None, after: dict[str, Any]) -> dict[str, Any]:
+    """Fields whose value differs, as {field: {"from": old, "to": new}}."""
+    before = before or {}
+    return {
+        name: {"from": before.get(name), "to": after.get(name)}
+        for name in sorted(set(before) | set(after))
+        if before.get(name) != after.get(name)
+    }
+
+
+def record_revision(
+    session: AsyncSession,
+    record_type: str,
+    row: EvidenceRecord,
+    *,
+    action: str,
+    before: BaseModel | None,
+    after: BaseModel,
+    key_id: str | None,
+    reason: str | None = None,
+) -> Revision:
+    """Bump the row's version and store the revision; both commit with the write itself."""
+    row.version = 1 if before is None else row.version + 1
+    if row.status is None:  # a new row, before the database fills in its default
+        row.status = RecordStatus.active
+    snapshot = after.model_dump(mode="json")
+    revision = Revision(
+        record_type=record_type,
+        record_id=row.id,
+        revision=row.version,
+        action=action,
+        key_id=key_id,
+        reason=reason,
+        changes=field_changes(
+            before.model_dump(mode="json") if before is not None else None, snapshot
+        ),
+        snapshot=snapshot,
+        status=row.status or RecordStatus.active,
+    )
+    session.add(revision)
+    return revision
+
+
+def mark_status(row: EvidenceRecord, status: RecordStatus, reason: str) -> None:
+    row.status = status
+    row.status_reason = reason
+    row.status_changed_at = datetime.now(UTC)
