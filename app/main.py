@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from app.audit.router import router as audit_router
 from app.auth.dependencies import REQUIRED_SCOPES
 from app.auth.ratelimit import RateLimiter, RateLimitHeaders
+from app.changes.router import router as changes_router
 from app.claims.router import router as claims_router
 from app.db.engine import make_engine, resolve_database_url
 from app.db.migrations import head_revision
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None, *, pooled: bool = True) -> Fast
     for router in (
         health_router,
         audit_router,
+        changes_router,
         organizations_router,
         sources_router,
         facilities_router,

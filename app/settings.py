@@ -48,6 +48,9 @@ class Settings(BaseSettings):
         default="async+memory://",
         description="Where rate-limit counters live (a `limits` storage URI, async+redis://...).",
     )
+    import_max_bytes: int = Field(
+        default=200 * 1024 * 1024, description="Largest body POST /v1/import accepts."
+    )
     small_cell_threshold: int = Field(
         default=5,
         ge=1,

@@ -96,9 +96,15 @@ async def session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
 @pytest.fixture
 async def client(app: FastAPI, session: AsyncSession) -> AsyncIterator[httpx.AsyncClient]:
     async def test_session(request: Request) -> AsyncIterator[AsyncSession]:
-        yield session
-        await run_before_commit(request, session)
-        await session.flush()
+        # Each request in a savepoint, undone when it fails, as its own transaction would be.
+        savepoint = await session.begin_nested()
+        try:
+            yield session
+            await run_before_commit(request, session)
+            await savepoint.commit()
+        except BaseException:
+            await savepoint.rollback()
+            raise
 
     app.dependency_overrides[get_session] = test_session
     transport = httpx.ASGITransport(app=app)

@@ -11,12 +11,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.keys import create_key
 from app.auth.scopes import Scope
+from app.changes.revisions import Action, record_revision
 from app.claims.models import Claim
 from app.claims.repository import save_claim
 from app.claims.schemas import ClaimCreate
+from app.db.base import EvidenceRecord
 from app.facilities.models import Facility
 from app.facilities.repository import save_facility
 from app.facilities.schemas import FacilityCreate
+from app.kit.schemas import RecordIn
 from app.organizations.models import Organization
 from app.organizations.repository import save_organization
 from app.organizations.schemas import OrganizationCreate
@@ -40,6 +43,7 @@ async def organization(session: AsyncSession, **fields: Any) -> Organization:
         | fields
     )
     row = save_organization(session, data, None)
+    created(session, "organizations", row, data)
     await session.flush()
     return row
 
@@ -50,6 +54,7 @@ async def source(
     defaults = {"id": unique("source"), "title": "A report", "source_type": "news_report"}
     data = SourceCreate(**defaults | fields | {"relays": [s.id for s in relays or []]})
     row = save_source(session, data, Source(id=data.id, relays=[]), list(relays or []))
+    created(session, "sources", row, data)
     await session.flush()
     return row
 
@@ -59,6 +64,7 @@ async def facility(session: AsyncSession, **fields: Any) -> Facility:
     data = FacilityCreate(**defaults | fields)
     texts = await quoted_sources(session, [m.source for m in data.mentions])
     row = save_facility(session, data, None, texts)
+    created(session, "facilities", row, data)
     await session.flush()
     return row
 
@@ -76,6 +82,7 @@ async def testimony(
     data = TestimonyCreate(**defaults | fields | {"facilities": [f.id for f in facilities or []]})
     texts = await quoted_sources(session, [e.source for e in data.excerpts])
     row = save_testimony(session, data, None, list(facilities or []), texts)
+    created(session, "testimonies", row, data)
     await session.flush()
     return row
 
@@ -95,8 +102,13 @@ async def claim(session: AsyncSession, **fields: Any) -> Claim:
     }
     data = ClaimCreate(**defaults | fields)
     row = save_claim(session, data, None, await quoted_sources(session, [data.source]))
+    created(session, "claims", row, data)
     await session.flush()
     return row
+
+
+def created(session: AsyncSession, kind: str, row: EvidenceRecord, data: RecordIn) -> None:
+    record_revision(session, kind, row, action=Action.created, before=None, after=data, key_id=None)
 
 
 async def touch(session: AsyncSession, row: Any, when: datetime) -> None:

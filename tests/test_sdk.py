@@ -31,7 +31,12 @@ def sdk(app: FastAPI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Modu
     spec = workdir / "openapi.json"
     spec.write_text(json.dumps(app.openapi()), encoding="utf-8")
     config = workdir / "config.yaml"
-    config.write_text(f"post_hooks: []\npackage_name_override: {PACKAGE}\n", encoding="utf-8")
+    # NDJSON (the bulk import) is sent as a binary body by the generated client.
+    config.write_text(
+        f"post_hooks: []\npackage_name_override: {PACKAGE}\n"
+        "content_type_overrides:\n  application/x-ndjson: application/octet-stream\n",
+        encoding="utf-8",
+    )
     result = subprocess.run(
         [
             generator,

@@ -57,7 +57,7 @@ async def _within_rate_limit(request: Request, principal: PrincipalDep) -> Princ
     return principal
 
 
-def access(scope: Scope | None) -> dict[str, Any]:
+def access(scope: Scope | None, openapi_extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Route options that enforce `scope` (None: anyone, anonymous included) after the
     rate limit, and declare it in the OpenAPI document."""
 
@@ -75,7 +75,7 @@ def access(scope: Scope | None) -> dict[str, Any]:
 
     return {
         "dependencies": [Depends(require)],
-        "openapi_extra": {REQUIRED_SCOPES: [scope.value] if scope else []},
+        "openapi_extra": (openapi_extra or {}) | {REQUIRED_SCOPES: [scope.value] if scope else []},
     }
 
 

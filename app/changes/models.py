@@ -18,7 +18,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db.base import Base, RecordStatus, text_enum
+from app.db.base import Base, text_enum
+from app.kit.schemas import RecordStatus
 
 # The writing transaction's id: the change feed orders by it and shows a change only once
 # every transaction that started before it has ended, so no later commit can slip in behind.

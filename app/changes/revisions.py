@@ -9,7 +9,8 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.changes.models import Revision
-from app.db.base import EvidenceRecord, RecordStatus
+from app.db.base import EvidenceRecord
+from app.kit.schemas import RecordStatus
 
 
 class Action:

@@ -7,11 +7,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.dependencies import Viewer
 from app.claims.models import Claim as ClaimRow
+from app.claims.repository import claim_level
 from app.claims.schemas import Claim, Claimant, ClaimantType, ClaimSubject, Metric
 from app.facilities.models import Facility
 from app.kit.citing import Citer
 from app.kit.periods import period_of
-from app.kit.protection import Disclosure, is_finer_than_year, strictest, year_only
+from app.kit.protection import Disclosure, is_finer_than_year, year_only
 from app.kit.schemas import RecordRef
 from app.organizations.models import Organization
 from app.sources.citations import CitationBuilder, withhold_quote
@@ -57,11 +58,7 @@ def _ref(record: Organization | Facility | Testimony | None) -> RecordRef | None
 
 
 def _present(claim: ClaimRow, citations: CitationBuilder, citer: Citer, viewer: Viewer) -> Claim:
-    level = strictest(
-        claim.protection_level,
-        claim.about_testimony.protection_level if claim.about_testimony else None,
-        claim.claimant_testimony.protection_level if claim.claimant_testimony else None,
-    )
+    level = claim_level(claim)
     full = viewer.shows_in_full(level, f"claims/{claim.id}")
     values = [_number(claim.value), _number(claim.value_min), _number(claim.value_max)]
     period, citation, notes = period_of(claim), citations.cite(claim), claim.notes
@@ -102,6 +99,7 @@ def _present(claim: ClaimRow, citations: CitationBuilder, citer: Citer, viewer: 
         disclosure=Disclosure(level=level, coarsened=bool(withheld), withheld=withheld),
         created_at=claim.created_at,
         updated_at=claim.updated_at,
+        state=claim.state(),
         cite_as=citer.cite(
             "claims", claim.id, f"{claim.statement} Quoted from {describe_source(claim.source)}"
         ),

@@ -31,10 +31,11 @@ from app.kit.pagination import (
 )
 from app.kit.partial_dates import PartialDate
 from app.kit.periods import overlap_conditions, set_period, widened_to_years
-from app.kit.protection import ProtectionLevel
+from app.kit.protection import ProtectionLevel, strictest
 from app.kit.schemas import QuoteIn
 from app.sources.models import Source
 from app.sources.quotes import QuotedSource, locator_of, quote_columns
+from app.sources.repository import quoted_sources
 from app.testimonies.models import Testimony
 
 SORT_KEYS = {
@@ -110,8 +111,10 @@ async def list_claims(
     return await RECORDS.page(session, conditions, query, query.sort, cursors, tier=principal.tier)
 
 
-async def get_claim(session: AsyncSession, claim_id: str, principal: Principal) -> Claim:
-    return await RECORDS.get(session, claim_id, visible_claims(principal))
+async def get_claim(
+    session: AsyncSession, claim_id: str, principal: Principal, *, fresh: bool = False
+) -> Claim:
+    return await RECORDS.get(session, claim_id, visible_claims(principal), fresh=fresh)
 
 
 def protected_claims() -> ColumnElement[bool]:
@@ -201,3 +204,28 @@ def save_claim(
         setattr(row, name, value)
     session.add(row)
     return row
+
+
+async def write_claim(session: AsyncSession, data: ClaimCreate, row: Claim) -> Claim:
+    sources = await quoted_sources(session, [data.source])
+    return save_claim(session, data, row, sources)
+
+
+def claim_level(claim: Claim) -> ProtectionLevel:
+    """The level a claim is served at: the strictest of its own and of the testimonies it is
+    about or made by. Needs those testimonies loaded."""
+    return strictest(
+        claim.protection_level,
+        claim.about_testimony.protection_level if claim.about_testimony else None,
+        claim.claimant_testimony.protection_level if claim.claimant_testimony else None,
+    )
+
+
+def claim_patch_base(data: ClaimCreate) -> dict[str, Any]:
+    """A claim's fields, without bounds that only repeat its value: a PATCH of the value
+    moves them along."""
+    fields = data.model_dump()
+    for bound in ("value_min", "value_max"):
+        if fields[bound] is not None and fields[bound] == fields["value"]:
+            fields[bound] = None
+    return fields

@@ -5,9 +5,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from app.auth.dependencies import ViewerDep, access
+from app.changes.routes import RecordRoutes, add_record_routes, update_schema
+from app.changes.service import RecordKind
 from app.claims import repository
+from app.claims.models import Claim as ClaimRow
 from app.claims.presenters import present_claims
-from app.claims.schemas import Claim, ClaimPage, ClaimQuery
+from app.claims.schemas import Claim, ClaimCreate, ClaimPage, ClaimQuery
 from app.db.engine import SessionDep
 from app.kit.deps import CiterDep, CursorsDep
 from app.kit.errors import problem_responses
@@ -32,12 +35,24 @@ async def list_claims(
     return ClaimPage.model_validate(page_envelope(request, response, window, data, query.limit))
 
 
-@router.get(
-    "/{claim_id}", operation_id="get_claim", **access(None), responses=problem_responses(404)
+add_record_routes(
+    router,
+    RecordRoutes(
+        kind=RecordKind(
+            plural="claims",
+            model=ClaimRow,
+            create_schema=ClaimCreate,
+            update_schema=update_schema(ClaimCreate, "ClaimUpdate"),
+            loads=repository.RECORDS.loads,
+            as_input=repository.claim_input,
+            new=lambda data: ClaimRow(id=data.id),
+            write=repository.write_claim,
+            visible=repository.visible_claims,
+            level=repository.claim_level,
+            patch_base=repository.claim_patch_base,
+        ),
+        out_schema=Claim,
+        get=repository.get_claim,
+        present=present_claims,
+    ),
 )
-async def get_claim(
-    claim_id: str, session: SessionDep, citer: CiterDep, viewer: ViewerDep
-) -> Claim:
-    """One claim, with its quote, citation and relay chain."""
-    claim = await repository.get_claim(session, claim_id, viewer.principal)
-    return (await present_claims(session, [claim], citer, viewer))[0]

@@ -5,7 +5,14 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    model_validator,
+)
 
 from app.kit.pagination import Page
 from app.kit.params import IsoDate, ListQuery
@@ -18,6 +25,8 @@ from app.kit.schemas import (
     PeriodOut,
     RecordIn,
     RecordRef,
+    RecordState,
+    Reference,
     ShortText,
     Slug,
 )
@@ -78,7 +87,16 @@ def _plain_number(value: Decimal | None) -> Decimal | None:
     return value.normalize()
 
 
-Number = Annotated[Decimal, AfterValidator(_plain_number)]
+def _json_number(value: Decimal) -> int | float:
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+# Exact in Python and the database; a JSON number (not a string) on the wire.
+Number = Annotated[
+    Decimal,
+    AfterValidator(_plain_number),
+    PlainSerializer(_json_number, return_type=int | float, when_used="json"),
+]
 
 
 class ClaimCreate(RecordIn):
@@ -125,6 +143,18 @@ class ClaimCreate(RecordIn):
         description="Set stricter to protect this claim more than the testimonies it rests on; "
         "a claim inherits the strictest level of its about/claimant testimony.",
     )
+
+    def references(self) -> list[Reference]:
+        links = [
+            ("claimant_organization", "organizations", self.claimant_organization),
+            ("claimant_testimony", "testimonies", self.claimant_testimony),
+            ("about_facility", "facilities", self.about_facility),
+            ("about_testimony", "testimonies", self.about_testimony),
+            ("about_organization", "organizations", self.about_organization),
+            ("source", "sources", self.source),
+            ("relayed_from", "sources", self.relayed_from),
+        ]
+        return [(name, kind, target) for name, kind, target in links if target]
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -211,6 +241,7 @@ class Claim(BaseModel):
     disclosure: Disclosure
     created_at: datetime
     updated_at: datetime
+    state: RecordState
     cite_as: CiteAs
 
 

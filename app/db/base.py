@@ -21,6 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column, relationship
 
 from app.kit.partial_dates import DatePrecision
+from app.kit.schemas import RecordState, RecordStatus
 
 if TYPE_CHECKING:
     from app.sources.models import Source
@@ -68,12 +69,6 @@ def text_enum(enum: type[StrEnum], name: str) -> Enum:
     )
 
 
-class RecordStatus(StrEnum):
-    active = "active"
-    retracted = "retracted"
-    unsupported = "unsupported"
-
-
 class EvidenceRecord(PublicRecord):
     """A record of the evidence: versioned, and retracted rather than deleted."""
 
@@ -83,6 +78,14 @@ class EvidenceRecord(PublicRecord):
     )
     status_reason: Mapped[str | None] = mapped_column(Text)
     status_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    def state(self) -> RecordState:
+        return RecordState(
+            status=self.status,
+            reason=self.status_reason,
+            changed_at=self.status_changed_at,
+            version=self.version,
+        )
 
 
 def undated_last(

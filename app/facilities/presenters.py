@@ -4,6 +4,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.dependencies import Viewer
 from app.facilities.models import Facility as FacilityRow
 from app.facilities.schemas import Facility, FacilityAlias, Location
 from app.kit.citing import Citer
@@ -12,7 +13,7 @@ from app.sources.citations import CitationBuilder
 
 
 async def present_facilities(
-    session: AsyncSession, facilities: Sequence[FacilityRow], citer: Citer
+    session: AsyncSession, facilities: Sequence[FacilityRow], citer: Citer, viewer: Viewer
 ) -> list[Facility]:
     """Needs operator, aliases and mentions (with source and publisher) loaded."""
     citations = await CitationBuilder.for_quotes(
@@ -42,6 +43,7 @@ async def present_facilities(
             citations=[citations.cite(mention) for mention in facility.mentions],
             created_at=facility.created_at,
             updated_at=facility.updated_at,
+            state=facility.state(),
             cite_as=citer.cite("facilities", facility.id, f"{facility.name}."),
         )
         for facility in facilities

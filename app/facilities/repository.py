@@ -16,6 +16,7 @@ from app.kit.listing import Records, any_of
 from app.kit.pagination import Cursors, SortKey, Window, parse_datetime, parse_text
 from app.sources.models import Source
 from app.sources.quotes import QuotedSource, quote_columns, quote_input
+from app.sources.repository import quoted_sources
 
 SORT_KEYS = {
     "name": SortKey(Facility.name, parse_text),
@@ -53,8 +54,10 @@ async def list_facilities(
     return await RECORDS.page(session, conditions, query, query.sort, cursors, tier=principal.tier)
 
 
-async def get_facility(session: AsyncSession, facility_id: str) -> Facility:
-    return await RECORDS.get(session, facility_id)
+async def get_facility(
+    session: AsyncSession, facility_id: str, principal: Principal, *, fresh: bool = False
+) -> Facility:
+    return await RECORDS.get(session, facility_id, fresh=fresh)
 
 
 def facility_input(row: Facility) -> FacilityCreate:
@@ -109,3 +112,8 @@ def save_facility(
 
 def _coordinate(value: float | None) -> Decimal | None:
     return Decimal(str(value)) if value is not None else None
+
+
+async def write_facility(session: AsyncSession, data: FacilityCreate, row: Facility) -> Facility:
+    sources = await quoted_sources(session, [m.source for m in data.mentions])
+    return save_facility(session, data, row, sources)

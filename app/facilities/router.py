@@ -5,10 +5,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from app.auth.dependencies import ViewerDep, access
+from app.changes.routes import RecordRoutes, add_record_routes, update_schema
+from app.changes.service import RecordKind
 from app.db.engine import SessionDep
 from app.facilities import repository
+from app.facilities.models import Facility as FacilityRow
 from app.facilities.presenters import present_facilities
-from app.facilities.schemas import Facility, FacilityPage, FacilityQuery
+from app.facilities.schemas import Facility, FacilityCreate, FacilityPage, FacilityQuery
 from app.kit.deps import CiterDep, CursorsDep
 from app.kit.errors import problem_responses
 from app.kit.pagination import page_envelope
@@ -30,14 +33,26 @@ async def list_facilities(
 ) -> FacilityPage:
     """Mines, camps, factories, farms and other places of forced labour."""
     window = await repository.list_facilities(session, query, cursors, viewer.principal)
-    data = await present_facilities(session, window.rows, citer)
+    data = await present_facilities(session, window.rows, citer, viewer)
     return FacilityPage.model_validate(page_envelope(request, response, window, data, query.limit))
 
 
-@router.get(
-    "/{facility_id}", operation_id="get_facility", **access(None), responses=problem_responses(404)
+add_record_routes(
+    router,
+    RecordRoutes(
+        kind=RecordKind(
+            plural="facilities",
+            model=FacilityRow,
+            create_schema=FacilityCreate,
+            update_schema=update_schema(FacilityCreate, "FacilityUpdate"),
+            loads=repository.RECORDS.loads,
+            as_input=repository.facility_input,
+            new=lambda data: FacilityRow(id=data.id, aliases=[], mentions=[]),
+            write=repository.write_facility,
+            visible=lambda _principal: None,
+        ),
+        out_schema=Facility,
+        get=repository.get_facility,
+        present=present_facilities,
+    ),
 )
-async def get_facility(facility_id: str, session: SessionDep, citer: CiterDep) -> Facility:
-    """One facility, with its aliases and the quotes that name it."""
-    facility = await repository.get_facility(session, facility_id)
-    return (await present_facilities(session, [facility], citer))[0]

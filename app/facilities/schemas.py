@@ -15,9 +15,12 @@ from app.kit.schemas import (
     QuoteIn,
     RecordIn,
     RecordRef,
+    RecordState,
+    Reference,
     ShortText,
     Slug,
     StrictModel,
+    quote_references,
 )
 from app.sources.schemas import Citation
 
@@ -87,6 +90,11 @@ class FacilityCreate(RecordIn):
         default_factory=list, description="Quotes that name or locate the facility."
     )
 
+    def references(self) -> list[Reference]:
+        links = [("operator", "organizations", self.operator)]
+        links += quote_references("mentions", self.mentions)
+        return [(name, kind, target) for name, kind, target in links if target]
+
     @model_validator(mode="after")
     def _aliases_distinct(self) -> Self:
         names = [alias.name for alias in self.aliases]
@@ -115,6 +123,7 @@ class Facility(BaseModel):
     citations: list[Citation]
     created_at: datetime
     updated_at: datetime
+    state: RecordState
     cite_as: CiteAs
 
 

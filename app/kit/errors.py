@@ -12,10 +12,13 @@ from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.kit.conditional import NotModifiedError
+from app.kit.routes import api_routes
 
 logger = logging.getLogger(__name__)
 
@@ -117,9 +120,17 @@ async def _on_http(request: Request, error: Exception) -> JSONResponse:
     status = error.status_code
     detail = error.detail if isinstance(error.detail, str) else HTTPStatus(status).description
     code = {404: "not-found", 405: "method-not-allowed"}.get(status, "http-error")
-    return problem_response(
-        request, ProblemError(status, code, detail, headers=getattr(error, "headers", None))
-    )
+    headers = dict(getattr(error, "headers", None) or {})
+    if status == 405:
+        # Routes of one path are separate; Allow must name the methods of all of them.
+        methods = {
+            method
+            for api in api_routes(request.app)
+            if api.route.path_regex.match(request.url.path)
+            for method in api.methods
+        }
+        headers["Allow"] = ", ".join(sorted(methods))
+    return problem_response(request, ProblemError(status, code, detail, headers=headers))
 
 
 async def _on_integrity(request: Request, error: Exception) -> JSONResponse:
@@ -154,7 +165,13 @@ async def _on_unexpected(request: Request, error: Exception) -> JSONResponse:
     )
 
 
+async def _on_not_modified(request: Request, error: Exception) -> Response:
+    assert isinstance(error, NotModifiedError)
+    return Response(status_code=304, headers={"ETag": error.etag, "Vary": "Authorization"})
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(NotModifiedError, _on_not_modified)
     app.add_exception_handler(ProblemError, _on_problem)
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http)

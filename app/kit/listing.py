@@ -10,11 +10,11 @@ from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.base import ExecutableOption
 
-from app.db.base import PublicRecord
+from app.db.base import EvidenceRecord, PublicRecord
 from app.kit.errors import not_found
 from app.kit.pagination import Cursors, SortKey, Window, fetch_page
 from app.kit.params import ListQuery
-from app.kit.schemas import is_slug
+from app.kit.schemas import RecordStatus, is_slug
 
 R = TypeVar("R", bound=PublicRecord)
 
@@ -32,14 +32,21 @@ class Records(Generic[R]):
         return select(self.model).options(*self.loads)
 
     async def get(
-        self, session: AsyncSession, record_id: str, *conditions: ColumnElement[bool] | None
+        self,
+        session: AsyncSession,
+        record_id: str,
+        *conditions: ColumnElement[bool] | None,
+        fresh: bool = False,
     ) -> R:
         """The record, or a 404 problem; also when a condition (such as being visible to the
         client) fails, so that a hidden record answers exactly like a missing one."""
         if not is_slug(record_id):  # cannot exist; spares the database odd input
             raise not_found(self.kind, record_id)
         where = [c for c in conditions if c is not None]
-        record = await session.scalar(self.select().where(self.model.id == record_id, *where))
+        statement = self.select().where(self.model.id == record_id, *where)
+        if fresh:  # after a write in this session: reload what the write changed
+            statement = statement.execution_options(populate_existing=True)
+        record = await session.scalar(statement)
         if record is None:
             raise not_found(self.kind, record_id)
         return record
@@ -58,6 +65,8 @@ class Records(Generic[R]):
         Cursors are bound to the client's disclosure `tier` as well as to sort and filters.
         """
         where = [c for c in conditions if c is not None]
+        if issubclass(self.model, EvidenceRecord) and not query.include_retracted:
+            where.append(self.model.status != RecordStatus.retracted)
         if query.updated_since is not None:
             where.append(self.model.updated_at >= query.updated_since)
         window = await fetch_page(

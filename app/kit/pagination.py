@@ -53,6 +53,12 @@ def parse_text(value: Any) -> str:
     return value
 
 
+def parse_int(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError("expected an integer")
+    return value
+
+
 def parse_date(value: Any) -> date:
     return date.fromisoformat(parse_text(value))
 
@@ -129,7 +135,7 @@ class Cursors:
     def _tag(self, sealed: bytes) -> bytes:
         return hmac.new(self._mac_key, sealed, hashlib.sha256).digest()[: self._TAG]
 
-    def encode(self, fingerprint: str, sort_value: Any, last_id: str) -> str:
+    def encode(self, fingerprint: str, sort_value: Any, last_id: str | int) -> str:
         payload = json.dumps(
             {"f": fingerprint, "k": [_to_json(sort_value), last_id]}, separators=(",", ":")
         ).encode()
@@ -139,7 +145,7 @@ class Cursors:
         )
         return base64.urlsafe_b64encode(sealed + self._tag(sealed)).decode().rstrip("=")
 
-    def decode(self, cursor: str, fingerprint: str, key: SortKey) -> tuple[Any, str]:
+    def decode(self, cursor: str, fingerprint: str, key: SortKey) -> tuple[Any, str | int]:
         try:
             raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         except (binascii.Error, ValueError):
@@ -156,7 +162,9 @@ class Cursors:
             )
         try:
             sort_value, last_id = data["k"]
-            return key.parse(sort_value), parse_text(last_id)
+            if not isinstance(last_id, str | int) or isinstance(last_id, bool):
+                raise ValueError("not an id")
+            return key.parse(sort_value), last_id
         except (KeyError, TypeError, ValueError):
             raise _invalid_cursor("it is not a cursor this API issued") from None
 
@@ -186,7 +194,7 @@ async def fetch_page(
     session: AsyncSession,
     statement: Select[Any],
     *,
-    id_column: InstrumentedAttribute[str],
+    id_column: InstrumentedAttribute[Any],
     key: SortKey,
     descending: bool,
     limit: int,
@@ -213,7 +221,7 @@ async def fetch_page(
     next_cursor = None
     if len(results) > limit:
         last = results[limit - 1]
-        next_cursor = cursors.encode(bound, last[-1], last[0].id)
+        next_cursor = cursors.encode(bound, last[-1], getattr(last[0], id_column.key))
     return Window(rows, next_cursor)
 
 

@@ -58,6 +58,9 @@ class ListQuery(BaseModel):
         "incremental sync.",
     )
 
+    include_retracted: bool = Field(
+        default=False, description="Also list retracted records (their tombstones)."
+    )
     count: bool = Field(
         default=False,
         description="Also count every matching record, in `page.total` (one more query).",

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+from collections.abc import Sequence
+from datetime import date, datetime
+from enum import StrEnum
 from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
@@ -30,16 +32,37 @@ NonEmptyText = Annotated[str, StringConstraints(strip_whitespace=True, min_lengt
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 
 
+class RecordStatus(StrEnum):
+    active = "active"
+    retracted = "retracted"
+    unsupported = "unsupported"
+
+
 class StrictModel(BaseModel):
     """Input models reject unknown fields so a typo never silently drops data."""
 
     model_config = ConfigDict(extra="forbid")
 
 
+# (field, kind of record as its plural, id): a link from one record's input to another.
+Reference = tuple[str, str, str]
+SINGULAR = {
+    "organizations": "organization",
+    "sources": "source",
+    "facilities": "facility",
+    "testimonies": "testimony",
+    "claims": "claim",
+}
+
+
 class RecordIn(StrictModel):
     """Input of a record with a public id."""
 
     id: Slug
+
+    def references(self) -> list[Reference]:
+        """The records this one links to, each of which must exist."""
+        return []
 
 
 class Locator(StrictModel):
@@ -91,3 +114,25 @@ class PeriodOut(BaseModel):
 
     start: str | None = Field(description="ISO 8601 date of reduced precision, or null.")
     end: str | None = Field(description="ISO 8601 date of reduced precision, or null.")
+
+
+def quote_references(field: str, quotes: Sequence[QuoteIn]) -> list[Reference]:
+    links: list[Reference] = []
+    for i, quote in enumerate(quotes):
+        links.append((f"{field}.{i}.source", "sources", quote.source))
+        if quote.relayed_from:
+            links.append((f"{field}.{i}.relayed_from", "sources", quote.relayed_from))
+    return links
+
+
+class RecordState(BaseModel):
+    """Where a record stands: its version (the ETag) and whether it still holds.
+
+    A retracted record keeps answering at its permalink, with the reason and date, so old
+    citations resolve; an unsupported claim or excerpt rests on a retracted record.
+    """
+
+    status: RecordStatus
+    reason: str | None
+    changed_at: datetime | None
+    version: int

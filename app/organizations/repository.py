@@ -27,8 +27,10 @@ async def list_organizations(
     return await RECORDS.page(session, conditions, query, query.sort, cursors, tier=principal.tier)
 
 
-async def get_organization(session: AsyncSession, organization_id: str) -> Organization:
-    return await RECORDS.get(session, organization_id)
+async def get_organization(
+    session: AsyncSession, organization_id: str, principal: Principal, *, fresh: bool = False
+) -> Organization:
+    return await RECORDS.get(session, organization_id, fresh=fresh)
 
 
 def organization_input(row: Organization) -> OrganizationCreate:
@@ -49,3 +51,9 @@ def save_organization(
     row.description = data.description
     session.add(row)
     return row
+
+
+async def write_organization(
+    session: AsyncSession, data: OrganizationCreate, row: Organization
+) -> Organization:
+    return save_organization(session, data, row)

@@ -5,13 +5,21 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from app.auth.dependencies import ViewerDep, access
+from app.changes.routes import RecordRoutes, add_record_routes, update_schema
+from app.changes.service import RecordKind
 from app.db.engine import SessionDep
 from app.kit.deps import CiterDep, CursorsDep
 from app.kit.errors import problem_responses
 from app.kit.pagination import page_envelope
 from app.organizations import repository
-from app.organizations.presenters import present_organization
-from app.organizations.schemas import Organization, OrganizationPage, OrganizationQuery
+from app.organizations.models import Organization as OrganizationRow
+from app.organizations.presenters import present_organizations
+from app.organizations.schemas import (
+    Organization,
+    OrganizationCreate,
+    OrganizationPage,
+    OrganizationQuery,
+)
 
 router = APIRouter(prefix="/v1/organizations", tags=["organizations"])
 
@@ -30,20 +38,28 @@ async def list_organizations(
 ) -> OrganizationPage:
     """Publishers, claimants and operators: state media, ministries, NGOs, outlets, companies."""
     window = await repository.list_organizations(session, query, cursors, viewer.principal)
-    data = [present_organization(organization, citer) for organization in window.rows]
+    data = await present_organizations(session, window.rows, citer, viewer)
     return OrganizationPage.model_validate(
         page_envelope(request, response, window, data, query.limit)
     )
 
 
-@router.get(
-    "/{organization_id}",
-    operation_id="get_organization",
-    **access(None),
-    responses=problem_responses(404),
+add_record_routes(
+    router,
+    RecordRoutes(
+        kind=RecordKind(
+            plural="organizations",
+            model=OrganizationRow,
+            create_schema=OrganizationCreate,
+            update_schema=update_schema(OrganizationCreate, "OrganizationUpdate"),
+            loads=repository.RECORDS.loads,
+            as_input=repository.organization_input,
+            new=lambda data: OrganizationRow(id=data.id),
+            write=repository.write_organization,
+            visible=lambda _principal: None,
+        ),
+        out_schema=Organization,
+        get=repository.get_organization,
+        present=present_organizations,
+    ),
 )
-async def get_organization(
-    organization_id: str, session: SessionDep, citer: CiterDep
-) -> Organization:
-    """One organization."""
-    return present_organization(await repository.get_organization(session, organization_id), citer)

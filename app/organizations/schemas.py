@@ -7,7 +7,7 @@ from pydantic import BaseModel, Field
 
 from app.kit.pagination import Page
 from app.kit.params import ListQuery
-from app.kit.schemas import CiteAs, NonEmptyText, RecordIn, ShortText
+from app.kit.schemas import CiteAs, NonEmptyText, RecordIn, RecordState, ShortText
 
 
 class OrganizationKind(StrEnum):
@@ -36,6 +36,7 @@ class Organization(BaseModel):
     description: str | None
     created_at: datetime
     updated_at: datetime
+    state: RecordState
     cite_as: CiteAs
 
 

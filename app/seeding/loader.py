@@ -9,7 +9,8 @@ whole load is one transaction.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -29,7 +30,7 @@ from app.db.base import EvidenceRecord
 from app.facilities.models import Facility
 from app.facilities.repository import facility_input, save_facility
 from app.facilities.schemas import FacilityCreate
-from app.kit.schemas import RecordIn
+from app.kit.schemas import SINGULAR, RecordIn
 from app.organizations.models import Organization
 from app.organizations.repository import organization_input, save_organization
 from app.organizations.schemas import OrganizationCreate
@@ -61,6 +62,15 @@ class SeedData:
     facilities: list[FacilityCreate]
     testimonies: list[TestimonyCreate]
     claims: list[ClaimCreate]
+
+    def by_kind(self) -> dict[str, Sequence[RecordIn]]:
+        return {
+            "organizations": self.organizations,
+            "sources": self.sources,
+            "facilities": self.facilities,
+            "testimonies": self.testimonies,
+            "claims": self.claims,
+        }
 
 
 @dataclass
@@ -162,38 +172,26 @@ def read_seed(seed_dir: Path) -> SeedData:
     return data
 
 
-def _unresolved_references(data: SeedData) -> list[str]:
-    ids = {
-        "organization": {o.id for o in data.organizations},
-        "source": {s.id for s in data.sources},
-        "facility": {f.id for f in data.facilities},
-        "testimony": {t.id for t in data.testimonies},
-    }
-    references: list[tuple[str, str, str, str | None]] = []  # (record, field, kind, id)
-    for s in data.sources:
-        references.append((f"sources/{s.id}", "publisher", "organization", s.publisher))
-        references += [(f"sources/{s.id}", "relays", "source", r) for r in s.relays]
-    for f in data.facilities:
-        references.append((f"facilities/{f.id}", "operator", "organization", f.operator))
-        references += [(f"facilities/{f.id}", "mentions", "source", m.source) for m in f.mentions]
-    for t in data.testimonies:
-        label = f"testimonies/{t.id}"
-        references += [(label, "facilities", "facility", f) for f in t.facilities]
-        references += [(label, "excerpts", "source", e.source) for e in t.excerpts]
-    for c in data.claims:
-        label = f"claims/{c.id}"
-        references += [
-            (label, "claimant_organization", "organization", c.claimant_organization),
-            (label, "claimant_testimony", "testimony", c.claimant_testimony),
-            (label, "about_facility", "facility", c.about_facility),
-            (label, "about_testimony", "testimony", c.about_testimony),
-            (label, "about_organization", "organization", c.about_organization),
-            (label, "source", "source", c.source),
-        ]
+def unresolved_references(
+    data: SeedData, elsewhere: Mapping[str, set[str]] | None = None
+) -> list[tuple[str, str, str]]:
+    """(kind, id, problem) for each link to a record neither in `data` nor `elsewhere`."""
+    records = data.by_kind()
+    ids = {kind: {item.id for item in items} for kind, items in records.items()}
+    for kind, known in (elsewhere or {}).items():
+        ids[kind] |= known
     return [
-        f"{record}: {field_name}: no {kind} has the id {target!r}"
-        for record, field_name, kind, target in references
-        if target is not None and target not in ids[kind]
+        (kind, item.id, f"{field}: no {SINGULAR[target_kind]} has the id {target!r}")
+        for kind, items in records.items()
+        for item in items
+        for field, target_kind, target in item.references()
+        if target not in ids[target_kind]
+    ]
+
+
+def _unresolved_references(data: SeedData) -> list[str]:
+    return [
+        f"{kind}/{record_id}: {problem}" for kind, record_id, problem in unresolved_references(data)
     ]
 
 
@@ -202,11 +200,23 @@ def _dump(model: BaseModel) -> dict[str, Any]:
 
 
 class _Loader:
-    def __init__(self, session: AsyncSession, key_id: str | None) -> None:
+    def __init__(
+        self, session: AsyncSession, key_id: str | None, data: SeedData, *, partial: bool
+    ) -> None:
         self.session = session
         self.key_id = key_id
         self.report = LoadReport()
         self.problems: list[str] = []
+        # A partial load (an import) reads only the records it writes or links to; a full
+        # load (the seed) reads every record, to report those the files no longer list.
+        self.scope: dict[str, set[str]] | None = None
+        if partial:
+            self.scope = defaultdict(set)
+            for kind, items in data.by_kind().items():
+                for item in items:
+                    self.scope[kind].add(item.id)
+                    for _, target_kind, target in item.references():
+                        self.scope[target_kind].add(target)
 
     async def sync(
         self,
@@ -217,10 +227,14 @@ class _Loader:
         create: Callable[[Input], Row],
         save: Callable[[Input, Row, dict[str, Row]], object],
     ) -> dict[str, Row]:
-        """Bring one kind of record in line with the files: write only what differs."""
+        """Bring one kind of record in line with the input: write only what differs."""
+        if self.scope is not None:
+            model = query.column_descriptions[0]["entity"]
+            query = query.where(model.id.in_(self.scope[kind]))
         rows: dict[str, Row] = {row.id: row for row in await self.session.scalars(query)}
         listed = {item.id for item in items}
-        self.report.unlisted[kind] = sorted(set(rows) - listed)
+        if self.scope is None:
+            self.report.unlisted[kind] = sorted(set(rows) - listed)
         changed = []
         before: dict[str, BaseModel] = {}
         for item in items:
@@ -311,8 +325,16 @@ class _Loader:
         return self.report
 
 
+async def load_records(
+    session: AsyncSession, data: SeedData, key_id: str | None, *, partial: bool
+) -> LoadReport:
+    """Write records into the session's transaction (see load_seed); `partial` leaves every
+    record the data does not name alone and unreported."""
+    await locks.hold_until_commit(session, locks.SEED_LOCK)
+    return await _Loader(session, key_id, data, partial=partial).load(data)
+
+
 async def load_seed(session: AsyncSession, data: SeedData, key_id: str | None = None) -> LoadReport:
     """Write the seed into the session's transaction; the caller commits, or rolls back on
     SeedError (a quote that does not stand at its locator in its archived source)."""
-    await locks.hold_until_commit(session, locks.SEED_LOCK)
-    return await _Loader(session, key_id).load(data)
+    return await load_records(session, data, key_id, partial=False)

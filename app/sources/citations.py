@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.base import Quoted
 from app.kit.partial_dates import PartialDate
-from app.kit.schemas import RecordRef
+from app.kit.schemas import RecordRef, RecordStatus
 from app.sources.models import Source
 from app.sources.quotes import locator_of
 from app.sources.repository import sources_by_id
@@ -79,6 +79,8 @@ class CitationBuilder:
             source=source_ref(quoted.source),
             quote=quoted.quote,
             locator=locator_of(quoted),
+            status=getattr(quoted, "status", RecordStatus.active),
+            status_reason=getattr(quoted, "status_reason", None),
             relay_chain=chain,
         )
 

@@ -1,5 +1,10 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.dependencies import Viewer
 from app.kit.citing import Citer
 from app.kit.partial_dates import PartialDate
 from app.kit.schemas import RecordRef
@@ -15,8 +20,14 @@ def describe_source(source: SourceRow) -> str:
     return f'{publisher}"{source.title}" ({ref.published or "n.d."}).'
 
 
-def present_source(source: SourceRow, citer: Citer) -> Source:
+async def present_sources(
+    session: AsyncSession, sources: Sequence[SourceRow], citer: Citer, viewer: Viewer
+) -> list[Source]:
     """Needs publisher, relays and relayed_by loaded (see the repository)."""
+    return [_present(source, citer) for source in sources]
+
+
+def _present(source: SourceRow, citer: Citer) -> Source:
     published = PartialDate.from_columns(source.published_on, source.published_precision)
     return Source(
         id=source.id,
@@ -37,5 +48,6 @@ def present_source(source: SourceRow, citer: Citer) -> Source:
         notes=source.notes,
         created_at=source.created_at,
         updated_at=source.updated_at,
+        state=source.state(),
         cite_as=citer.cite("sources", source.id, describe_source(source)),
     )

@@ -58,13 +58,15 @@ async def list_sources(
     return await RECORDS.page(session, conditions, query, query.sort, cursors, tier=principal.tier)
 
 
-async def get_source(session: AsyncSession, source_id: str) -> Source:
-    return await RECORDS.get(session, source_id)
+async def get_source(
+    session: AsyncSession, source_id: str, principal: Principal, *, fresh: bool = False
+) -> Source:
+    return await RECORDS.get(session, source_id, fresh=fresh)
 
 
 async def get_archived_text(session: AsyncSession, source_id: str) -> tuple[str, str]:
     """A source's archived text and its SHA-256; 404 when there is no archived copy."""
-    source = await get_source(session, source_id)
+    source = await RECORDS.get(session, source_id)
     if source.archive_sha256 is None:
         raise ProblemError(404, "not-found", f"The source {source_id!r} has no archived text.")
     text = await session.scalar(select(Source.archived_text).where(Source.id == source_id))
@@ -131,3 +133,8 @@ async def quoted_sources(session: AsyncSession, ids: Iterable[str]) -> dict[str,
 def quoted_source(source: Source) -> QuotedSource:
     """Needs `archived_text` and `relays` loaded."""
     return QuotedSource(source.archived_text, frozenset(r.id for r in source.relays))
+
+
+async def write_source(session: AsyncSession, data: SourceCreate, row: Source) -> Source:
+    relayed = await sources_by_id(session, data.relays)
+    return save_source(session, data, row, [relayed[r] for r in data.relays])

@@ -4,16 +4,20 @@ import base64
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
+from sqlalchemy.orm import undefer
 
 from app.auth.dependencies import ViewerDep, access
+from app.changes.routes import RecordRoutes, add_record_routes, update_schema
+from app.changes.service import RecordKind
 from app.db.engine import SessionDep
 from app.kit.deps import CiterDep, CursorsDep
 from app.kit.errors import problem_responses
 from app.kit.pagination import page_envelope
 from app.sources import repository
 from app.sources.citation_formats import MEDIA_TYPES, negotiate, render
-from app.sources.presenters import present_source
-from app.sources.schemas import CitationFormat, Source, SourcePage, SourceQuery
+from app.sources.models import Source as SourceRow
+from app.sources.presenters import present_sources
+from app.sources.schemas import CitationFormat, Source, SourceCreate, SourcePage, SourceQuery
 
 router = APIRouter(prefix="/v1/sources", tags=["sources"])
 
@@ -30,16 +34,8 @@ async def list_sources(
 ) -> SourcePage:
     """Sources: news reports, NGO and government reports, state media, defectors' accounts."""
     window = await repository.list_sources(session, query, cursors, viewer.principal)
-    data = [present_source(source, citer) for source in window.rows]
+    data = await present_sources(session, window.rows, citer, viewer)
     return SourcePage.model_validate(page_envelope(request, response, window, data, query.limit))
-
-
-@router.get(
-    "/{source_id}", operation_id="get_source", **access(None), responses=problem_responses(404)
-)
-async def get_source(source_id: str, session: SessionDep, citer: CiterDep) -> Source:
-    """One source, with the sources it relays and those that relay it."""
-    return present_source(await repository.get_source(session, source_id), citer)
 
 
 @router.get(
@@ -87,6 +83,7 @@ def _base64(hex_digest: str) -> str:
 async def get_source_citation(
     source_id: str,
     session: SessionDep,
+    viewer: ViewerDep,
     format: Annotated[
         CitationFormat | None,
         Query(description="csl-json, bibtex, ris or text; or ask through the Accept header."),
@@ -94,7 +91,28 @@ async def get_source_citation(
     accept: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Response:
     """A source as a reference-manager entry (CSL-JSON, BibTeX, RIS) or a formatted line."""
-    source = await repository.get_source(session, source_id)
+    source = await repository.get_source(session, source_id, viewer.principal)
     citation_format = format or negotiate(accept)
     media_type = MEDIA_TYPES[citation_format]
     return Response(render(source, citation_format), media_type=media_type)
+
+
+add_record_routes(
+    router,
+    RecordRoutes(
+        kind=RecordKind(
+            plural="sources",
+            model=SourceRow,
+            create_schema=SourceCreate,
+            update_schema=update_schema(SourceCreate, "SourceUpdate"),
+            loads=(*repository.RECORDS.loads, undefer(SourceRow.archived_text)),
+            as_input=repository.source_input,
+            new=lambda data: SourceRow(id=data.id, relays=[]),
+            write=repository.write_source,
+            visible=lambda _principal: None,
+        ),
+        out_schema=Source,
+        get=repository.get_source,
+        present=present_sources,
+    ),
+)

@@ -24,6 +24,9 @@ from app.kit.schemas import (
     NonEmptyText,
     RecordIn,
     RecordRef,
+    RecordState,
+    RecordStatus,
+    Reference,
     ShortText,
     Slug,
 )
@@ -70,6 +73,11 @@ class SourceCreate(RecordIn):
     )
     notes: NonEmptyText | None = None
 
+    def references(self) -> list[Reference]:
+        links = [("publisher", "organizations", self.publisher)]
+        links += [(f"relays.{i}", "sources", r) for i, r in enumerate(self.relays)]
+        return [(name, kind, target) for name, kind, target in links if target]
+
     @field_validator("relays")
     @classmethod
     def _relays_as_set(cls, relays: list[str]) -> list[str]:
@@ -108,6 +116,11 @@ class Citation(BaseModel):
         json_schema_extra=RESTRICTED,
     )
     locator: Locator | None = Field(json_schema_extra=RESTRICTED)
+    status: RecordStatus = Field(
+        default=RecordStatus.active,
+        description="`unsupported` when the quote's source has been retracted.",
+    )
+    status_reason: str | None = None
     relay_chain: list[SourceRef] = Field(
         description="When the quote reports another source's statement: that source, then the "
         "sources it in turn reports, to the origin (for a KCNA statement quoted by the BBC, "
@@ -132,6 +145,7 @@ class Source(BaseModel):
     notes: str | None
     created_at: datetime
     updated_at: datetime
+    state: RecordState
     cite_as: CiteAs
 
 

@@ -19,7 +19,6 @@ from app.db.base import (
     EvidenceRecord,
     Period,
     Quoted,
-    RecordStatus,
     Timestamped,
     period_bounds,
     text_enum,
@@ -28,6 +27,7 @@ from app.db.base import (
 from app.facilities.models import Facility
 from app.kit.protection import ProtectionLevel
 from app.kit.provinces import Province
+from app.kit.schemas import RecordStatus
 from app.testimonies.schemas import Gender, WitnessRole
 
 testimony_facilities = Table(

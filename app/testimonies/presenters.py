@@ -103,6 +103,7 @@ def _present(
         ),
         created_at=testimony.created_at,
         updated_at=testimony.updated_at,
+        state=testimony.state(),
         cite_as=citer.cite(
             "testimonies", testimony.id, f"Testimony of {testimony.witness_pseudonym}."
         ),

@@ -17,6 +17,7 @@ from app.kit.periods import overlap_conditions, set_period, widened_to_years
 from app.kit.protection import ProtectionLevel
 from app.sources.models import Source
 from app.sources.quotes import QuotedSource, quote_columns, quote_input
+from app.sources.repository import quoted_sources
 from app.testimonies.models import (
     Testimony,
     TestimonyExcerpt,
@@ -90,9 +91,9 @@ async def list_testimonies(
 
 
 async def get_testimony(
-    session: AsyncSession, testimony_id: str, principal: Principal
+    session: AsyncSession, testimony_id: str, principal: Principal, *, fresh: bool = False
 ) -> Testimony:
-    return await RECORDS.get(session, testimony_id, visible_testimonies(principal))
+    return await RECORDS.get(session, testimony_id, visible_testimonies(principal), fresh=fresh)
 
 
 def visible_testimonies(principal: Principal) -> ColumnElement[bool] | None:
@@ -154,3 +155,13 @@ def save_testimony(
     ]
     session.add(row)
     return row
+
+
+async def write_testimony(
+    session: AsyncSession, data: TestimonyCreate, row: Testimony
+) -> Testimony:
+    facilities = list(
+        await session.scalars(select(Facility).where(Facility.id.in_(data.facilities)))
+    )
+    sources = await quoted_sources(session, [e.source for e in data.excerpts])
+    return save_testimony(session, data, row, facilities, sources)

@@ -5,14 +5,17 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from app.auth.dependencies import ViewerDep, access
+from app.changes.routes import RecordRoutes, add_record_routes, update_schema
+from app.changes.service import RecordKind
 from app.db.engine import SessionDep
 from app.kit.deps import CiterDep, CursorsDep
 from app.kit.errors import problem_responses
 from app.kit.pagination import page_envelope
 from app.kit.protection import ProtectionLevel, small_cell
 from app.testimonies import repository
+from app.testimonies.models import Testimony as TestimonyRow
 from app.testimonies.presenters import present_testimonies
-from app.testimonies.schemas import Testimony, TestimonyPage, TestimonyQuery
+from app.testimonies.schemas import Testimony, TestimonyCreate, TestimonyPage, TestimonyQuery
 
 router = APIRouter(prefix="/v1/testimonies", tags=["testimonies"])
 
@@ -40,15 +43,23 @@ async def list_testimonies(
     return TestimonyPage.model_validate(page_envelope(request, response, window, data, query.limit))
 
 
-@router.get(
-    "/{testimony_id}",
-    operation_id="get_testimony",
-    **access(None),
-    responses=problem_responses(404),
+add_record_routes(
+    router,
+    RecordRoutes(
+        kind=RecordKind(
+            plural="testimonies",
+            model=TestimonyRow,
+            create_schema=TestimonyCreate,
+            update_schema=update_schema(TestimonyCreate, "TestimonyUpdate"),
+            loads=repository.RECORDS.loads,
+            as_input=repository.testimony_input,
+            new=lambda data: TestimonyRow(id=data.id, facilities=[], excerpts=[]),
+            write=repository.write_testimony,
+            visible=repository.visible_testimonies,
+            level=lambda row: row.protection_level,
+        ),
+        out_schema=Testimony,
+        get=repository.get_testimony,
+        present=present_testimonies,
+    ),
 )
-async def get_testimony(
-    testimony_id: str, session: SessionDep, citer: CiterDep, viewer: ViewerDep
-) -> Testimony:
-    """One testimony, with the witness's words as citations."""
-    testimony = await repository.get_testimony(session, testimony_id, viewer.principal)
-    return (await present_testimonies(session, [testimony], citer, viewer))[0]

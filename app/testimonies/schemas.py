@@ -18,8 +18,11 @@ from app.kit.schemas import (
     QuoteIn,
     RecordIn,
     RecordRef,
+    RecordState,
+    Reference,
     ShortText,
     Slug,
+    quote_references,
 )
 from app.sources.schemas import Citation
 
@@ -83,6 +86,10 @@ class TestimonyCreate(RecordIn):
     protection_level: ProtectionLevel = ProtectionLevel.restricted
     excerpts: list[ExcerptIn] = Field(default_factory=list, description="Verbatim quotes.")
 
+    def references(self) -> list[Reference]:
+        links = [(f"facilities.{i}", "facilities", f) for i, f in enumerate(self.facilities)]
+        return links + quote_references("excerpts", self.excerpts)
+
     @field_validator("facilities")
     @classmethod
     def _facilities_as_set(cls, facilities: list[str]) -> list[str]:
@@ -139,6 +146,7 @@ class Testimony(BaseModel):
     disclosure: Disclosure
     created_at: datetime
     updated_at: datetime
+    state: RecordState
     cite_as: CiteAs
 
 

@@ -1,8 +1,8 @@
 """revisions, retraction and idempotent requests
 
-Revision ID: ff8077e9843b
+Revision ID: f6b0a67889f1
 Revises: 6ada015ca753
-Create Date: 2026-11-22 09:44:14.067863
+Create Date: 2026-11-22 09:53:06.823000
 """
 
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "ff8077e9843b"
+revision: str = "f6b0a67889f1"
 down_revision: str | None = "6ada015ca753"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

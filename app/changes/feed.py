@@ -1,0 +1,111 @@
+"""The change feed: every creation, update and retraction, in commit order.
+
+A revision carries the id of the transaction that wrote it. The feed shows a revision only
+once every transaction that started before the reader's snapshot has ended: none of those can
+still commit behind a position a reader has passed, so a reader that follows the cursor sees
+each change exactly once, whatever concurrent writers do.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import ColumnElement, and_, not_, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.scopes import Principal
+from app.changes.models import Revision
+from app.claims.models import Claim
+from app.claims.repository import visible_claims
+from app.kit.pagination import Cursors, Page, SortKey, Window, fetch_page, fingerprint, parse_int
+from app.kit.params import DEFAULT_LIMIT, MAX_LIMIT
+from app.testimonies.models import Testimony
+
+# Transactions below this id have all ended, committed or not.
+_HORIZON = text("(pg_snapshot_xmin(pg_current_snapshot())::text)::bigint")
+_POSITION = SortKey(Revision.transaction_id, parse_int)
+
+
+class Change(BaseModel):
+    record_type: str = Field(description="organizations, sources, facilities, testimonies, claims")
+    record_id: str
+    revision: int
+    action: str = Field(description="created, updated, retracted or unsupported")
+    occurred_at: datetime
+
+
+class ChangePage(Page[Change]):
+    pass
+
+
+class ChangeQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    after: str | None = Field(
+        default=None,
+        description="Cursor from `page.next_cursor` of the previous call; omit to start at "
+        "the beginning. The feed always returns a cursor to continue from, also at its end.",
+    )
+    limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
+    record_type: list[str] = Field(default_factory=list, description="Only these kinds.")
+
+
+def _hidden(principal: Principal) -> ColumnElement[bool] | None:
+    """Changes of records this client may not learn exist."""
+    if not principal.hidden_levels:
+        return None
+    hidden_testimonies = select(Testimony.id).where(
+        Testimony.protection_level.in_(principal.hidden_levels)
+    )
+    visible = visible_claims(principal)
+    hidden_claims = select(Claim.id).where(not_(visible)) if visible is not None else None
+    conditions = [
+        and_(Revision.record_type == "testimonies", Revision.record_id.in_(hidden_testimonies))
+    ]
+    if hidden_claims is not None:
+        conditions.append(
+            and_(Revision.record_type == "claims", Revision.record_id.in_(hidden_claims))
+        )
+    return not_(conditions[0]) if len(conditions) == 1 else not_(conditions[0] | conditions[1])
+
+
+async def read_changes(
+    session: AsyncSession, query: ChangeQuery, cursors: Cursors, principal: Principal
+) -> tuple[Window[Revision], list[Change]]:
+    statement = select(Revision).where(Revision.transaction_id < _HORIZON)
+    hidden = _hidden(principal)
+    if hidden is not None:
+        statement = statement.where(hidden)
+    if query.record_type:
+        statement = statement.where(Revision.record_type.in_(query.record_type))
+    bound = {"feed": sorted(query.record_type), "tier": principal.tier}
+    window = await fetch_page(
+        session,
+        statement,
+        id_column=Revision.id,
+        key=_POSITION,
+        descending=False,
+        limit=query.limit,
+        cursor=query.after,
+        fingerprint_fields=bound,
+        cursors=cursors,
+    )
+    if window.next_cursor is None:
+        # At the end: hand back where this reader stands, to poll from later.
+        if window.rows:
+            last = window.rows[-1]
+            window.next_cursor = cursors.encode(fingerprint(bound), last.transaction_id, last.id)
+        else:
+            window.next_cursor = query.after
+    changes = [
+        Change(
+            record_type=revision.record_type,
+            record_id=revision.record_id,
+            revision=revision.revision,
+            action=revision.action,
+            occurred_at=revision.created_at,
+        )
+        for revision in window.rows
+    ]
+    return window, changes

@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+
+from app.audit import repository as audit
+from app.audit.schemas import AuditAction
+from app.auth.dependencies import PrincipalDep, access
+from app.auth.scopes import Scope
+from app.changes.feed import ChangePage, ChangeQuery, read_changes
+from app.changes.imports import ImportReport, run_import
+from app.db.engine import SessionDep
+from app.kit.deps import CursorsDep
+from app.kit.errors import ProblemError, problem_responses
+from app.kit.pagination import page_envelope
+
+router = APIRouter(prefix="/v1", tags=["changes"])
+
+# What generated clients may send for the NDJSON body as well.
+NDJSON_TYPES = {"application/x-ndjson", "application/jsonl", "application/octet-stream"}
+
+
+@router.get("/changes", operation_id="list_changes", **access(None))
+async def list_changes(
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    cursors: CursorsDep,
+    principal: PrincipalDep,
+    query: Annotated[ChangeQuery, Query()],
+) -> ChangePage:
+    """Every creation, update and retraction in commit order, for mirroring: follow
+    `page.next_cursor` (as `after`) and you see each change once, never twice."""
+    window, data = await read_changes(session, query, cursors, principal)
+    body = page_envelope(request, response, window, data, query.limit)
+    body["links"]["next"] = str(request.url.include_query_params(after=window.next_cursor))
+    response.headers["Link"] = f'<{body["links"]["next"]}>; rel="next"'
+    return ChangePage.model_validate(body)
+
+
+@router.post(
+    "/import",
+    operation_id="import_records",
+    **access(
+        Scope.write,
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "description": 'One record per line: {"type": "claim", "record": {...}}.',
+                "content": {"application/x-ndjson": {"schema": {"type": "string"}}},
+            }
+        },
+    ),
+    responses=problem_responses(413, 415, 422),
+)
+async def import_records(
+    request: Request,
+    session: SessionDep,
+    principal: PrincipalDep,
+    dry_run: Annotated[bool, Query(description="Validate everything, write nothing.")] = False,
+) -> ImportReport:
+    """Create or update many records at once, all or nothing. Errors name the line and field."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type not in NDJSON_TYPES:
+        raise ProblemError(415, "unsupported-media-type", "Send application/x-ndjson.")
+    limit = request.app.state.settings.import_max_bytes
+    if int(request.headers.get("content-length") or 0) > limit:
+        raise _too_large(limit)
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > limit:
+            raise _too_large(limit)
+    report, written = await run_import(session, bytes(raw), principal.key_id, dry_run=dry_run)
+    if written:
+        audit.record(
+            session,
+            key_id=principal.key_id,
+            action=AuditAction.write,
+            method=request.method,
+            route="/v1/import",
+            path=request.url.path,
+            records=written,
+        )
+    return report
+
+
+def _too_large(limit: int) -> ProblemError:
+    return ProblemError(413, "too-large", f"An import may be at most {limit} bytes.")

@@ -1,0 +1,269 @@
+"""The routes every kind of evidence record shares: read one (with ETag), create, update,
+retract, and read its history.
+
+No `from __future__ import annotations` here: the endpoints are built per kind at run time,
+and FastAPI reads their parameter types from the live annotations.
+"""
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any, Generic, TypeVar
+
+from fastapi import APIRouter, Header, Path, Query, Request, Response
+from pydantic import BaseModel, Field, create_model
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.dependencies import Viewer, ViewerDep, access
+from app.auth.scopes import Scope
+from app.changes import idempotency
+from app.changes.history import RevisionPage, RevisionQuery, list_revisions, read_revision
+from app.changes.service import RecordKind, WriteContext, create, retract, update
+from app.db.base import EvidenceRecord
+from app.db.engine import SessionDep
+from app.kit.citing import Citer
+from app.kit.conditional import conditional_get, etag_of
+from app.kit.deps import CiterDep, CursorsDep
+from app.kit.errors import problem_responses
+from app.kit.pagination import page_envelope
+from app.kit.schemas import NonEmptyText, RecordIn, RecordStatus, StrictModel
+
+Row = TypeVar("Row", bound=EvidenceRecord)
+In = TypeVar("In", bound=RecordIn)
+Out = TypeVar("Out", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class RecordRoutes(Generic[Row, In, Out]):
+    kind: RecordKind[Row, In]
+    out_schema: type[Out]
+    get: Callable[..., Awaitable[Row]]
+    present: Callable[[AsyncSession, Sequence[Row], Citer, Viewer], Awaitable[list[Out]]]
+
+
+def update_schema(create_schema: type[BaseModel], name: str) -> type[BaseModel]:
+    """The PATCH body: every field of the create schema but the id, each optional. A field
+    left out keeps its value; a field sent as null is cleared."""
+    fields: dict[str, Any] = {}
+    for field_name, info in create_schema.model_fields.items():
+        if field_name == "id":
+            continue
+        optional = info._copy()
+        optional.default = None
+        optional.default_factory = None
+        annotation = info.annotation
+        fields[field_name] = (annotation | None if annotation is not None else Any, optional)
+    return create_model(
+        name,
+        __base__=StrictModel,
+        __doc__=f"Changes to a {create_schema.__name__.removesuffix('Create').lower()}: "
+        "only the fields sent are changed.",
+        **fields,
+    )
+
+
+def add_record_routes(router: APIRouter, routes: RecordRoutes[Any, Any, Any]) -> None:
+    kind = routes.kind
+    singular, plural = kind.singular, kind.plural
+    id_param = f"{singular}_id"
+    record_id_param = Annotated[str, Path(alias=id_param)]
+    create_schema = kind.create_schema
+    update_body = kind.update_schema
+    version_schema = create_model(
+        f"{create_schema.__name__.removesuffix('Create')}Version",
+        revision=(int, ...),
+        action=(str, ...),
+        created_at=(datetime, ...),
+        reason=(str | None, ...),
+        status=(RecordStatus, ...),
+        record=(create_schema, Field(description="The record as it was after this revision.")),
+    )
+
+    async def answer(
+        session: AsyncSession,
+        request: Request,
+        response: Response,
+        record_id: str,
+        citer: Citer,
+        viewer: Viewer,
+        status_code: int = 200,
+    ) -> Any:
+        row = await routes.get(session, record_id, viewer.principal, fresh=True)
+        response.status_code = status_code
+        response.headers["ETag"] = etag_of(row.version)
+        if status_code == 201:
+            response.headers["Location"] = citer.permalink(plural, row.id)
+        return (await routes.present(session, [row], citer, viewer))[0]
+
+    def context(request: Request, viewer: Viewer) -> WriteContext:
+        route = request.scope.get("route")
+        return WriteContext(
+            principal=viewer.principal,
+            method=request.method,
+            route=getattr(route, "path", request.url.path),
+            path=request.url.path,
+        )
+
+    @router.get(
+        f"/{{{id_param}}}",
+        operation_id=f"get_{singular}",
+        response_model=routes.out_schema,
+        **access(None),
+        responses=problem_responses(404),
+    )
+    async def get_record(
+        record_id: record_id_param,
+        request: Request,
+        response: Response,
+        session: SessionDep,
+        citer: CiterDep,
+        viewer: ViewerDep,
+    ) -> Any:
+        """One record. Send If-None-Match with its ETag to get a 304 when it is unchanged. A
+        retracted record answers with its state: status, reason and date."""
+        row = await routes.get(session, record_id, viewer.principal)
+        conditional_get(request, response, row.version)
+        return (await routes.present(session, [row], citer, viewer))[0]
+
+    @router.post(
+        "",
+        operation_id=f"create_{singular}",
+        response_model=routes.out_schema,
+        status_code=201,
+        **access(Scope.write),
+        responses=problem_responses(409, 422),
+    )
+    async def create_record(
+        body: create_schema,  # type: ignore[valid-type]
+        request: Request,
+        response: Response,
+        session: SessionDep,
+        citer: CiterDep,
+        viewer: ViewerDep,
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                max_length=255,
+                description="Retries with the same key and body get the first answer.",
+            ),
+        ] = None,
+    ) -> Any:
+        """Create a record. A reference to an unknown record is a 422 naming the field; an id
+        or URL that exists is a 409."""
+        return await idempotency.once(
+            session,
+            viewer.principal,
+            idempotency_key,
+            request,
+            body,
+            response,
+            lambda: _create(body, request, response, session, citer, viewer),
+        )
+
+    async def _create(
+        body: Any,
+        request: Request,
+        response: Response,
+        session: AsyncSession,
+        citer: Citer,
+        viewer: Viewer,
+    ) -> Any:
+        row = await create(session, kind, body, context(request, viewer))
+        return await answer(session, request, response, row.id, citer, viewer, 201)
+
+    @router.patch(
+        f"/{{{id_param}}}",
+        operation_id=f"update_{singular}",
+        response_model=routes.out_schema,
+        **access(Scope.write),
+        responses=problem_responses(404, 409, 412, 422, 428),
+    )
+    async def update_record(
+        record_id: record_id_param,
+        body: update_body,  # type: ignore[valid-type]
+        request: Request,
+        response: Response,
+        session: SessionDep,
+        citer: CiterDep,
+        viewer: ViewerDep,
+        if_match: Annotated[
+            str | None, Header(description="The ETag of the version being changed.")
+        ] = None,
+        reason: Annotated[
+            NonEmptyText | None, Query(max_length=2000, description="Why, for the history.")
+        ] = None,
+    ) -> Any:
+        """Change some fields of a record; needs If-Match (428 without, 412 when stale)."""
+        await update(session, kind, record_id, body, if_match, context(request, viewer), reason)
+        return await answer(session, request, response, record_id, citer, viewer)
+
+    @router.delete(
+        f"/{{{id_param}}}",
+        operation_id=f"retract_{singular}",
+        response_model=routes.out_schema,
+        **access(Scope.write),
+        responses=problem_responses(404, 409, 412, 428),
+    )
+    async def retract_record(
+        record_id: record_id_param,
+        reason: Annotated[NonEmptyText, Query(max_length=2000, description="Why it is retracted.")],
+        request: Request,
+        response: Response,
+        session: SessionDep,
+        citer: CiterDep,
+        viewer: ViewerDep,
+        if_match: Annotated[
+            str | None, Header(description="The ETag of the version being retracted.")
+        ] = None,
+    ) -> Any:
+        """Retract a record: it is never deleted, and answers with its tombstone. Claims and
+        excerpts resting only on a retracted source or testimony become unsupported."""
+        await retract(session, kind, record_id, reason, if_match, context(request, viewer))
+        return await answer(session, request, response, record_id, citer, viewer)
+
+    @router.get(
+        f"/{{{id_param}}}/revisions",
+        operation_id=f"list_{singular}_revisions",
+        **access(None),
+        responses=problem_responses(404),
+    )
+    async def list_record_revisions(
+        record_id: record_id_param,
+        request: Request,
+        response: Response,
+        session: SessionDep,
+        cursors: CursorsDep,
+        viewer: ViewerDep,
+        query: Annotated[RevisionQuery, Query()],
+    ) -> RevisionPage:
+        """The record's history, oldest first: who changed what, when and why."""
+        row = await routes.get(session, record_id, viewer.principal)
+        window, data = await list_revisions(session, kind, row, query, cursors, viewer)
+        return RevisionPage.model_validate(
+            page_envelope(request, response, window, data, query.limit)
+        )
+
+    @router.get(
+        f"/{{{id_param}}}/revisions/{{revision}}",
+        operation_id=f"get_{singular}_revision",
+        response_model=version_schema,
+        **access(None),
+        responses=problem_responses(403, 404),
+    )
+    async def get_record_revision(
+        record_id: record_id_param,
+        revision: Annotated[int, Path(ge=1)],
+        session: SessionDep,
+        viewer: ViewerDep,
+    ) -> Any:
+        """The record exactly as it was after one revision."""
+        row = await routes.get(session, record_id, viewer.principal)
+        found = await read_revision(session, kind, row, revision, viewer)
+        return version_schema(
+            revision=found.revision,
+            action=found.action,
+            created_at=found.created_at,
+            reason=found.reason,
+            status=found.status,
+            record=found.snapshot,
+        )
