@@ -1,0 +1,204 @@
+"""Concurrency and the change feed, with real commits: these tests write through an app
+that commits, and empty the database afterwards."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from app.auth.keys import create_key
+from app.auth.scopes import Scope
+from app.db.models import Base
+from app.main import create_app
+from tests.conftest import app_settings
+
+
+@pytest.fixture
+async def committed(
+    database_url: URL, engine: AsyncEngine
+) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, str], dict[str, str]]]:
+    app: FastAPI = create_app(app_settings(database_url))
+    async with AsyncSession(engine) as session, session.begin():
+        _, writer = await create_key(session, "writer", [Scope.write, Scope.read_confidential])
+        _, reader = await create_key(session, "reader", [Scope.read_confidential])
+    transport = httpx.ASGITransport(app=app)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield (
+                client,
+                {"Authorization": f"Bearer {writer}"},
+                {"Authorization": f"Bearer {reader}"},
+            )
+    finally:
+        await app.state.engine.dispose()
+        tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
+        async with engine.begin() as connection:
+            await connection.execute(text(f"TRUNCATE {tables} CASCADE"))
+
+
+async def test_two_concurrent_updates_with_one_etag_exactly_one_wins(
+    committed: tuple[httpx.AsyncClient, dict[str, str], dict[str, str]],
+) -> None:
+    client, writer, _ = committed
+    created = await client.post(
+        "/v1/organizations", json={"id": "org", "name": "Org", "kind": "other"}, headers=writer
+    )
+    assert created.status_code == 201
+    answers = await asyncio.gather(
+        *[
+            client.patch(
+                "/v1/organizations/org",
+                json={"name": f"Name {n}"},
+                headers=writer | {"If-Match": created.headers["etag"]},
+            )
+            for n in range(2)
+        ]
+    )
+    assert sorted(a.status_code for a in answers) == [200, 412]
+    winner = next(a for a in answers if a.status_code == 200)
+    final = await client.get("/v1/organizations/org")
+    assert final.json()["name"] == winner.json()["name"]
+    assert final.json()["state"]["version"] == 2
+
+
+WORKERS = 10
+
+
+async def follow(
+    client: httpx.AsyncClient, after: str | None, headers: dict[str, str] | None = None
+) -> tuple[list[tuple[str, str, int]], str | None]:
+    """Read the feed from `after` to its current end."""
+    seen: list[tuple[str, str, int]] = []
+    while True:
+        params: dict[str, Any] = {"limit": 7}
+        if after:
+            params["after"] = after
+        body = (await client.get("/v1/changes", params=params, headers=headers or {})).json()
+        seen += [(c["record_type"], c["record_id"], c["revision"]) for c in body["data"]]
+        after = body["page"]["next_cursor"]
+        if not body["data"]:
+            return seen, after
+
+
+async def test_the_feed_yields_every_change_once_while_writers_run(
+    committed: tuple[httpx.AsyncClient, dict[str, str], dict[str, str]],
+) -> None:
+    client, writer, _ = committed
+    done = asyncio.Event()
+
+    async def write(worker: int) -> None:
+        for n in range(6):
+            record = f"org-{worker}-{n}"
+            created = await client.post(
+                "/v1/organizations",
+                json={"id": record, "name": record, "kind": "other"},
+                headers=writer,
+            )
+            assert created.status_code == 201, created.text
+            if n % 2 == 0:
+                updated = await client.patch(
+                    f"/v1/organizations/{record}",
+                    json={"name": f"{record} renamed"},
+                    headers=writer | {"If-Match": created.headers["etag"]},
+                )
+                assert updated.status_code == 200
+            if n == 5:
+                retracted = await client.delete(
+                    f"/v1/organizations/{record}?reason=duplicate",
+                    headers=writer | {"If-Match": '"1"'},
+                )
+                assert retracted.status_code == 200
+
+    seen: list[tuple[str, str, int]] = []
+
+    async def read() -> None:
+        after = None
+        while not done.is_set():
+            batch, after = await follow(client, after)
+            seen.extend(batch)
+            await asyncio.sleep(0)
+        batch, _ = await follow(client, after)
+        seen.extend(batch)
+
+    reader = asyncio.create_task(read())
+    await asyncio.gather(*[write(worker) for worker in range(WORKERS)])
+    done.set()
+    await reader
+    assert len(seen) == len(set(seen)), "a change was delivered twice"
+    workers = range(WORKERS)
+    expected = {("organizations", f"org-{w}-{n}", 1) for w in workers for n in range(6)}
+    expected |= {("organizations", f"org-{w}-{n}", 2) for w in workers for n in (0, 2, 4)}
+    expected |= {("organizations", f"org-{w}-5", 2) for w in workers}
+    assert set(seen) == expected, "a change was missed"
+    for record in {r for _, r, _ in seen}:
+        revisions = [rev for _, r, rev in seen if r == record]
+        assert revisions == sorted(revisions)
+
+
+async def test_the_feed_hides_what_the_client_may_not_see(
+    committed: tuple[httpx.AsyncClient, dict[str, str], dict[str, str]],
+) -> None:
+    client, writer, reader = committed
+    body = {
+        "id": "hidden",
+        "witness_pseudonym": "Inside source",
+        "witness_role": "inside_source",
+        "summary": "An account.",
+        "protection_level": "confidential",
+    }
+    assert (await client.post("/v1/testimonies", json=body, headers=writer)).status_code == 201
+    public = {"id": "org", "name": "Org", "kind": "other"}
+    assert (await client.post("/v1/organizations", json=public, headers=writer)).status_code == 201
+    anonymous, end = await follow(client, None)
+    assert anonymous == [("organizations", "org", 1)]
+    assert ("testimonies", "hidden", 1) not in anonymous
+    privileged, _ = await follow(client, None, reader)
+    assert ("testimonies", "hidden", 1) in privileged
+    # A cursor is bound to the access level it was issued for.
+    refused = await client.get("/v1/changes", params={"after": end}, headers=reader)
+    assert refused.status_code == 400
+
+
+async def test_the_feed_returns_a_cursor_at_its_end(
+    committed: tuple[httpx.AsyncClient, dict[str, str], dict[str, str]],
+) -> None:
+    client, writer, _ = committed
+    first, end = await follow(client, None)
+    assert first == []
+    await client.post(
+        "/v1/organizations", json={"id": "late", "name": "Late", "kind": "other"}, headers=writer
+    )
+    later, _ = await follow(client, end)
+    assert later == [("organizations", "late", 1)]
+
+
+async def test_a_slow_writer_is_not_overtaken(
+    committed: tuple[httpx.AsyncClient, dict[str, str], dict[str, str]], engine: AsyncEngine
+) -> None:
+    """A transaction that started first but commits last must still reach a reader who has
+    already read the faster transaction's change."""
+    client, writer, _ = committed
+    insert = text(
+        "INSERT INTO revisions (record_type, record_id, revision, action, snapshot, status) "
+        "VALUES ('organizations', 'slow', 1, 'created', '{}', 'active')"
+    )
+    async with engine.connect() as slow:
+        transaction = await slow.begin()
+        await slow.execute(insert)  # takes a transaction id, holds it open
+        fast = {"id": "fast", "name": "Fast", "kind": "other"}
+        assert (
+            await client.post("/v1/organizations", json=fast, headers=writer)
+        ).status_code == 201
+        seen, cursor = await follow(client, None)
+        assert seen == []  # the fast change waits until the slow one is settled
+        await transaction.commit()
+    seen, _ = await follow(client, cursor)
+    assert seen == [("organizations", "slow", 1), ("organizations", "fast", 1)]
