@@ -20,8 +20,10 @@ from app.audit import repository as audit
 from app.audit.schemas import AuditAction
 from app.auth.keys import create_key, list_keys, revoke_key
 from app.auth.scopes import Scope
+from app.changes.imports import ImportReport, run_import
 from app.db import migrations
 from app.db.engine import ensure_database, make_engine, resolve_database_url
+from app.kit.errors import ProblemError
 from app.seeding.loader import LoadReport, SeedError, load_seed, read_seed
 from app.seeding.stats import coverage
 from app.settings import Settings, get_settings
@@ -214,6 +216,30 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id, e.g. k
         typer.echo(f"no key has the id {key_id!r}", err=True)
         raise typer.Exit(1)
     typer.echo(f"revoked {key_id}", err=True)
+
+
+@cli.command("import")
+def import_file(
+    path: Annotated[Path, typer.Argument(help="NDJSON file: one {type, record} per line.")],
+    dry_run: Annotated[bool, typer.Option(help="Validate everything, write nothing.")] = False,
+) -> None:
+    """Create or update many records from an NDJSON file, all or nothing."""
+    raw = path.read_bytes()
+
+    async def load(session: AsyncSession) -> ImportReport:
+        report, written = await run_import(session, raw, None, dry_run=dry_run)
+        if written:
+            _audit_command(session, "import", written)
+        return report
+
+    try:
+        report = asyncio.run(_in_transaction(_database(), load))
+    except ProblemError as error:
+        typer.echo(f"nothing was imported: {error.detail}", err=True)
+        for problem in error.errors or []:
+            typer.echo(f"  {problem.name}: {problem.message}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(report.model_dump_json(indent=2))
 
 
 @cli.command()

@@ -35,7 +35,7 @@ from app.organizations.models import Organization
 from app.organizations.repository import organization_input, save_organization
 from app.organizations.schemas import OrganizationCreate
 from app.sources.models import Source
-from app.sources.quotes import QuoteMismatchError
+from app.sources.quotes import QuotedSource, QuoteMismatchError, with_locators
 from app.sources.repository import quoted_source, save_source, source_input
 from app.sources.schemas import SourceCreate
 from app.testimonies.models import Testimony
@@ -226,6 +226,7 @@ class _Loader:
         as_input: Callable[[Row], BaseModel],
         create: Callable[[Input], Row],
         save: Callable[[Input, Row, dict[str, Row]], object],
+        sources: Mapping[str, QuotedSource] | None = None,
     ) -> dict[str, Row]:
         """Bring one kind of record in line with the input: write only what differs."""
         if self.scope is not None:
@@ -237,7 +238,12 @@ class _Loader:
             self.report.unlisted[kind] = sorted(set(rows) - listed)
         changed = []
         before: dict[str, BaseModel] = {}
-        for item in items:
+        for given in items:
+            try:
+                item = with_locators(given, sources) if sources is not None else given
+            except QuoteMismatchError as error:
+                self.problems.append(f"{kind}/{given.id}: {error}")
+                continue
             row = rows.get(item.id)
             if row is not None:
                 before[item.id] = as_input(row)
@@ -299,6 +305,7 @@ class _Loader:
             facility_input,
             lambda item: Facility(id=item.id, aliases=[], mentions=[]),
             lambda item, row, _: save_facility(session, item, row, texts),
+            texts,
         )
         await self.sync(
             "testimonies",
@@ -311,6 +318,7 @@ class _Loader:
             lambda item, row, _: save_testimony(
                 session, item, row, [facilities[f] for f in item.facilities], texts
             ),
+            texts,
         )
         await self.sync(
             "claims",
@@ -319,6 +327,7 @@ class _Loader:
             claim_input,
             lambda item: Claim(id=item.id),
             lambda item, row, _: save_claim(session, item, row, texts),
+            texts,
         )
         if self.problems:
             raise SeedError(self.problems)

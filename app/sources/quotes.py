@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
+
+from pydantic import BaseModel
 
 from app.db.base import Quoted
 from app.kit.schemas import Locator, QuoteIn
@@ -74,3 +76,21 @@ def locator_of(row: Quoted) -> Locator | None:
     if row.char_start is None or row.char_end is None:
         return None
     return Locator(char_start=row.char_start, char_end=row.char_end)
+
+
+Located = TypeVar("Located", bound=BaseModel)
+
+
+def with_locators(record: Located, sources: Mapping[str, QuotedSource]) -> Located:
+    """The record with every quote's locator filled in from its source's archived text, so
+    that a record sent without locators compares equal to the one stored with them."""
+    updates: dict[str, Any] = {}
+    for name in type(record).model_fields:
+        value = getattr(record, name)
+        if isinstance(value, list) and value and isinstance(value[0], QuoteIn):
+            updates[name] = [with_locators(quote, sources) for quote in value]
+    quote, source = getattr(record, "quote", None), getattr(record, "source", None)
+    if isinstance(quote, str) and isinstance(source, str) and record.locator is None:  # type: ignore[attr-defined]
+        text = sources.get(source, QuotedSource(None, frozenset())).archived_text
+        updates["locator"] = verify_quote(quote, None, text)
+    return record.model_copy(update=updates) if updates else record
