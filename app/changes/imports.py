@@ -14,6 +14,7 @@ from app.changes.service import MODELS
 from app.claims.schemas import ClaimCreate
 from app.facilities.schemas import FacilityCreate
 from app.kit.errors import FieldError, ProblemError
+from app.kit.listing import one_of
 from app.kit.schemas import RecordIn
 from app.organizations.schemas import OrganizationCreate
 from app.seeding.loader import SeedData, SeedError, load_records, unresolved_references
@@ -103,7 +104,7 @@ async def _existing(session: AsyncSession, data: SeedData) -> dict[str, set[str]
     found: dict[str, set[str]] = {}
     for kind, ids in wanted.items():
         model = MODELS[kind]
-        found[kind] = set(await session.scalars(select(model.id).where(model.id.in_(ids))))
+        found[kind] = set(await session.scalars(select(model.id).where(one_of(model.id, ids))))
     return found
 
 

@@ -26,6 +26,7 @@ from app.db.base import EvidenceRecord
 from app.facilities.models import Facility
 from app.kit.conditional import etag_of, matches
 from app.kit.errors import FieldError, ProblemError, not_found
+from app.kit.listing import one_of
 from app.kit.protection import ProtectionLevel
 from app.kit.schemas import SINGULAR, RecordIn, RecordStatus, is_slug
 from app.organizations.models import Organization
@@ -91,7 +92,7 @@ async def check_references(session: AsyncSession, data: RecordIn) -> None:
     existing: dict[str, set[str]] = {}
     for kind, ids in wanted.items():
         model = MODELS[kind]
-        existing[kind] = set(await session.scalars(select(model.id).where(model.id.in_(ids))))
+        existing[kind] = set(await session.scalars(select(model.id).where(one_of(model.id, ids))))
     missing = [
         FieldError(
             location="body", name=field, message=f"no {SINGULAR[kind]} has the id {target!r}"

@@ -6,7 +6,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, Select, Text, any_, bindparam, func, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.base import ExecutableOption
 
@@ -91,4 +92,13 @@ def any_of(column: Any, values: list[Any]) -> ColumnElement[bool] | None:
     if not values:
         return None
     condition: ColumnElement[bool] = column.in_(values)
+    return condition
+
+
+def one_of(column: Any, values: Iterable[str]) -> ColumnElement[bool]:
+    """`column = ANY(array)`: one parameter however many values (IN would need one each,
+    and PostgreSQL takes at most 32,767)."""
+    condition: ColumnElement[bool] = column == any_(
+        bindparam(None, list(values), type_=ARRAY(Text))
+    )
     return condition

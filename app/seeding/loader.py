@@ -30,6 +30,7 @@ from app.db.base import EvidenceRecord
 from app.facilities.models import Facility
 from app.facilities.repository import facility_input, save_facility
 from app.facilities.schemas import FacilityCreate
+from app.kit.listing import one_of
 from app.kit.schemas import SINGULAR, RecordIn
 from app.organizations.models import Organization
 from app.organizations.repository import organization_input, save_organization
@@ -231,7 +232,7 @@ class _Loader:
         """Bring one kind of record in line with the input: write only what differs."""
         if self.scope is not None:
             model = query.column_descriptions[0]["entity"]
-            query = query.where(model.id.in_(self.scope[kind]))
+            query = query.where(one_of(model.id, self.scope[kind]))
         rows: dict[str, Row] = {row.id: row for row in await self.session.scalars(query)}
         listed = {item.id for item in items}
         if self.scope is None:

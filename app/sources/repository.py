@@ -10,7 +10,7 @@ from sqlalchemy.orm import selectinload, undefer
 
 from app.auth.scopes import Principal
 from app.kit.errors import ProblemError
-from app.kit.listing import Records, any_of
+from app.kit.listing import Records, any_of, one_of
 from app.kit.pagination import Cursors, SortKey, Window, parse_date, parse_datetime, parse_text
 from app.kit.partial_dates import DatePrecision, PartialDate
 from app.sources.models import Source, SourceRelay, published_ascending, published_descending
@@ -78,7 +78,7 @@ async def sources_by_id(session: AsyncSession, ids: Iterable[str]) -> dict[str, 
     if not wanted:
         return {}
     rows = await session.scalars(
-        select(Source).where(Source.id.in_(wanted)).options(selectinload(Source.publisher))
+        select(Source).where(one_of(Source.id, wanted)).options(selectinload(Source.publisher))
     )
     return {source.id: source for source in rows}
 
@@ -124,7 +124,7 @@ async def quoted_sources(session: AsyncSession, ids: Iterable[str]) -> dict[str,
     """What quotes from these sources are checked against."""
     rows = await session.scalars(
         select(Source)
-        .where(Source.id.in_(sorted(set(ids))))
+        .where(one_of(Source.id, set(ids)))
         .options(undefer(Source.archived_text), selectinload(Source.relays))
     )
     return {source.id: quoted_source(source) for source in rows}
