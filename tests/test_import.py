@@ -13,7 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import URL
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from typer.testing import CliRunner
 
 from app.cli import cli
@@ -175,7 +175,9 @@ async def test_content_type_and_size_are_checked(
     assert response.status_code == 413
 
 
-async def test_import_command(database_url: URL, tmp_path: Path, session: AsyncSession) -> None:
+async def test_import_command(
+    database_url: URL, tmp_path: Path, session: AsyncSession, engine: AsyncEngine
+) -> None:
     path = tmp_path / "records.ndjson"
     path.write_bytes(ndjson(RECORDS[0] | {"record": RECORDS[0]["record"] | {"id": "cli-org"}}))
     env = {**os.environ, "DATABASE_URL": database_url.render_as_string(hide_password=False)}
@@ -196,7 +198,7 @@ async def test_import_command(database_url: URL, tmp_path: Path, session: AsyncS
     assert failed.exit_code == 1
     assert "line 1" in failed.output
     # The command committed to the test database: leave it as it was.
-    await session.execute(text("DELETE FROM audit_events WHERE route = 'testimony import'"))
-    await session.execute(text("DELETE FROM revisions WHERE record_id = 'cli-org'"))
-    await session.execute(text("DELETE FROM organizations WHERE id = 'cli-org'"))
-    await session.commit()
+    async with engine.begin() as connection:
+        await connection.execute(text("DELETE FROM audit_events WHERE route = 'testimony import'"))
+        await connection.execute(text("DELETE FROM revisions WHERE record_id = 'cli-org'"))
+        await connection.execute(text("DELETE FROM organizations WHERE id = 'cli-org'"))
