@@ -202,3 +202,20 @@ async def test_a_slow_writer_is_not_overtaken(
         await transaction.commit()
     seen, _ = await follow(client, cursor)
     assert seen == [("organizations", "slow", 1), ("organizations", "fast", 1)]
+
+
+async def test_an_empty_feed_still_gives_a_cursor_and_kinds_are_checked(
+    committed: tuple[httpx.AsyncClient, dict[str, str], dict[str, str]],
+) -> None:
+    client, writer, _ = committed
+    empty = (await client.get("/v1/changes")).json()
+    assert empty["data"] == []
+    assert empty["page"]["next_cursor"]
+    await client.post(
+        "/v1/organizations", json={"id": "first", "name": "First", "kind": "other"}, headers=writer
+    )
+    after = {"after": empty["page"]["next_cursor"]}
+    assert [
+        c["record_id"] for c in (await client.get("/v1/changes", params=after)).json()["data"]
+    ] == ["first"]
+    assert (await client.get("/v1/changes?record_type=planets")).status_code == 422

@@ -392,3 +392,110 @@ async def test_writers_cannot_touch_what_they_cannot_see(
         "/v1/testimonies/hidden", json={"summary": "x"}, headers=writer | {"If-Match": '"1"'}
     )
     assert response.status_code == 404
+
+
+async def test_a_source_text_change_must_keep_its_quotes_standing(
+    client: httpx.AsyncClient, writer: dict[str, str]
+) -> None:
+    await base_records(client, writer)
+    await client.post("/v1/claims", json=CLAIM, headers=writer)
+    broken = await client.patch(
+        "/v1/sources/bbc-article",
+        json={"archived_text": "Nothing about orphans."},
+        headers=writer | {"If-Match": '"1"'},
+    )
+    assert broken.status_code == 422
+    kept = await client.patch(
+        "/v1/sources/bbc-article",
+        json={"archived_text": ARTICLE + " More text."},
+        headers=writer | {"If-Match": '"1"'},
+    )
+    assert kept.status_code == 200, kept.text
+    assert (
+        kept.json()["archive_sha256"]
+        != (await client.get("/v1/sources/kcna-report")).json()["archive_sha256"]
+    )
+
+
+async def test_retraction_gives_the_testimonies_quoting_it_a_new_version(
+    client: httpx.AsyncClient, writer: dict[str, str]
+) -> None:
+    await base_records(client, writer)
+    account = {
+        "id": "witness",
+        "witness_pseudonym": "Witness",
+        "witness_role": "survivor",
+        "summary": "An account.",
+        "protection_level": "public",
+        "excerpts": [{"source": "bbc-article", "quote": "we worked until dark"}],
+    }
+    await client.post("/v1/testimonies", json=account, headers=writer)
+    await client.delete(
+        "/v1/sources/bbc-article?reason=Fabricated", headers=writer | {"If-Match": '"1"'}
+    )
+    testimony = await client.get("/v1/testimonies/witness")
+    assert testimony.headers["etag"] == '"2"'
+    history = (await client.get("/v1/testimonies/witness/revisions")).json()["data"]
+    assert [r["action"] for r in history] == ["created", "unsupported"]
+    # Editing the testimony does not make the quote of a retracted source stand again.
+    await client.patch(
+        "/v1/testimonies/witness",
+        json={"summary": "An account, reviewed."},
+        headers=writer | {"If-Match": '"2"'},
+    )
+    citation = (await client.get("/v1/testimonies/witness")).json()["citations"][0]
+    assert citation["status"] == "unsupported"
+
+
+async def test_claims_follow_the_support_of_their_source(
+    client: httpx.AsyncClient, writer: dict[str, str]
+) -> None:
+    await base_records(client, writer)
+    await client.delete(
+        "/v1/sources/bbc-article?reason=Fabricated", headers=writer | {"If-Match": '"1"'}
+    )
+    created = (await client.post("/v1/claims", json=CLAIM, headers=writer)).json()
+    assert created["state"]["status"] == "unsupported"
+    await client.post(
+        "/v1/sources",
+        json={
+            "id": "other",
+            "title": "Other",
+            "source_type": "news_report",
+            "archived_text": "Elsewhere: 700 orphans volunteered.",
+        },
+        headers=writer,
+    )
+    moved = await client.patch(
+        "/v1/claims/orphans-700",
+        json={"source": "other", "relayed_from": None},
+        headers=writer | {"If-Match": '"1"'},
+    )
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["state"]["status"] == "active"
+
+
+async def test_a_writer_cannot_create_what_it_may_not_read(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    writer = await factories.api_key(session, "write")
+    account = {
+        "id": "secret",
+        "witness_pseudonym": "S",
+        "witness_role": "inside_source",
+        "summary": "An account.",
+        "protection_level": "confidential",
+    }
+    response = await client.post("/v1/testimonies", json=account, headers=writer)
+    assert response.status_code == 403
+    reader = await factories.api_key(session, "read:confidential")
+    assert (await client.get("/v1/testimonies/secret", headers=reader)).status_code == 404
+
+
+async def test_the_first_revision_holds_the_record_as_stored(
+    client: httpx.AsyncClient, writer: dict[str, str]
+) -> None:
+    await base_records(client, writer)
+    await client.post("/v1/claims", json=CLAIM, headers=writer)
+    first = (await client.get("/v1/claims/orphans-700/revisions/1")).json()
+    assert first["record"]["locator"] == {"char_start": 10, "char_end": 33}

@@ -9,6 +9,7 @@ each change exactly once, whatever concurrent writers do.
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import ColumnElement, and_, not_, select, text
@@ -25,6 +26,14 @@ from app.testimonies.models import Testimony
 # Transactions below this id have all ended, committed or not.
 _HORIZON = text("(pg_snapshot_xmin(pg_current_snapshot())::text)::bigint")
 _POSITION = SortKey(Revision.transaction_id, parse_int)
+
+
+class RecordType(StrEnum):
+    organizations = "organizations"
+    sources = "sources"
+    facilities = "facilities"
+    testimonies = "testimonies"
+    claims = "claims"
 
 
 class Change(BaseModel):
@@ -48,7 +57,7 @@ class ChangeQuery(BaseModel):
         "the beginning. The feed always returns a cursor to continue from, also at its end.",
     )
     limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
-    record_type: list[str] = Field(default_factory=list, description="Only these kinds.")
+    record_type: list[RecordType] = Field(default_factory=list, description="Only these kinds.")
 
 
 def _hidden(principal: Principal) -> ColumnElement[bool] | None:
@@ -79,7 +88,7 @@ async def read_changes(
         statement = statement.where(hidden)
     if query.record_type:
         statement = statement.where(Revision.record_type.in_(query.record_type))
-    bound = {"feed": sorted(query.record_type), "tier": principal.tier}
+    bound = {"feed": sorted(t.value for t in query.record_type), "tier": principal.tier}
     window = await fetch_page(
         session,
         statement,
@@ -96,8 +105,8 @@ async def read_changes(
         if window.rows:
             last = window.rows[-1]
             window.next_cursor = cursors.encode(fingerprint(bound), last.transaction_id, last.id)
-        else:
-            window.next_cursor = query.after
+        else:  # nothing yet: a cursor for the very start
+            window.next_cursor = query.after or cursors.encode(fingerprint(bound), 0, 0)
     changes = [
         Change(
             record_type=revision.record_type,

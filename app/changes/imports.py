@@ -45,7 +45,8 @@ def _problem(errors: list[FieldError], lines: int) -> ProblemError:
     return ProblemError(
         422,
         "invalid-import",
-        f"{len(errors)} problems in {lines} lines{more}; nothing was written.",
+        f"{len(errors)} {'problem' if len(errors) == 1 else 'problems'} in {lines} lines{more}; "
+        "nothing was written.",
         errors=shown,
     )
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -61,9 +60,3 @@ def record_revision(
     )
     session.add(revision)
     return revision
-
-
-def mark_status(row: EvidenceRecord, status: RecordStatus, reason: str) -> None:
-    row.status = status
-    row.status_reason = reason
-    row.status_changed_at = datetime.now(UTC)

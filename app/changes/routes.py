@@ -24,7 +24,7 @@ from app.db.engine import SessionDep
 from app.kit.citing import Citer
 from app.kit.conditional import conditional_get, etag_of
 from app.kit.deps import CiterDep, CursorsDep
-from app.kit.errors import problem_responses
+from app.kit.errors import ProblemError, problem_responses
 from app.kit.pagination import page_envelope
 from app.kit.schemas import NonEmptyText, RecordIn, RecordStatus, StrictModel
 
@@ -88,7 +88,18 @@ def add_record_routes(router: APIRouter, routes: RecordRoutes[Any, Any, Any]) ->
         viewer: Viewer,
         status_code: int = 200,
     ) -> Any:
-        row = await routes.get(session, record_id, viewer.principal, fresh=True)
+        try:
+            row = await routes.get(session, record_id, viewer.principal, fresh=True)
+        except ProblemError as error:
+            if error.status != 404:
+                raise
+            # The write would make a record this client may not see: refuse it (the whole
+            # transaction rolls back) rather than write what the writer cannot read back.
+            raise ProblemError(
+                403,
+                "forbidden",
+                f"The {singular} would be confidential: writing it needs read:confidential.",
+            ) from None
         response.status_code = status_code
         response.headers["ETag"] = etag_of(row.version)
         if status_code == 201:

@@ -14,12 +14,13 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
 from sqlalchemy.sql.base import ExecutableOption
 
 from app.audit import repository as audit
 from app.audit.schemas import AuditAction
 from app.auth.scopes import Principal
-from app.changes.revisions import Action, mark_status, record_revision
+from app.changes.revisions import Action, record_revision
 from app.claims.models import Claim
 from app.claims.repository import claim_input
 from app.db.base import EvidenceRecord
@@ -31,8 +32,9 @@ from app.kit.protection import ProtectionLevel
 from app.kit.schemas import SINGULAR, RecordIn, RecordStatus, is_slug
 from app.organizations.models import Organization
 from app.sources.models import Source
-from app.sources.quotes import QuoteMismatchError
+from app.sources.quotes import QuoteMismatchError, rests_on_retracted
 from app.testimonies.models import Testimony, TestimonyExcerpt
+from app.testimonies.repository import testimony_input
 
 Row = TypeVar("Row", bound=EvidenceRecord)
 In = TypeVar("In", bound=RecordIn)
@@ -148,7 +150,9 @@ async def create(
     session: AsyncSession, kind: RecordKind[Row, In], data: In, context: WriteContext
 ) -> Row:
     if await session.get(kind.model, data.id) is not None:
-        raise ProblemError(409, "conflict", f"A {kind.singular} with the id {data.id!r} exists.")
+        raise ProblemError(
+            409, "conflict", f"There is already a {kind.singular} with the id {data.id!r}."
+        )
     row = kind.new(data)
     await _apply(kind, session, data, row)
     record_revision(
@@ -157,7 +161,7 @@ async def create(
         row,
         action=Action.created,
         before=None,
-        after=data,
+        after=kind.as_input(row),  # as stored: with the locators the server found
         key_id=context.principal.key_id,
     )
     await session.flush()
@@ -215,7 +219,10 @@ async def update(
     if row.status is RecordStatus.retracted:
         raise ProblemError(409, "retracted", f"The {kind.singular} {record_id!r} is retracted.")
     before = kind.as_input(row)
-    merged: dict[str, Any] = kind.patch_base(before) | patch.model_dump(exclude_unset=True)
+    changes = patch.model_dump(exclude_unset=True)
+    merged: dict[str, Any] = kind.patch_base(before) | changes
+    if {"source", "quote"} & changes.keys() and "locator" not in changes and "locator" in merged:
+        merged["locator"] = None  # a new quote or source: find the quote again
     try:
         data = kind.create_schema.model_validate(merged)
     except ValidationError as error:
@@ -229,7 +236,7 @@ async def update(
         row,
         action=Action.updated,
         before=before,
-        after=data,
+        after=kind.as_input(row),
         key_id=context.principal.key_id,
         reason=reason,
     )
@@ -251,7 +258,7 @@ async def retract(
     if row.status is RecordStatus.retracted:
         raise ProblemError(409, "retracted", f"The {kind.singular} {record_id!r} is retracted.")
     state = kind.as_input(row)
-    mark_status(row, RecordStatus.retracted, reason)
+    row.mark(RecordStatus.retracted, reason)
     record_revision(
         session,
         kind.plural,
@@ -274,17 +281,37 @@ async def _unsupport_dependents(
     session: AsyncSession, plural: str, record_id: str, reason: str, context: WriteContext
 ) -> list[str]:
     """Claims and excerpts that rest on a retracted source or testimony lose their support."""
-    why = f"Rests on the retracted {SINGULAR[plural]} {record_id!r}: {reason}"
+    why = rests_on_retracted(SINGULAR[plural], record_id, reason)
+    touched = []
     if plural == "sources":
         rests_on = (Claim.source_id == record_id) | (Claim.relayed_from_id == record_id)
-        excerpts = await session.scalars(
-            select(TestimonyExcerpt).where(
-                (TestimonyExcerpt.source_id == record_id)
-                | (TestimonyExcerpt.relayed_from_id == record_id)
-            )
+        quoting = (TestimonyExcerpt.source_id == record_id) | (
+            TestimonyExcerpt.relayed_from_id == record_id
         )
-        for excerpt in excerpts:
-            excerpt.status, excerpt.status_reason = RecordStatus.unsupported, why
+        # The testimonies get a new version too: their citations change, and mirrors must
+        # hear of it.
+        testimonies = await session.scalars(
+            select(Testimony)
+            .options(selectinload(Testimony.facilities), selectinload(Testimony.excerpts))
+            .where(Testimony.id.in_(select(TestimonyExcerpt.testimony_id).where(quoting)))
+            .with_for_update(of=Testimony)
+        )
+        for testimony in testimonies:
+            account = testimony_input(testimony)
+            for excerpt in testimony.excerpts:
+                if record_id in (excerpt.source_id, excerpt.relayed_from_id):
+                    excerpt.status, excerpt.status_reason = RecordStatus.unsupported, why
+            record_revision(
+                session,
+                "testimonies",
+                testimony,
+                action=Action.unsupported,
+                before=account,
+                after=account,
+                key_id=context.principal.key_id,
+                reason=why,
+            )
+            touched.append(f"testimonies/{testimony.id}")
     else:
         rests_on = (Claim.claimant_testimony_id == record_id) | (
             Claim.about_testimony_id == record_id
@@ -292,10 +319,9 @@ async def _unsupport_dependents(
     claims = await session.scalars(
         select(Claim).where(rests_on, Claim.status == RecordStatus.active).with_for_update()
     )
-    touched = []
     for claim in claims:
         state = claim_input(claim)
-        mark_status(claim, RecordStatus.unsupported, why)
+        claim.mark(RecordStatus.unsupported, why)
         record_revision(
             session,
             "claims",

@@ -32,9 +32,9 @@ from app.kit.pagination import (
 from app.kit.partial_dates import PartialDate
 from app.kit.periods import overlap_conditions, set_period, widened_to_years
 from app.kit.protection import ProtectionLevel, strictest
-from app.kit.schemas import QuoteIn
+from app.kit.schemas import QuoteIn, RecordStatus
 from app.sources.models import Source
-from app.sources.quotes import QuotedSource, locator_of, quote_columns
+from app.sources.quotes import SOURCE_RETRACTED, QuotedSource, locator_of, quote_columns, support
 from app.sources.repository import quoted_sources
 from app.testimonies.models import Testimony
 
@@ -191,23 +191,25 @@ def save_claim(
     row.about_facility_id = data.about_facility
     row.about_testimony_id = data.about_testimony
     row.about_organization_id = data.about_organization
-    columns = quote_columns(
-        QuoteIn(
-            source=data.source,
-            quote=data.quote,
-            locator=data.locator,
-            relayed_from=data.relayed_from,
-        ),
-        sources,
+    quote = QuoteIn(
+        source=data.source, quote=data.quote, locator=data.locator, relayed_from=data.relayed_from
     )
+    columns = quote_columns(quote, sources)
     for name, value in columns.items():
         setattr(row, name, value)
+    unsupported = support(quote, sources)
+    if unsupported is not None:
+        row.mark(RecordStatus.unsupported, unsupported)
+    elif row.status is RecordStatus.unsupported and (row.status_reason or "").startswith(
+        SOURCE_RETRACTED
+    ):
+        row.mark(RecordStatus.active, None)  # its new source stands
     session.add(row)
     return row
 
 
 async def write_claim(session: AsyncSession, data: ClaimCreate, row: Claim) -> Claim:
-    sources = await quoted_sources(session, [data.source])
+    sources = await quoted_sources(session, [s for s in (data.source, data.relayed_from) if s])
     return save_claim(session, data, row, sources)
 
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, cast
 
@@ -78,6 +78,10 @@ class EvidenceRecord(PublicRecord):
     )
     status_reason: Mapped[str | None] = mapped_column(Text)
     status_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    def mark(self, status: RecordStatus, reason: str | None) -> None:
+        self.status, self.status_reason = status, reason
+        self.status_changed_at = datetime.now(UTC)
 
     def state(self) -> RecordState:
         return RecordState(

@@ -40,10 +40,30 @@ def verify_quote(quote: str, locator: Locator | None, archived_text: str | None)
 
 
 class QuotedSource(NamedTuple):
-    """What a quote is checked against: its source's archived text and relays."""
+    """What a quote is checked against: its source's archived text and relays, and why the
+    source was retracted, if it was."""
 
     archived_text: str | None
     relays: frozenset[str]
+    retraction: str | None = None
+
+
+def rests_on_retracted(kind: str, record_id: str, reason: str) -> str:
+    """Why a claim or excerpt is unsupported."""
+    return f"Rests on the retracted {kind} {record_id!r}: {reason}"
+
+
+SOURCE_RETRACTED = "Rests on the retracted source"
+
+
+def support(quote: QuoteIn, sources: Mapping[str, QuotedSource]) -> str | None:
+    """Why a quote is unsupported (its source, or the source it reports, is retracted), or
+    None when it stands."""
+    for source_id in (quote.source, quote.relayed_from):
+        source = sources.get(source_id) if source_id else None
+        if source is not None and source.retraction is not None:
+            return rests_on_retracted("source", source_id or "", source.retraction)
+    return None
 
 
 def quote_columns(data: QuoteIn, sources: Mapping[str, QuotedSource]) -> dict[str, Any]:

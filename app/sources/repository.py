@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload, undefer
 
 from app.auth.scopes import Principal
+from app.claims.models import Claim
+from app.db.base import Quoted
+from app.facilities.models import FacilityMention
 from app.kit.errors import ProblemError
 from app.kit.listing import Records, any_of, one_of
 from app.kit.pagination import Cursors, SortKey, Window, parse_date, parse_datetime, parse_text
 from app.kit.partial_dates import DatePrecision, PartialDate
+from app.kit.schemas import RecordStatus
 from app.sources.models import Source, SourceRelay, published_ascending, published_descending
-from app.sources.quotes import QuotedSource
+from app.sources.quotes import QuotedSource, QuoteMismatchError, locator_of, verify_quote
 from app.sources.schemas import SourceCreate, SourceQuery
+from app.testimonies.models import TestimonyExcerpt
 
 SORT_KEYS = {
     "published_on": SortKey(published_ascending, parse_date, descending=published_descending),
@@ -132,9 +138,39 @@ async def quoted_sources(session: AsyncSession, ids: Iterable[str]) -> dict[str,
 
 def quoted_source(source: Source) -> QuotedSource:
     """Needs `archived_text` and `relays` loaded."""
-    return QuotedSource(source.archived_text, frozenset(r.id for r in source.relays))
+    retracted = source.status is RecordStatus.retracted
+    return QuotedSource(
+        source.archived_text,
+        frozenset(r.id for r in source.relays),
+        (source.status_reason or "retracted") if retracted else None,
+    )
 
 
 async def write_source(session: AsyncSession, data: SourceCreate, row: Source) -> Source:
     relayed = await sources_by_id(session, data.relays)
-    return save_source(session, data, row, [relayed[r] for r in data.relays])
+    saved = save_source(session, data, row, [relayed[r] for r in data.relays])
+    await check_dependent_quotes(session, saved)
+    return saved
+
+
+async def check_dependent_quotes(session: AsyncSession, source: Source) -> None:
+    """Every quote taken from the source must still stand in its (new) archived text, and
+    every passage said to report a relayed source must still name one of its relays."""
+    relays = {r.id for r in source.relays}
+    quoting: tuple[type[Quoted], ...] = (Claim, FacilityMention, TestimonyExcerpt)
+    for model in quoting:
+        quotes = await session.scalars(select(model).where(model.source_id == source.id))
+        for quoted in quotes:
+            verify_quote(quoted.quote, locator_of(quoted), source.archived_text)
+            if quoted.relayed_from_id is not None and quoted.relayed_from_id not in relays:
+                raise QuoteMismatchError(
+                    f"a quote relays {quoted.relayed_from_id!r}, no longer among the relays"
+                )
+
+
+def source_patch_base(data: SourceCreate) -> dict[str, Any]:
+    """A source's fields, without the digest of its text: a PATCH of the text renews it."""
+    fields = data.model_dump()
+    if fields["archived_text"] is not None:
+        fields["archive_sha256"] = None
+    return fields

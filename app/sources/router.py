@@ -107,6 +107,7 @@ add_record_routes(
             update_schema=update_schema(SourceCreate, "SourceUpdate"),
             loads=(*repository.RECORDS.loads, undefer(SourceRow.archived_text)),
             as_input=repository.source_input,
+            patch_base=repository.source_patch_base,
             new=lambda data: SourceRow(id=data.id, relays=[]),
             write=repository.write_source,
             visible=lambda _principal: None,

@@ -15,8 +15,9 @@ from app.kit.pagination import Cursors, SortKey, Window, parse_date, parse_datet
 from app.kit.partial_dates import PartialDate
 from app.kit.periods import overlap_conditions, set_period, widened_to_years
 from app.kit.protection import ProtectionLevel
+from app.kit.schemas import RecordStatus
 from app.sources.models import Source
-from app.sources.quotes import QuotedSource, quote_columns, quote_input
+from app.sources.quotes import QuotedSource, quote_columns, quote_input, support
 from app.sources.repository import quoted_sources
 from app.testimonies.models import (
     Testimony,
@@ -149,7 +150,11 @@ def save_testimony(
     row.facilities = facilities
     row.excerpts = [
         TestimonyExcerpt(
-            position=i, protection_level=e.protection_level, **quote_columns(e, sources)
+            position=i,
+            protection_level=e.protection_level,
+            status=RecordStatus.unsupported if support(e, sources) else RecordStatus.active,
+            status_reason=support(e, sources),
+            **quote_columns(e, sources),
         )
         for i, e in enumerate(data.excerpts)
     ]
@@ -163,5 +168,6 @@ async def write_testimony(
     facilities = list(
         await session.scalars(select(Facility).where(Facility.id.in_(data.facilities)))
     )
-    sources = await quoted_sources(session, [e.source for e in data.excerpts])
+    cited = [s for e in data.excerpts for s in (e.source, e.relayed_from) if s]
+    sources = await quoted_sources(session, cited)
     return save_testimony(session, data, row, facilities, sources)
