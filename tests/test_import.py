@@ -202,3 +202,16 @@ async def test_import_command(
         await connection.execute(text("DELETE FROM audit_events WHERE route = 'testimony import'"))
         await connection.execute(text("DELETE FROM revisions WHERE record_id = 'cli-org'"))
         await connection.execute(text("DELETE FROM organizations WHERE id = 'cli-org'"))
+
+
+async def test_a_retracted_record_cannot_be_changed_by_import(
+    client: httpx.AsyncClient, writer: dict[str, str]
+) -> None:
+    await client.post("/v1/import", content=ndjson(RECORDS[0]), headers=writer)
+    await client.delete(
+        "/v1/organizations/kcna?reason=duplicate", headers=writer | {"If-Match": '"1"'}
+    )
+    renamed = RECORDS[0] | {"record": RECORDS[0]["record"] | {"name": "Renamed"}}
+    response = await client.post("/v1/import", content=ndjson(renamed), headers=writer)
+    assert response.status_code == 422
+    assert "retracted" in response.json()["errors"][0]["message"]

@@ -31,7 +31,7 @@ from app.facilities.models import Facility
 from app.facilities.repository import facility_input, save_facility
 from app.facilities.schemas import FacilityCreate
 from app.kit.listing import one_of
-from app.kit.schemas import SINGULAR, RecordIn
+from app.kit.schemas import SINGULAR, RecordIn, RecordStatus
 from app.organizations.models import Organization
 from app.organizations.repository import organization_input, save_organization
 from app.organizations.schemas import OrganizationCreate
@@ -251,6 +251,9 @@ class _Loader:
                 if _dump(before[item.id]) == _dump(item):
                     self.report.unchanged[kind] = self.report.unchanged.get(kind, 0) + 1
                     continue
+            if row is not None and row.status is RecordStatus.retracted:
+                self.problems.append(f"{kind}/{item.id}: it is retracted and cannot change")
+                continue
             bucket = self.report.updated if row is not None else self.report.created
             bucket.setdefault(kind, []).append(item.id)
             changed.append(item)
