@@ -48,6 +48,9 @@ class Settings(BaseSettings):
         default="async+memory://",
         description="Where rate-limit counters live (a `limits` storage URI, async+redis://...).",
     )
+    idempotency_hours: int = Field(
+        default=24, ge=1, description="How long a POST's Idempotency-Key is remembered."
+    )
     import_max_bytes: int = Field(
         default=200 * 1024 * 1024, description="Largest body POST /v1/import accepts."
     )

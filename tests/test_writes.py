@@ -85,7 +85,7 @@ async def test_create_answers_201_with_location_etag_and_record(
         ({"claimant_organization": "nobody"}, "claimant_organization"),
         ({"about_facility": "no-mine"}, "about_facility"),
         ({"source": "no-source"}, "source"),
-        ({"relayed_from": "bbc-article"}, "quote"),  # not among the source's relays
+        ({"relayed_from": "bbc-article"}, "relayed_from"),  # not among the source's relays
         ({"quote": "words nobody wrote"}, "quote"),
     ],
 )
@@ -499,3 +499,38 @@ async def test_the_first_revision_holds_the_record_as_stored(
     await client.post("/v1/claims", json=CLAIM, headers=writer)
     first = (await client.get("/v1/claims/orphans-700/revisions/1")).json()
     assert first["record"]["locator"] == {"char_start": 10, "char_end": 33}
+
+
+async def test_a_misquoted_excerpt_is_named_by_its_place(
+    client: httpx.AsyncClient, writer: dict[str, str]
+) -> None:
+    await base_records(client, writer)
+    account = {
+        "id": "witness",
+        "witness_pseudonym": "W",
+        "witness_role": "survivor",
+        "summary": "An account.",
+        "protection_level": "public",
+        "excerpts": [
+            {"source": "bbc-article", "quote": "we worked until dark"},
+            {"source": "bbc-article", "quote": "words nobody wrote"},
+        ],
+    }
+    response = await client.post("/v1/testimonies", json=account, headers=writer)
+    assert response.status_code == 422
+    assert [e["name"] for e in response.json()["errors"]] == ["excerpts.1.quote"]
+
+
+async def test_idempotency_keys_expire(
+    client: httpx.AsyncClient, writer: dict[str, str], session: AsyncSession
+) -> None:
+    await base_records(client, writer)
+    headers = writer | {"Idempotency-Key": "old-key"}
+    await client.post("/v1/claims", json=CLAIM, headers=headers)
+    await session.execute(
+        text("UPDATE idempotent_requests SET created_at = now() - interval '25 hours'")
+    )
+    other = CLAIM | {"id": "orphans-again"}
+    response = await client.post("/v1/claims", json=other, headers=headers)
+    assert response.status_code == 201
+    assert "idempotent-replayed" not in response.headers

@@ -5,12 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 from fastapi import Request, Response
 from fastapi.encoders import jsonable_encoder
 from pydantic import BaseModel
-from sqlalchemy import text
+from sqlalchemy import delete, func, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.scopes import Principal
@@ -45,6 +46,14 @@ async def once(
     await session.execute(
         text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
         {"key": f"{principal.key_id}:{key}"},
+    )
+    # Keys are remembered for a while, not for ever: this client's expired ones go first.
+    hours = request.app.state.settings.idempotency_hours
+    await session.execute(
+        delete(IdempotentRequest).where(
+            IdempotentRequest.key_id == principal.key_id,
+            IdempotentRequest.created_at < func.now() - timedelta(hours=hours),
+        )
     )
     stored = await session.get(IdempotentRequest, (principal.key_id, key))
     if stored is not None:

@@ -120,7 +120,7 @@ async def _apply(kind: RecordKind[Row, In], session: AsyncSession, data: In, row
             422,
             "quote-mismatch",
             "A quote does not stand in its source's archived text as given.",
-            errors=[FieldError(location="body", name="quote", message=str(error))],
+            errors=[FieldError(location="body", name=error.field, message=str(error))],
         ) from None
 
 

@@ -103,7 +103,7 @@ def save_facility(
         for i, a in enumerate(data.aliases)
     ]
     row.mentions = [
-        FacilityMention(position=i, **quote_columns(m, sources))
+        FacilityMention(position=i, **quote_columns(m, sources, f"mentions.{i}."))
         for i, m in enumerate(data.mentions)
     ]
     session.add(row)

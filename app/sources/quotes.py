@@ -12,7 +12,11 @@ from app.kit.schemas import Locator, QuoteIn
 
 
 class QuoteMismatchError(ValueError):
-    pass
+    """A quote that does not stand in its source as given; `field` names it in the input."""
+
+    def __init__(self, message: str, field: str = "quote") -> None:
+        super().__init__(message)
+        self.field = field
 
 
 def verify_quote(quote: str, locator: Locator | None, archived_text: str | None) -> Locator | None:
@@ -66,13 +70,20 @@ def support(quote: QuoteIn, sources: Mapping[str, QuotedSource]) -> str | None:
     return None
 
 
-def quote_columns(data: QuoteIn, sources: Mapping[str, QuotedSource]) -> dict[str, Any]:
-    """Columns of a `Quoted` row, checked against the source it quotes."""
+def quote_columns(
+    data: QuoteIn, sources: Mapping[str, QuotedSource], field: str = ""
+) -> dict[str, Any]:
+    """Columns of a `Quoted` row, checked against the source it quotes. `field` is where the
+    quote stands in its record's input (`excerpts.2.`), for error messages."""
     source = sources.get(data.source, QuotedSource(None, frozenset()))
-    locator = verify_quote(data.quote, data.locator, source.archived_text)
+    try:
+        locator = verify_quote(data.quote, data.locator, source.archived_text)
+    except QuoteMismatchError as error:
+        raise QuoteMismatchError(str(error), f"{field}quote") from None
     if data.relayed_from is not None and data.relayed_from not in source.relays:
         raise QuoteMismatchError(
-            f"relayed_from {data.relayed_from!r} is not among the relays of {data.source!r}"
+            f"relayed_from {data.relayed_from!r} is not among the relays of {data.source!r}",
+            f"{field}relayed_from",
         )
     return {
         "source_id": data.source,

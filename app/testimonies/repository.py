@@ -154,7 +154,7 @@ def save_testimony(
             protection_level=e.protection_level,
             status=RecordStatus.unsupported if support(e, sources) else RecordStatus.active,
             status_reason=support(e, sources),
-            **quote_columns(e, sources),
+            **quote_columns(e, sources, f"excerpts.{i}."),
         )
         for i, e in enumerate(data.excerpts)
     ]
