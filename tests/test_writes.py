@@ -534,3 +534,24 @@ async def test_idempotency_keys_expire(
     response = await client.post("/v1/claims", json=other, headers=headers)
     assert response.status_code == 201
     assert "idempotent-replayed" not in response.headers
+
+
+async def test_facility_mentions_lose_support_with_their_source(
+    client: httpx.AsyncClient, writer: dict[str, str]
+) -> None:
+    await base_records(client, writer)
+    mine = {
+        "id": "mine",
+        "name": "A mine",
+        "facility_type": "coal_mine",
+        "mentions": [{"source": "bbc-article", "quote": "we worked until dark"}],
+    }
+    assert (await client.post("/v1/facilities", json=mine, headers=writer)).status_code == 201
+    await client.delete(
+        "/v1/sources/bbc-article?reason=Fabricated", headers=writer | {"If-Match": '"1"'}
+    )
+    facility = await client.get("/v1/facilities/mine")
+    assert facility.headers["etag"] == '"2"'
+    assert facility.json()["citations"][0]["status"] == "unsupported"
+    history = (await client.get("/v1/facilities/mine/revisions")).json()["data"]
+    assert [r["action"] for r in history] == ["created", "unsupported"]

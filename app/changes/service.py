@@ -23,8 +23,9 @@ from app.auth.scopes import Principal
 from app.changes.revisions import Action, record_revision
 from app.claims.models import Claim
 from app.claims.repository import claim_input
-from app.db.base import EvidenceRecord
-from app.facilities.models import Facility
+from app.db.base import EvidenceRecord, Quoted
+from app.facilities.models import Facility, FacilityMention
+from app.facilities.repository import facility_input
 from app.kit.conditional import etag_of, matches
 from app.kit.errors import FieldError, ProblemError, not_found
 from app.kit.listing import one_of
@@ -277,6 +278,71 @@ async def retract(
     return row
 
 
+@dataclass(frozen=True)
+class _Quoting:
+    """A kind of record that holds quotes of sources: testimonies (excerpts), facilities
+    (mentions)."""
+
+    plural: str
+    model: type[EvidenceRecord]
+    quote_model: type[Quoted]
+    owner: Any  # the quote's column naming its record
+    quotes: Any  # the record's relationship to its quotes
+    loads: tuple[ExecutableOption, ...]
+    as_input: Callable[[Any], RecordIn]
+
+
+TESTIMONIES_QUOTING = _Quoting(
+    "testimonies",
+    Testimony,
+    TestimonyExcerpt,
+    TestimonyExcerpt.testimony_id,
+    Testimony.excerpts,
+    (selectinload(Testimony.facilities), selectinload(Testimony.excerpts)),
+    testimony_input,
+)
+FACILITIES_QUOTING = _Quoting(
+    "facilities",
+    Facility,
+    FacilityMention,
+    FacilityMention.facility_id,
+    Facility.mentions,
+    (selectinload(Facility.aliases), selectinload(Facility.mentions)),
+    facility_input,
+)
+
+
+async def _unsupport_quotes(
+    session: AsyncSession, quoting: _Quoting, source_id: str, why: str, context: WriteContext
+) -> list[str]:
+    quotes = quoting.quote_model
+    cites = (quotes.source_id == source_id) | (quotes.relayed_from_id == source_id)
+    records = await session.scalars(
+        select(quoting.model)
+        .options(*quoting.loads)
+        .where(quoting.model.id.in_(select(quoting.owner).where(cites)))
+        .with_for_update(of=quoting.model)
+    )
+    touched = []
+    for record in records:
+        state = quoting.as_input(record)
+        for quote in getattr(record, quoting.quotes.key):
+            if source_id in quote.quoted_ids():
+                quote.status, quote.status_reason = RecordStatus.unsupported, why
+        record_revision(
+            session,
+            quoting.plural,
+            record,
+            action=Action.unsupported,
+            before=state,
+            after=state,
+            key_id=context.principal.key_id,
+            reason=why,
+        )
+        touched.append(f"{quoting.plural}/{record.id}")
+    return touched
+
+
 async def _unsupport_dependents(
     session: AsyncSession, plural: str, record_id: str, reason: str, context: WriteContext
 ) -> list[str]:
@@ -285,33 +351,10 @@ async def _unsupport_dependents(
     touched = []
     if plural == "sources":
         rests_on = (Claim.source_id == record_id) | (Claim.relayed_from_id == record_id)
-        quoting = (TestimonyExcerpt.source_id == record_id) | (
-            TestimonyExcerpt.relayed_from_id == record_id
-        )
-        # The testimonies get a new version too: their citations change, and mirrors must
-        # hear of it.
-        testimonies = await session.scalars(
-            select(Testimony)
-            .options(selectinload(Testimony.facilities), selectinload(Testimony.excerpts))
-            .where(Testimony.id.in_(select(TestimonyExcerpt.testimony_id).where(quoting)))
-            .with_for_update(of=Testimony)
-        )
-        for testimony in testimonies:
-            account = testimony_input(testimony)
-            for excerpt in testimony.excerpts:
-                if record_id in (excerpt.source_id, excerpt.relayed_from_id):
-                    excerpt.status, excerpt.status_reason = RecordStatus.unsupported, why
-            record_revision(
-                session,
-                "testimonies",
-                testimony,
-                action=Action.unsupported,
-                before=account,
-                after=account,
-                key_id=context.principal.key_id,
-                reason=why,
-            )
-            touched.append(f"testimonies/{testimony.id}")
+        # Records quoting the source get a new version too: their citations change, and
+        # mirrors must hear of it.
+        for quoting in (TESTIMONIES_QUOTING, FACILITIES_QUOTING):
+            touched += await _unsupport_quotes(session, quoting, record_id, why, context)
     else:
         rests_on = (Claim.claimant_testimony_id == record_id) | (
             Claim.about_testimony_id == record_id

@@ -140,6 +140,19 @@ class Quoted:
         )
 
 
+class Supported:
+    """A quote inside a record (an excerpt, a mention): `unsupported`, with the reason, once
+    the source it quotes is retracted."""
+
+    status: Mapped[RecordStatus] = mapped_column(
+        text_enum(RecordStatus, "status"), server_default=RecordStatus.active
+    )
+    status_reason: Mapped[str | None] = mapped_column(Text)
+
+    def quoted_ids(self) -> tuple[str | None, ...]:
+        return (getattr(self, "source_id", None), getattr(self, "relayed_from_id", None))
+
+
 class Period:
     """A span of time known to varying precision. The start is stored as the first day it may
     denote, the end as the last, so that overlap with [from, to] is two comparisons."""

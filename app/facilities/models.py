@@ -6,7 +6,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, Numeric, String, Text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.db.base import Base, EvidenceRecord, Quoted, Timestamped, text_enum
+from app.db.base import Base, EvidenceRecord, Quoted, Supported, Timestamped, text_enum
 from app.facilities.schemas import AliasScript, FacilityType, LocationPrecision
 from app.kit.provinces import Province
 from app.organizations.models import Organization
@@ -70,7 +70,7 @@ class FacilityAlias(Timestamped, Base):
     __table_args__ = (Index("ix_facility_aliases_facility_id", "facility_id"),)
 
 
-class FacilityMention(Quoted, Timestamped, Base):
+class FacilityMention(Quoted, Supported, Timestamped, Base):
     """A quote in which a source names or locates a facility."""
 
     __tablename__ = "facility_mentions"

@@ -14,8 +14,9 @@ from app.facilities.models import FacilityAlias as FacilityAliasRow
 from app.facilities.schemas import FacilityAlias, FacilityCreate, FacilityQuery, LocationIn
 from app.kit.listing import Records, any_of
 from app.kit.pagination import Cursors, SortKey, Window, parse_datetime, parse_text
+from app.kit.schemas import RecordStatus
 from app.sources.models import Source
-from app.sources.quotes import QuotedSource, quote_columns, quote_input
+from app.sources.quotes import QuotedSource, quote_columns, quote_input, support
 from app.sources.repository import quoted_sources
 
 SORT_KEYS = {
@@ -103,7 +104,12 @@ def save_facility(
         for i, a in enumerate(data.aliases)
     ]
     row.mentions = [
-        FacilityMention(position=i, **quote_columns(m, sources, f"mentions.{i}."))
+        FacilityMention(
+            position=i,
+            status=RecordStatus.unsupported if support(m, sources) else RecordStatus.active,
+            status_reason=support(m, sources),
+            **quote_columns(m, sources, f"mentions.{i}."),
+        )
         for i, m in enumerate(data.mentions)
     ]
     session.add(row)
@@ -115,5 +121,6 @@ def _coordinate(value: float | None) -> Decimal | None:
 
 
 async def write_facility(session: AsyncSession, data: FacilityCreate, row: Facility) -> Facility:
-    sources = await quoted_sources(session, [m.source for m in data.mentions])
+    cited = [s for m in data.mentions for s in (m.source, m.relayed_from) if s]
+    sources = await quoted_sources(session, cited)
     return save_facility(session, data, row, sources)

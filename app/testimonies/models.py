@@ -19,6 +19,7 @@ from app.db.base import (
     EvidenceRecord,
     Period,
     Quoted,
+    Supported,
     Timestamped,
     period_bounds,
     text_enum,
@@ -27,7 +28,6 @@ from app.db.base import (
 from app.facilities.models import Facility
 from app.kit.protection import ProtectionLevel
 from app.kit.provinces import Province
-from app.kit.schemas import RecordStatus
 from app.testimonies.schemas import Gender, WitnessRole
 
 testimony_facilities = Table(
@@ -80,7 +80,7 @@ class Testimony(Period, EvidenceRecord, Base):
     )
 
 
-class TestimonyExcerpt(Quoted, Timestamped, Base):
+class TestimonyExcerpt(Quoted, Supported, Timestamped, Base):
     """A verbatim quote of the witness's own account."""
 
     __tablename__ = "testimony_excerpts"
@@ -93,11 +93,6 @@ class TestimonyExcerpt(Quoted, Timestamped, Base):
     protection_level: Mapped[ProtectionLevel] = mapped_column(
         text_enum(ProtectionLevel, "protection_level"), server_default=ProtectionLevel.public
     )
-    # "unsupported" once the source it quotes is retracted, with the reason.
-    status: Mapped[RecordStatus] = mapped_column(
-        text_enum(RecordStatus, "status"), server_default=RecordStatus.active
-    )
-    status_reason: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = Quoted.quote_checks()
 
