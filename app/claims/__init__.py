@@ -1,0 +1,1 @@
+"""Quantitative claims: numbers about the labour, each with its quote and claimant."""

@@ -1,0 +1,1 @@
+"""Organizations: publishers, claimants and operators."""

@@ -1,0 +1,1 @@
+"""Sources, their relay chains, archived texts, quotes and citations."""

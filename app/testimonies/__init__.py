@@ -1,0 +1,1 @@
+"""Testimonies of witnesses, under pseudonyms, with their excerpts."""
