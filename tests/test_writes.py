@@ -3,6 +3,7 @@ retraction and its propagation, all inside the test's rolled-back transaction.""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import httpx
@@ -411,10 +412,10 @@ async def test_a_source_text_change_must_keep_its_quotes_standing(
         headers=writer | {"If-Match": '"1"'},
     )
     assert kept.status_code == 200, kept.text
-    assert (
-        kept.json()["archive_sha256"]
-        != (await client.get("/v1/sources/kcna-report")).json()["archive_sha256"]
-    )
+    # The digest follows the new text: it is recomputed, not kept from the old one.
+    new_text = (ARTICLE + " More text.").encode()
+    assert kept.json()["archive_sha256"] == hashlib.sha256(new_text).hexdigest()
+    assert (await client.get("/v1/sources/bbc-article/text")).text == ARTICLE + " More text."
 
 
 async def test_retraction_gives_the_testimonies_quoting_it_a_new_version(

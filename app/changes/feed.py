@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import ColumnElement, and_, not_, select, text
+from sqlalchemy import ColumnElement, and_, not_, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.scopes import Principal
@@ -60,32 +60,30 @@ class ChangeQuery(BaseModel):
     record_type: list[RecordType] = Field(default_factory=list, description="Only these kinds.")
 
 
-def _hidden(principal: Principal) -> ColumnElement[bool] | None:
-    """Changes of records this client may not learn exist."""
-    if not principal.hidden_levels:
+def _visible_changes(principal: Principal) -> ColumnElement[bool] | None:
+    """Changes of the records this client may learn exist; None when it may see all."""
+    visible_claims_now = visible_claims(principal)
+    if visible_claims_now is None:
         return None
     hidden_testimonies = select(Testimony.id).where(
         Testimony.protection_level.in_(principal.hidden_levels)
     )
-    visible = visible_claims(principal)
-    hidden_claims = select(Claim.id).where(not_(visible)) if visible is not None else None
-    conditions = [
-        and_(Revision.record_type == "testimonies", Revision.record_id.in_(hidden_testimonies))
-    ]
-    if hidden_claims is not None:
-        conditions.append(
-            and_(Revision.record_type == "claims", Revision.record_id.in_(hidden_claims))
+    hidden_claims = select(Claim.id).where(not_(visible_claims_now))
+    return not_(
+        or_(
+            and_(Revision.record_type == "testimonies", Revision.record_id.in_(hidden_testimonies)),
+            and_(Revision.record_type == "claims", Revision.record_id.in_(hidden_claims)),
         )
-    return not_(conditions[0]) if len(conditions) == 1 else not_(conditions[0] | conditions[1])
+    )
 
 
 async def read_changes(
     session: AsyncSession, query: ChangeQuery, cursors: Cursors, principal: Principal
 ) -> tuple[Window[Revision], list[Change]]:
     statement = select(Revision).where(Revision.transaction_id < _HORIZON)
-    hidden = _hidden(principal)
-    if hidden is not None:
-        statement = statement.where(hidden)
+    visible = _visible_changes(principal)
+    if visible is not None:
+        statement = statement.where(visible)
     if query.record_type:
         statement = statement.where(Revision.record_type.in_(query.record_type))
     bound = {"feed": sorted(t.value for t in query.record_type), "tier": principal.tier}
