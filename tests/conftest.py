@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 import httpx
 import pytest
@@ -21,7 +23,9 @@ from sqlalchemy.pool import NullPool
 from app.db import migrations
 from app.db.embedded import embedded_server_url
 from app.db.engine import async_url, get_session, make_engine, run_before_commit
+from app.kit.exports import StreamSessions, get_stream_sessions
 from app.main import create_app
+from app.search.indexing import index_pending
 from app.settings import Settings, get_settings
 
 TEST_DATABASE = "testimony_test"
@@ -93,9 +97,28 @@ async def session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
             await transaction.rollback()
 
 
+@dataclass(frozen=True)
+class SavepointSessions:
+    """What a streamed export reads and audits through, on the test's session: it sees the
+    test's records, and its audit events are undone with them."""
+
+    session: AsyncSession
+
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[AsyncSession]:
+        yield self.session
+
+    @asynccontextmanager
+    async def audit(self) -> AsyncIterator[AsyncSession]:
+        async with self.session.begin_nested():
+            yield self.session
+
+
 @pytest.fixture
 async def client(app: FastAPI, session: AsyncSession) -> AsyncIterator[httpx.AsyncClient]:
     async def test_session(request: Request) -> AsyncIterator[AsyncSession]:
+        # What the test wrote before the request stands as if committed: searchable too.
+        await index_pending(session)
         # Each request in a savepoint, undone when it fails, as its own transaction would be.
         savepoint = await session.begin_nested()
         try:
@@ -107,6 +130,11 @@ async def client(app: FastAPI, session: AsyncSession) -> AsyncIterator[httpx.Asy
             raise
 
     app.dependency_overrides[get_session] = test_session
+
+    def test_stream_sessions() -> StreamSessions:
+        return SavepointSessions(session)
+
+    app.dependency_overrides[get_stream_sessions] = test_stream_sessions
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         yield client

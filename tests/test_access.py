@@ -38,6 +38,7 @@ POLICY: dict[tuple[str, str], str | None] = {
     ("GET", "/v1/testimonies/{testimony_id}"): None,
     ("GET", "/v1/claims"): None,
     ("GET", "/v1/claims/{claim_id}"): None,
+    ("GET", "/v1/claims/{claim_id}/related"): None,
     ("GET", "/v1/audit"): "admin",
     ("GET", "/v1/changes"): None,
     ("POST", "/v1/import"): "write",

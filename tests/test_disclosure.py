@@ -162,7 +162,14 @@ async def test_claims_inherit_the_level_of_their_testimony(
     assert claim["disclosure"] == {
         "level": "restricted",
         "coarsened": True,
-        "withheld": ["citations.quote", "citations.locator", "notes", "period", "value"],
+        "withheld": [
+            "citations.quote",
+            "citations.locator",
+            "notes",
+            "period",
+            "value",
+            "independent_sources",
+        ],
     }
     assert (claim["value"], claim["value_min"], claim["value_max"]) == (None, 10, 19)
     assert claim["period"] == {"start": None, "end": "1987"}

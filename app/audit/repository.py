@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from fastapi import Request
 from fastapi.routing import APIRoute
+from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.models import AuditEvent
@@ -79,11 +80,14 @@ async def record_disclosure(
 async def list_events(
     session: AsyncSession, query: AuditQuery, cursors: Cursors, principal: Principal
 ) -> Window[AuditEvent]:
-    conditions = [
+    return await RECORDS.page(session, event_conditions, query, query.sort, cursors, principal)
+
+
+def event_conditions(query: AuditQuery, _principal: Principal) -> list[ColumnElement[bool] | None]:
+    return [
         any_of(AuditEvent.key_id, query.key_id),
         any_of(AuditEvent.action, query.action),
         AuditEvent.records.overlap(query.record) if query.record else None,
         AuditEvent.created_at >= query.occurred_from if query.occurred_from else None,
         AuditEvent.created_at <= query.occurred_to if query.occurred_to else None,
     ]
-    return await RECORDS.page(session, conditions, query, query.sort, cursors, tier=principal.tier)

@@ -6,9 +6,19 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.dependencies import Viewer
+from app.claims.corroboration import Relation, claim_sources, related_claims
 from app.claims.models import Claim as ClaimRow
 from app.claims.repository import claim_level
-from app.claims.schemas import Claim, Claimant, ClaimantType, ClaimSubject, Metric
+from app.claims.schemas import (
+    Claim,
+    Claimant,
+    ClaimantType,
+    ClaimSubject,
+    Metric,
+    RelatedClaim,
+    RelatedClaimList,
+    RelatedClaims,
+)
 from app.facilities.models import Facility
 from app.kit.citing import Citer
 from app.kit.periods import period_of
@@ -47,7 +57,47 @@ async def present_claims(
     """Needs source (with publisher), claimant and subject relationships loaded. Claims that
     rest on a restricted testimony are coarsened for clients without read:restricted."""
     citations = await CitationBuilder.for_quotes(session, claims)
-    return [_present(claim, citations, citer, viewer) for claim in claims]
+    principal = viewer.principal
+    in_full = [c.id for c in claims if principal.sees_in_full(claim_level(c))]
+    sources = await claim_sources(session, in_full, principal)
+    return [_present(claim, citations, sources, citer, viewer) for claim in claims]
+
+
+async def present_related(
+    session: AsyncSession, claim: ClaimRow, citer: Citer, viewer: Viewer, limit: int
+) -> RelatedClaims:
+    """The claims that agree and conflict with `claim`, at most `limit` of each. Nothing is
+    related to a claim coarsened for this client: the relations would reveal its values."""
+    if not viewer.shows_in_full(claim_level(claim), f"claims/{claim.id}"):
+        empty = RelatedClaimList(total=0, data=[])
+        return RelatedClaims(
+            id=claim.id, independent_sources=None, withheld=True, agrees=empty, conflicts=empty
+        )
+    related = await related_claims(session, claim.id, viewer.principal, limit)
+    shown = await present_claims(
+        session,
+        [claim, *related.claims[Relation.agrees], *related.claims[Relation.conflicts]],
+        citer,
+        viewer,
+    )
+    target, presented = shown[0], {c.id: c for c in shown[1:]}
+
+    def listed(relation: Relation) -> RelatedClaimList:
+        return RelatedClaimList(
+            total=related.totals[relation],
+            data=[
+                RelatedClaim(claim=presented[row.id], reasons=related.reasons[row.id])
+                for row in related.claims[relation]
+            ],
+        )
+
+    return RelatedClaims(
+        id=claim.id,
+        independent_sources=target.independent_sources,
+        withheld=False,
+        agrees=listed(Relation.agrees),
+        conflicts=listed(Relation.conflicts),
+    )
 
 
 def _ref(record: Organization | Facility | Testimony | None) -> RecordRef | None:
@@ -57,7 +107,13 @@ def _ref(record: Organization | Facility | Testimony | None) -> RecordRef | None
     return RecordRef(id=record.id, name=name)
 
 
-def _present(claim: ClaimRow, citations: CitationBuilder, citer: Citer, viewer: Viewer) -> Claim:
+def _present(
+    claim: ClaimRow,
+    citations: CitationBuilder,
+    sources: dict[str, int],
+    citer: Citer,
+    viewer: Viewer,
+) -> Claim:
     level = claim_level(claim)
     full = viewer.shows_in_full(level, f"claims/{claim.id}")
     values = [_number(claim.value), _number(claim.value_min), _number(claim.value_max)]
@@ -76,6 +132,8 @@ def _present(claim: ClaimRow, citations: CitationBuilder, citer: Citer, viewer: 
             # An exact age identifies; a ten-year band of it does not.
             withheld.append("value")
             values = [None, _decade(claim.value_min, 0), _decade(claim.value_max, 9)]
+        # Which claims agree with it would tell its exact values.
+        withheld.append("independent_sources")
     value, value_min, value_max = values
     return Claim(
         id=claim.id,
@@ -96,6 +154,7 @@ def _present(claim: ClaimRow, citations: CitationBuilder, citer: Citer, viewer: 
         ),
         citations=[citation],
         notes=notes,
+        independent_sources=sources[claim.id] if full else None,
         disclosure=Disclosure(level=level, coarsened=bool(withheld), withheld=withheld),
         created_at=claim.created_at,
         updated_at=claim.updated_at,

@@ -19,6 +19,8 @@ from app.claims.models import (
     value_sort_key,
 )
 from app.claims.schemas import ClaimCreate, ClaimQuery, Metric
+from app.facilities.models import Facility
+from app.kit.facets import Facet
 from app.kit.listing import Records, any_of
 from app.kit.pagination import (
     Cursors,
@@ -58,12 +60,26 @@ RECORDS = Records(
         selectinload(Claim.about_testimony),
         selectinload(Claim.about_organization),
     ),
+    facets={
+        "metric": Facet(Claim.metric, always_known=True),
+        "unit": Facet(Claim.unit, always_known=True),
+        "stance": Facet(Claim.stance, always_known=True),
+        "facility": Facet(
+            Claim.about_facility_id,
+            label_column=Facility.name,
+            join=(Facility, Facility.id == Claim.about_facility_id),
+        ),
+    },
 )
 
 
 async def list_claims(
     session: AsyncSession, query: ClaimQuery, cursors: Cursors, principal: Principal
 ) -> Window[Claim]:
+    return await RECORDS.page(session, claim_conditions, query, query.sort, cursors, principal)
+
+
+def claim_conditions(query: ClaimQuery, principal: Principal) -> list[ColumnElement[bool] | None]:
     value_low: ColumnElement[Any] = Claim.value_min.expression
     value_high: ColumnElement[Any] = Claim.value_max.expression
     period_low, period_high = period_lower, period_upper
@@ -108,7 +124,7 @@ async def list_claims(
         conditions.append(or_(Claim.value_max.is_(None), value_high >= query.value_min))
     if query.value_max is not None:
         conditions.append(or_(Claim.value_min.is_(None), value_low <= query.value_max))
-    return await RECORDS.page(session, conditions, query, query.sort, cursors, tier=principal.tier)
+    return conditions
 
 
 async def get_claim(

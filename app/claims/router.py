@@ -2,24 +2,42 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from app.auth.dependencies import ViewerDep, access
 from app.changes.routes import RecordRoutes, add_record_routes, update_schema
 from app.changes.service import RecordKind
 from app.claims import repository
 from app.claims.models import Claim as ClaimRow
-from app.claims.presenters import present_claims
-from app.claims.schemas import Claim, ClaimCreate, ClaimPage, ClaimQuery
+from app.claims.presenters import present_claims, present_related
+from app.claims.schemas import Claim, ClaimCreate, ClaimPage, ClaimQuery, RelatedClaims
 from app.db.engine import SessionDep
 from app.kit.deps import CiterDep, CursorsDep
 from app.kit.errors import problem_responses
+from app.kit.exports import (
+    EXPORT_FORMATS,
+    ExporterDep,
+    ListExport,
+    ListFormat,
+    ListFormatDep,
+    export_responses,
+)
 from app.kit.pagination import page_envelope
+from app.kit.params import DEFAULT_LIMIT, MAX_LIMIT
 
 router = APIRouter(prefix="/v1/claims", tags=["claims"])
 
 
-@router.get("", operation_id="list_claims", **access(None), responses=problem_responses(400, 422))
+EXPORT = ListExport("claims", Claim, repository.list_claims, present_claims, EXPORT_FORMATS)
+
+
+@router.get(
+    "",
+    operation_id="list_claims",
+    **access(None),
+    response_model=ClaimPage,
+    responses=problem_responses(400, 422) | export_responses(EXPORT_FORMATS),
+)
 async def list_claims(
     request: Request,
     response: Response,
@@ -28,11 +46,36 @@ async def list_claims(
     citer: CiterDep,
     viewer: ViewerDep,
     query: Annotated[ClaimQuery, Query()],
-) -> ClaimPage:
+    format: ListFormatDep,
+    exporter: ExporterDep,
+) -> ClaimPage | Response:
     """Quantitative claims: every number with its unit, uncertainty, claimant and quote."""
+    if format is not ListFormat.json:
+        return await exporter.respond(EXPORT, query, format)
     window = await repository.list_claims(session, query, cursors, viewer.principal)
     data = await present_claims(session, window.rows, citer, viewer)
     return ClaimPage.model_validate(page_envelope(request, response, window, data, query.limit))
+
+
+@router.get(
+    "/{claim_id}/related",
+    operation_id="list_related_claims",
+    **access(None),
+    responses=problem_responses(404),
+)
+async def list_related_claims(
+    claim_id: Annotated[str, Path()],
+    session: SessionDep,
+    citer: CiterDep,
+    viewer: ViewerDep,
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_LIMIT, description="At most this many of each relation.")
+    ] = DEFAULT_LIMIT,
+) -> RelatedClaims:
+    """Claims on the same metric, unit and subjects over an overlapping period, split into
+    those that agree with this one and those that conflict with it, by id."""
+    claim = await repository.get_claim(session, claim_id, viewer.principal)
+    return await present_related(session, claim, citer, viewer, limit)
 
 
 add_record_routes(

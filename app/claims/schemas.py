@@ -15,7 +15,7 @@ from pydantic import (
 )
 
 from app.kit.pagination import Page
-from app.kit.params import IsoDate, ListQuery
+from app.kit.params import IsoDate, SearchableQuery
 from app.kit.partial_dates import PartialDateField
 from app.kit.protection import RESTRICTED, Disclosure, ProtectionLevel
 from app.kit.schemas import (
@@ -238,6 +238,16 @@ class Claim(BaseModel):
     about: ClaimSubject
     citations: list[Citation] = Field(json_schema_extra=RESTRICTED)
     notes: str | None = Field(description="Null when withheld.", json_schema_extra=RESTRICTED)
+    independent_sources: int | None = Field(
+        description="How many independent original sources stand behind this number: the "
+        "distinct origins of this claim and of the claims that agree with it (see "
+        "`GET /v1/claims/{claim_id}/related`), counting active claims only. A quote that "
+        "reports another source originates where the relays lead (three outlets repeating "
+        "one report count once); a quote in its publisher's own words originates in its own "
+        "source. Only claims this client is shown in full take part. Null when the claim is "
+        "coarsened for this client.",
+        json_schema_extra=RESTRICTED,
+    )
     disclosure: Disclosure
     created_at: datetime
     updated_at: datetime
@@ -247,6 +257,53 @@ class Claim(BaseModel):
 
 class ClaimPage(Page[Claim]):
     pass
+
+
+class RelationReason(StrEnum):
+    """Why a claim is related as it is; open: clients must tolerate new values."""
+
+    overlapping_range = "overlapping_range"
+    disjoint_range = "disjoint_range"
+    same_stance = "same_stance"
+    opposite_stance = "opposite_stance"
+    overlapping_period = "overlapping_period"
+    undated_period = "undated_period"
+
+
+class RelatedClaim(BaseModel):
+    claim: Claim
+    reasons: list[RelationReason] = Field(
+        description="`overlapping_range` or `disjoint_range`, `same_stance` or "
+        "`opposite_stance` (asserts against denies or disputes), and `overlapping_period` "
+        "(both dated) or `undated_period` (either undated, which compares with any period)."
+    )
+
+
+class RelatedClaimList(BaseModel):
+    total: int = Field(description="How many claims stand in this relation, in all.")
+    data: list[RelatedClaim] = Field(description="At most `limit` of them, by id.")
+
+
+class RelatedClaims(BaseModel):
+    """Claims on the same metric, unit and subjects (facility, testimony and organization
+    each equal, none equal to none) whose periods overlap (an undated claim compares with
+    any), split into those that agree with the claim and those that conflict with it. Only
+    active claims this client is shown in full take part."""
+
+    id: str = Field(description="The claim the others are related to.")
+    independent_sources: int | None = Field(
+        description="The claim's independent sources, as on the claim; null when withheld."
+    )
+    withheld: bool = Field(
+        description="True when the claim is coarsened for this client: its relations would "
+        "reveal its exact values, so both lists are empty."
+    )
+    agrees: RelatedClaimList = Field(
+        description="Ranges overlap (a missing bound is open) and the stance is on the same side."
+    )
+    conflicts: RelatedClaimList = Field(
+        description="Ranges are disjoint, or the stances are on opposite sides."
+    )
 
 
 class ClaimSort(StrEnum):
@@ -262,7 +319,16 @@ class ClaimSort(StrEnum):
     updated_at_desc = "-updated_at"
 
 
-class ClaimQuery(ListQuery):
+class ClaimFacet(StrEnum):
+    """Fields claims can be counted by; `facility` is the facility a claim is about."""
+
+    metric = "metric"
+    unit = "unit"
+    stance = "stance"
+    facility = "facility"
+
+
+class ClaimQuery(SearchableQuery):
     sort: ClaimSort = Field(default=ClaimSort.id_asc, description="Sort order.")
     metric: list[Metric] = Field(default_factory=list)
     unit: list[Unit] = Field(default_factory=list)
@@ -289,3 +355,8 @@ class ClaimQuery(ListQuery):
         default=None, description="Only claims whose period overlaps [period_from, period_to]."
     )
     period_to: IsoDate | None = None
+    facet: list[ClaimFacet] = Field(
+        default_factory=list,
+        description="Also count the matching records by these fields (repeatable); see "
+        "`facets` in the response.",
+    )

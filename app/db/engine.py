@@ -81,7 +81,11 @@ def before_commit(request: Request, hook: BeforeCommit) -> None:
 
 
 async def run_before_commit(request: Request, session: AsyncSession) -> None:
+    """The request's own hooks, then those the app runs before every commit (keeping
+    derived data such as search documents in step)."""
     for hook in getattr(request.state, "before_commit", []):
+        await hook(session)
+    for hook in getattr(request.app.state, "before_every_commit", ()):
         await hook(session)
 
 

@@ -7,6 +7,7 @@ from app.claims.models import Claim
 from app.db.base import Base
 from app.facilities.models import Facility, FacilityAlias, FacilityMention
 from app.organizations.models import Organization
+from app.search.models import SearchDocument
 from app.sources.models import Source, SourceRelay
 from app.testimonies.models import Testimony, TestimonyExcerpt, testimony_facilities
 
@@ -21,6 +22,7 @@ __all__ = [
     "IdempotentRequest",
     "Organization",
     "Revision",
+    "SearchDocument",
     "Source",
     "SourceRelay",
     "Testimony",

@@ -5,6 +5,7 @@ from collections.abc import Sequence
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.dependencies import Viewer
+from app.claims.corroboration import facility_sources
 from app.facilities.models import Facility as FacilityRow
 from app.facilities.schemas import Facility, FacilityAlias, Location
 from app.kit.citing import Citer
@@ -19,6 +20,7 @@ async def present_facilities(
     citations = await CitationBuilder.for_quotes(
         session, [m for f in facilities for m in f.mentions]
     )
+    sources = await facility_sources(session, [f.id for f in facilities], viewer.principal)
     return [
         Facility(
             id=facility.id,
@@ -41,6 +43,7 @@ async def present_facilities(
             products=facility.products,
             description=facility.description,
             citations=[citations.cite(mention) for mention in facility.mentions],
+            independent_sources=sources[facility.id],
             created_at=facility.created_at,
             updated_at=facility.updated_at,
             state=facility.state(),

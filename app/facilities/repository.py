@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from decimal import Decimal
 
+from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -12,9 +13,11 @@ from app.auth.scopes import Principal
 from app.facilities.models import Facility, FacilityMention
 from app.facilities.models import FacilityAlias as FacilityAliasRow
 from app.facilities.schemas import FacilityAlias, FacilityCreate, FacilityQuery, LocationIn
+from app.kit.facets import Facet
 from app.kit.listing import Records, any_of
 from app.kit.pagination import Cursors, SortKey, Window, parse_datetime, parse_text
 from app.kit.schemas import RecordStatus
+from app.organizations.models import Organization
 from app.sources.models import Source
 from app.sources.quotes import QuotedSource, quote_columns, quote_input, support
 from app.sources.repository import quoted_sources
@@ -37,12 +40,28 @@ RECORDS = Records(
         .selectinload(FacilityMention.source)
         .selectinload(Source.publisher),
     ),
+    facets={
+        "province": Facet(Facility.province),
+        "facility_type": Facet(Facility.facility_type, always_known=True),
+        "operator": Facet(
+            Facility.operator_id,
+            label_column=Organization.name,
+            join=(Organization, Organization.id == Facility.operator_id),
+        ),
+        "location_precision": Facet(Facility.location_precision, always_known=True),
+    },
 )
 
 
 async def list_facilities(
     session: AsyncSession, query: FacilityQuery, cursors: Cursors, principal: Principal
 ) -> Window[Facility]:
+    return await RECORDS.page(session, facility_conditions, query, query.sort, cursors, principal)
+
+
+def facility_conditions(
+    query: FacilityQuery, _principal: Principal
+) -> list[ColumnElement[bool] | None]:
     conditions = [
         any_of(Facility.facility_type, query.facility_type),
         any_of(Facility.province, query.province),
@@ -52,7 +71,7 @@ async def list_facilities(
         conditions.append(
             Facility.latitude.is_not(None) if query.has_location else Facility.latitude.is_(None)
         )
-    return await RECORDS.page(session, conditions, query, query.sort, cursors, tier=principal.tier)
+    return conditions
 
 
 async def get_facility(

@@ -9,18 +9,29 @@ from app.changes.routes import RecordRoutes, add_record_routes, update_schema
 from app.changes.service import RecordKind
 from app.db.engine import SessionDep
 from app.facilities import repository
+from app.facilities.exports import FACILITY_FORMATS, FacilityListFormat, FacilityListFormatDep
 from app.facilities.models import Facility as FacilityRow
 from app.facilities.presenters import present_facilities
 from app.facilities.schemas import Facility, FacilityCreate, FacilityPage, FacilityQuery
 from app.kit.deps import CiterDep, CursorsDep
 from app.kit.errors import problem_responses
+from app.kit.exports import ExporterDep, ListExport, export_responses
 from app.kit.pagination import page_envelope
 
 router = APIRouter(prefix="/v1/facilities", tags=["facilities"])
 
 
+EXPORT = ListExport(
+    "facilities", Facility, repository.list_facilities, present_facilities, FACILITY_FORMATS
+)
+
+
 @router.get(
-    "", operation_id="list_facilities", **access(None), responses=problem_responses(400, 422)
+    "",
+    operation_id="list_facilities",
+    **access(None),
+    response_model=FacilityPage,
+    responses=problem_responses(400, 422) | export_responses(FACILITY_FORMATS),
 )
 async def list_facilities(
     request: Request,
@@ -30,8 +41,12 @@ async def list_facilities(
     citer: CiterDep,
     viewer: ViewerDep,
     query: Annotated[FacilityQuery, Query()],
-) -> FacilityPage:
+    format: FacilityListFormatDep,
+    exporter: ExporterDep,
+) -> FacilityPage | Response:
     """Mines, camps, factories, farms and other places of forced labour."""
+    if format is not FacilityListFormat.json:
+        return await exporter.respond(EXPORT, query, format)
     window = await repository.list_facilities(session, query, cursors, viewer.principal)
     data = await present_facilities(session, window.rows, citer, viewer)
     return FacilityPage.model_validate(page_envelope(request, response, window, data, query.limit))

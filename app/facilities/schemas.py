@@ -7,7 +7,7 @@ from typing import Self
 from pydantic import BaseModel, Field, model_validator
 
 from app.kit.pagination import Page
-from app.kit.params import ListQuery
+from app.kit.params import SearchableQuery
 from app.kit.provinces import Province, ProvinceField
 from app.kit.schemas import (
     CiteAs,
@@ -121,6 +121,13 @@ class Facility(BaseModel):
     products: list[str]
     description: str | None
     citations: list[Citation]
+    independent_sources: int = Field(
+        description="How many independent original sources attest the facility: the distinct "
+        "origins of its supported mentions and of the active claims about it that this client "
+        "may see. A quote that reports another source originates where the relays lead (three "
+        "outlets repeating one report count once); a quote in its publisher's own words "
+        "originates in its own source."
+    )
     created_at: datetime
     updated_at: datetime
     state: RecordState
@@ -142,7 +149,16 @@ class FacilitySort(StrEnum):
     updated_at_desc = "-updated_at"
 
 
-class FacilityQuery(ListQuery):
+class FacilityFacet(StrEnum):
+    """Fields facilities can be counted by."""
+
+    province = "province"
+    facility_type = "facility_type"
+    operator = "operator"
+    location_precision = "location_precision"
+
+
+class FacilityQuery(SearchableQuery):
     sort: FacilitySort = Field(default=FacilitySort.name_asc, description="Sort order.")
     facility_type: list[FacilityType] = Field(default_factory=list)
     province: list[ProvinceField] = Field(
@@ -151,4 +167,9 @@ class FacilityQuery(ListQuery):
     operator: list[str] = Field(default_factory=list, description="Operator organization id.")
     has_location: bool | None = Field(
         default=None, description="Only with (or without) coordinates."
+    )
+    facet: list[FacilityFacet] = Field(
+        default_factory=list,
+        description="Also count the matching records by these fields (repeatable); see "
+        "`facets` in the response.",
     )

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import ColumnElement, Select, Text, any_, bindparam, func, select
@@ -11,13 +11,20 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.base import ExecutableOption
 
+from app.auth.scopes import Principal
 from app.db.base import EvidenceRecord, PublicRecord
 from app.kit.errors import not_found
+from app.kit.facets import Facet, FacetGroup
 from app.kit.pagination import Cursors, SortKey, Window, fetch_page
 from app.kit.params import ListQuery
-from app.kit.schemas import RecordStatus, is_slug
+from app.kit.schemas import SINGULAR, RecordStatus, is_slug
+from app.search.query import SearchTerms, matching_ids
 
 R = TypeVar("R", bound=PublicRecord)
+Q = TypeVar("Q", bound=ListQuery)
+PLURAL = {singular: plural for plural, singular in SINGULAR.items()}
+# A list's filters as SQL conditions, from its query and the client (None: no condition).
+Conditions = Callable[[Q, Principal], Iterable[ColumnElement[bool] | None]]
 
 
 @dataclass(frozen=True)
@@ -28,6 +35,7 @@ class Records(Generic[R]):
     kind: str
     sort_keys: Mapping[str, SortKey]
     loads: tuple[ExecutableOption, ...] = ()
+    facets: Mapping[str, Facet] = field(default_factory=dict)
 
     def select(self) -> Select[R]:
         return select(self.model).options(*self.loads)
@@ -55,21 +63,18 @@ class Records(Generic[R]):
     async def page(
         self,
         session: AsyncSession,
-        conditions: Iterable[ColumnElement[bool] | None],
-        query: ListQuery,
+        conditions: Conditions[Q],
+        query: Q,
         sort: str,
         cursors: Cursors,
-        tier: str,
+        principal: Principal,
     ) -> Window[R]:
-        """One page of the records meeting every condition (None stands for no condition).
+        """One page of the records meeting every condition `conditions(query, principal)`
+        gives (None stands for no condition), with the facets the query asks for.
 
-        Cursors are bound to the client's disclosure `tier` as well as to sort and filters.
+        Cursors are bound to the client's disclosure tier as well as to sort and filters.
         """
-        where = [c for c in conditions if c is not None]
-        if issubclass(self.model, EvidenceRecord) and not query.include_retracted:
-            where.append(self.model.status != RecordStatus.retracted)
-        if query.updated_since is not None:
-            where.append(self.model.updated_at >= query.updated_since)
+        where = self.where(conditions(query, principal), query, principal)
         window = await fetch_page(
             session,
             self.select().where(*where),
@@ -78,13 +83,55 @@ class Records(Generic[R]):
             descending=sort.startswith("-"),
             limit=query.limit,
             cursor=query.cursor,
-            fingerprint_fields=query.fingerprint_fields() | {"tier": tier},
+            fingerprint_fields=query.fingerprint_fields() | {"tier": principal.tier},
             cursors=cursors,
         )
         if query.count:
             counting = select(func.count()).select_from(self.model).where(*where)
             window.total = await session.scalar(counting)
+        asked: list[str] = list(getattr(query, "facet", []))
+        if asked:
+            window.facets = {
+                name: await self.facet(session, conditions, query, principal, name)
+                for name in asked
+            }
         return window
+
+    async def facet(
+        self,
+        session: AsyncSession,
+        conditions: Conditions[Q],
+        query: Q,
+        principal: Principal,
+        name: str,
+    ) -> list[FacetGroup]:
+        """Groups of the records matching every filter but the facet's own (so a client
+        sees the other values it could pick too)."""
+        if name in type(query).model_fields:
+            default = type(query).model_fields[name].get_default(call_default_factory=True)
+            query = query.model_copy(update={name: default})
+        where = self.where(conditions(query, principal), query, principal)
+        facet = self.facets[name]
+        rows = (await session.execute(facet.statement(self.model, where))).all()
+        return facet.groups(list(rows))
+
+    def where(
+        self,
+        conditions: Iterable[ColumnElement[bool] | None],
+        query: ListQuery,
+        principal: Principal,
+    ) -> list[ColumnElement[bool]]:
+        where = [c for c in conditions if c is not None]
+        if issubclass(self.model, EvidenceRecord) and not query.include_retracted:
+            where.append(self.model.status != RecordStatus.retracted)
+        if query.updated_since is not None:
+            where.append(self.model.updated_at >= query.updated_since)
+        search = getattr(query, "q", None)
+        if search:
+            collection = PLURAL[self.kind]
+            matching = matching_ids(collection, SearchTerms(search), principal.tier)
+            where.append(self.model.id.in_(matching))
+        return where
 
 
 def any_of(column: Any, values: list[Any]) -> ColumnElement[bool] | None:

@@ -15,7 +15,7 @@ import hmac
 import json
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from app.kit.errors import ProblemError
+from app.kit.facets import FacetGroup
 
 T = TypeVar("T")
 SortExpression = ColumnElement[Any] | InstrumentedAttribute[Any]
@@ -107,6 +108,19 @@ class Page(BaseModel, Generic[T]):
     data: list[T]
     page: PageInfo
     links: PageLinks
+    facets: dict[str, list[FacetGroup]] | None = Field(
+        default=None,
+        description="Only with `facet=`: for each asked field, how many matching records fall "
+        "in each of its groups, under every filter but the field's own; `key` null is the "
+        "group where the field is unknown.",
+    )
+
+    @model_serializer(mode="wrap")
+    def _facets_only_when_asked(self, serialize: SerializerFunctionWrapHandler) -> Any:
+        data = serialize(self)
+        if self.facets is None:
+            data.pop("facets", None)
+        return data
 
 
 class Cursors:
@@ -188,6 +202,9 @@ class Window(Generic[T]):
     rows: list[T]
     next_cursor: str | None
     total: int | str | None = None
+    facets: dict[str, list[FacetGroup]] | None = None
+    # Each row's sort key, for lists that show it (a search's score).
+    sort_values: list[Any] = field(default_factory=list)
 
 
 async def fetch_page(
@@ -218,11 +235,12 @@ async def fetch_page(
     statement = statement.add_columns(sort_expression).order_by(*order).limit(limit + 1)
     results = (await session.execute(statement)).all()
     rows = [result[0] for result in results[:limit]]
+    sort_values = [result[-1] for result in results[:limit]]
     next_cursor = None
     if len(results) > limit:
         last = results[limit - 1]
         next_cursor = cursors.encode(bound, last[-1], getattr(last[0], id_column.key))
-    return Window(rows, next_cursor)
+    return Window(rows, next_cursor, sort_values=sort_values)
 
 
 def page_envelope(
@@ -238,4 +256,5 @@ def page_envelope(
         "data": data,
         "page": {"limit": limit, "next_cursor": window.next_cursor, "total": window.total},
         "links": {"self": self_url, "next": next_url},
+        "facets": window.facets,
     }

@@ -69,8 +69,23 @@ class ListQuery(BaseModel):
     def fingerprint_fields(self) -> dict[str, Any]:
         """What a cursor is bound to: sort and filters, not the page position or size."""
         return self.model_dump(
-            mode="json", exclude={"cursor", "limit", "count"}, exclude_defaults=True
+            mode="json", exclude={"cursor", "limit", "count", "facet"}, exclude_defaults=True
         )
+
+
+class SearchableQuery(ListQuery):
+    """A list of evidence records, which can also be searched."""
+
+    q: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        pattern=r"\S",
+        description='Search words, in web-search syntax: `"a phrase"`, `or`, `-excluded`. '
+        "Matches the text this client is shown (names, titles, statements, summaries, "
+        "quotes, descriptions), and names across romanisations and small typos.",
+        examples=["Kaech'ŏn", '"coal mine" -china'],
+    )
 
 
 def _query_names(dependant: Any) -> set[str]:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.scopes import Principal
+from app.kit.facets import Facet
 from app.kit.listing import Records, any_of
 from app.kit.pagination import Cursors, SortKey, Window, parse_datetime, parse_text
 from app.organizations.models import Organization
@@ -17,14 +19,26 @@ SORT_KEYS = {
 }
 
 
-RECORDS = Records(Organization, "organization", SORT_KEYS)
+RECORDS = Records(
+    Organization,
+    "organization",
+    SORT_KEYS,
+    facets={"kind": Facet(Organization.kind, always_known=True)},
+)
 
 
 async def list_organizations(
     session: AsyncSession, query: OrganizationQuery, cursors: Cursors, principal: Principal
 ) -> Window[Organization]:
-    conditions = [any_of(Organization.kind, query.kind)]
-    return await RECORDS.page(session, conditions, query, query.sort, cursors, tier=principal.tier)
+    return await RECORDS.page(
+        session, organization_conditions, query, query.sort, cursors, principal
+    )
+
+
+def organization_conditions(
+    query: OrganizationQuery, _principal: Principal
+) -> list[ColumnElement[bool] | None]:
+    return [any_of(Organization.kind, query.kind)]
 
 
 async def get_organization(

@@ -10,6 +10,14 @@ from app.changes.service import RecordKind
 from app.db.engine import SessionDep
 from app.kit.deps import CiterDep, CursorsDep
 from app.kit.errors import problem_responses
+from app.kit.exports import (
+    EXPORT_FORMATS,
+    ExporterDep,
+    ListExport,
+    ListFormat,
+    ListFormatDep,
+    export_responses,
+)
 from app.kit.pagination import page_envelope
 from app.organizations import repository
 from app.organizations.models import Organization as OrganizationRow
@@ -24,8 +32,21 @@ from app.organizations.schemas import (
 router = APIRouter(prefix="/v1/organizations", tags=["organizations"])
 
 
+EXPORT = ListExport(
+    "organizations",
+    Organization,
+    repository.list_organizations,
+    present_organizations,
+    EXPORT_FORMATS,
+)
+
+
 @router.get(
-    "", operation_id="list_organizations", **access(None), responses=problem_responses(400, 422)
+    "",
+    operation_id="list_organizations",
+    **access(None),
+    response_model=OrganizationPage,
+    responses=problem_responses(400, 422) | export_responses(EXPORT_FORMATS),
 )
 async def list_organizations(
     request: Request,
@@ -35,8 +56,12 @@ async def list_organizations(
     citer: CiterDep,
     viewer: ViewerDep,
     query: Annotated[OrganizationQuery, Query()],
-) -> OrganizationPage:
+    format: ListFormatDep,
+    exporter: ExporterDep,
+) -> OrganizationPage | Response:
     """Publishers, claimants and operators: state media, ministries, NGOs, outlets, companies."""
+    if format is not ListFormat.json:
+        return await exporter.respond(EXPORT, query, format)
     window = await repository.list_organizations(session, query, cursors, viewer.principal)
     data = await present_organizations(session, window.rows, citer, viewer)
     return OrganizationPage.model_validate(

@@ -6,7 +6,7 @@ from enum import StrEnum
 from pydantic import BaseModel, Field
 
 from app.kit.pagination import Page
-from app.kit.params import ListQuery
+from app.kit.params import SearchableQuery
 from app.kit.schemas import CiteAs, NonEmptyText, RecordIn, RecordState, ShortText
 
 
@@ -55,6 +55,17 @@ class OrganizationSort(StrEnum):
     updated_at_desc = "-updated_at"
 
 
-class OrganizationQuery(ListQuery):
+class OrganizationFacet(StrEnum):
+    """Fields organizations can be counted by."""
+
+    kind = "kind"
+
+
+class OrganizationQuery(SearchableQuery):
     sort: OrganizationSort = Field(default=OrganizationSort.name_asc, description="Sort order.")
     kind: list[OrganizationKind] = Field(default_factory=list)
+    facet: list[OrganizationFacet] = Field(
+        default_factory=list,
+        description="Also count the matching records by these fields (repeatable); see "
+        "`facets` in the response.",
+    )

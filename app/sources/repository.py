@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Integer, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload, undefer
 
@@ -14,10 +14,12 @@ from app.claims.models import Claim
 from app.db.base import Quoted
 from app.facilities.models import FacilityMention
 from app.kit.errors import ProblemError
+from app.kit.facets import Facet
 from app.kit.listing import Records, any_of, one_of
 from app.kit.pagination import Cursors, SortKey, Window, parse_date, parse_datetime, parse_text
 from app.kit.partial_dates import DatePrecision, PartialDate
 from app.kit.schemas import RecordStatus
+from app.organizations.models import Organization
 from app.sources.models import Source, SourceRelay, published_ascending, published_descending
 from app.sources.quotes import QuotedSource, QuoteMismatchError, locator_of, verify_quote
 from app.sources.schemas import SourceCreate, SourceQuery
@@ -40,12 +42,30 @@ RECORDS = Records(
         selectinload(Source.relays).selectinload(Source.publisher),
         selectinload(Source.relayed_by).selectinload(Source.publisher),
     ),
+    facets={
+        "source_type": Facet(Source.source_type, always_known=True),
+        "language": Facet(Source.language, label=str, always_known=True),
+        "publisher": Facet(
+            Source.publisher_id,
+            label_column=Organization.name,
+            join=(Organization, Organization.id == Source.publisher_id),
+        ),
+        "published_year": Facet(
+            func.cast(func.extract("year", Source.published_on), Integer), label=str
+        ),
+    },
 )
 
 
 async def list_sources(
     session: AsyncSession, query: SourceQuery, cursors: Cursors, principal: Principal
 ) -> Window[Source]:
+    return await RECORDS.page(session, source_conditions, query, query.sort, cursors, principal)
+
+
+def source_conditions(
+    query: SourceQuery, _principal: Principal
+) -> list[ColumnElement[bool] | None]:
     conditions = [
         any_of(Source.publisher_id, query.publisher),
         any_of(Source.source_type, query.source_type),
@@ -61,7 +81,7 @@ async def list_sources(
             SourceRelay.relayed_source_id.in_(query.relays)
         )
         conditions.append(Source.id.in_(relaying))
-    return await RECORDS.page(session, conditions, query, query.sort, cursors, tier=principal.tier)
+    return conditions
 
 
 async def get_source(

@@ -12,9 +12,11 @@ from app.changes.service import RecordKind
 from app.db.engine import SessionDep
 from app.kit.deps import CiterDep, CursorsDep
 from app.kit.errors import problem_responses
+from app.kit.exports import ExporterDep, ListExport, export_responses
 from app.kit.pagination import page_envelope
 from app.sources import repository
 from app.sources.citation_formats import MEDIA_TYPES, negotiate, render
+from app.sources.exports import SOURCE_FORMATS, SourceListFormat, SourceListFormatDep
 from app.sources.models import Source as SourceRow
 from app.sources.presenters import present_sources
 from app.sources.schemas import CitationFormat, Source, SourceCreate, SourcePage, SourceQuery
@@ -22,7 +24,16 @@ from app.sources.schemas import CitationFormat, Source, SourceCreate, SourcePage
 router = APIRouter(prefix="/v1/sources", tags=["sources"])
 
 
-@router.get("", operation_id="list_sources", **access(None), responses=problem_responses(400, 422))
+EXPORT = ListExport("sources", Source, repository.list_sources, present_sources, SOURCE_FORMATS)
+
+
+@router.get(
+    "",
+    operation_id="list_sources",
+    **access(None),
+    response_model=SourcePage,
+    responses=problem_responses(400, 422) | export_responses(SOURCE_FORMATS),
+)
 async def list_sources(
     request: Request,
     response: Response,
@@ -31,8 +42,12 @@ async def list_sources(
     citer: CiterDep,
     viewer: ViewerDep,
     query: Annotated[SourceQuery, Query()],
-) -> SourcePage:
+    format: SourceListFormatDep,
+    exporter: ExporterDep,
+) -> SourcePage | Response:
     """Sources: news reports, NGO and government reports, state media, defectors' accounts."""
+    if format is not SourceListFormat.json:
+        return await exporter.respond(EXPORT, query, format)
     window = await repository.list_sources(session, query, cursors, viewer.principal)
     data = await present_sources(session, window.rows, citer, viewer)
     return SourcePage.model_validate(page_envelope(request, response, window, data, query.limit))

@@ -15,7 +15,7 @@ from pydantic import (
 )
 
 from app.kit.pagination import Page
-from app.kit.params import IsoDate, ListQuery
+from app.kit.params import IsoDate, SearchableQuery
 from app.kit.partial_dates import DatePrecision, PartialDateField
 from app.kit.protection import RESTRICTED
 from app.kit.schemas import (
@@ -173,7 +173,17 @@ class SourceSort(StrEnum):
     updated_at_desc = "-updated_at"
 
 
-class SourceQuery(ListQuery):
+class SourceFacet(StrEnum):
+    """Fields sources can be counted by; `published_year` is the first year the publication
+    date may denote."""
+
+    source_type = "source_type"
+    language = "language"
+    publisher = "publisher"
+    published_year = "published_year"
+
+
+class SourceQuery(SearchableQuery):
     sort: SourceSort = Field(default=SourceSort.published_on_desc, description="Sort order.")
     publisher: list[str] = Field(default_factory=list, description="Publisher organization id.")
     source_type: list[SourceType] = Field(default_factory=list)
@@ -186,4 +196,9 @@ class SourceQuery(ListQuery):
     published_to: IsoDate | None = Field(default=None, description="Published on or before.")
     relays: list[str] = Field(
         default_factory=list, description="Only sources that relay (report) the given source."
+    )
+    facet: list[SourceFacet] = Field(
+        default_factory=list,
+        description="Also count the matching records by these fields (repeatable); see "
+        "`facets` in the response.",
     )

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sqlalchemy import ColumnElement, case, or_, select
+from sqlalchemy import ColumnElement, Integer, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from app.auth.scopes import Principal
 from app.facilities.models import Facility
+from app.kit.facets import Facet
 from app.kit.listing import Records, any_of
 from app.kit.pagination import Cursors, SortKey, Window, parse_date, parse_datetime, parse_text
 from app.kit.partial_dates import PartialDate
 from app.kit.periods import overlap_conditions, set_period, widened_to_years
-from app.kit.protection import ProtectionLevel
+from app.kit.protection import ProtectionLevel, small_cell
 from app.kit.schemas import RecordStatus
 from app.sources.models import Source
 from app.sources.quotes import QuotedSource, quote_columns, quote_input, support
@@ -47,12 +48,28 @@ RECORDS = Records(
         .selectinload(TestimonyExcerpt.source)
         .selectinload(Source.publisher),
     ),
+    facets={
+        "province": Facet(Testimony.province),
+        "witness_role": Facet(Testimony.witness_role, always_known=True),
+        "labour_type": Facet(Testimony.labour_types, each_element=True),
+        # Years are shown of every testimony, so decades reveal nothing coarsening hides.
+        "decade": Facet(
+            func.cast(func.floor(func.extract("year", Testimony.period_start) / 10) * 10, Integer),
+            label=lambda decade: f"{decade}s",
+        ),
+    },
 )
 
 
 async def list_testimonies(
     session: AsyncSession, query: TestimonyQuery, cursors: Cursors, principal: Principal
 ) -> Window[Testimony]:
+    return await RECORDS.page(session, testimony_conditions, query, query.sort, cursors, principal)
+
+
+def testimony_conditions(
+    query: TestimonyQuery, principal: Principal
+) -> list[ColumnElement[bool] | None]:
     period_low, period_high = period_lower, period_upper
     if not principal.sees_in_full(ProtectionLevel.restricted):
         # Coarsened testimonies show only years; filter them on years too.
@@ -88,7 +105,16 @@ async def list_testimonies(
                 )
             )
         )
-    return await RECORDS.page(session, conditions, query, query.sort, cursors, tier=principal.tier)
+    return conditions
+
+
+def suppress_small_cells(window: Window[Testimony], threshold: int, *, exact: bool) -> None:
+    """Counts of testimonies as the client may see them (see `small_cell`): the total and
+    every facet group."""
+    window.total = small_cell(window.total, threshold, exact)
+    for groups in (window.facets or {}).values():
+        for group in groups:
+            group.count = small_cell(group.count, threshold, exact) or 0
 
 
 async def get_testimony(

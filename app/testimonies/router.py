@@ -10,8 +10,16 @@ from app.changes.service import RecordKind
 from app.db.engine import SessionDep
 from app.kit.deps import CiterDep, CursorsDep
 from app.kit.errors import problem_responses
+from app.kit.exports import (
+    EXPORT_FORMATS,
+    ExporterDep,
+    ListExport,
+    ListFormat,
+    ListFormatDep,
+    export_responses,
+)
 from app.kit.pagination import page_envelope
-from app.kit.protection import ProtectionLevel, small_cell
+from app.kit.protection import ProtectionLevel
 from app.testimonies import repository
 from app.testimonies.models import Testimony as TestimonyRow
 from app.testimonies.presenters import present_testimonies
@@ -20,8 +28,17 @@ from app.testimonies.schemas import Testimony, TestimonyCreate, TestimonyPage, T
 router = APIRouter(prefix="/v1/testimonies", tags=["testimonies"])
 
 
+EXPORT = ListExport(
+    "testimonies", Testimony, repository.list_testimonies, present_testimonies, EXPORT_FORMATS
+)
+
+
 @router.get(
-    "", operation_id="list_testimonies", **access(None), responses=problem_responses(400, 422)
+    "",
+    operation_id="list_testimonies",
+    **access(None),
+    response_model=TestimonyPage,
+    responses=problem_responses(400, 422) | export_responses(EXPORT_FORMATS),
 )
 async def list_testimonies(
     request: Request,
@@ -31,11 +48,15 @@ async def list_testimonies(
     citer: CiterDep,
     viewer: ViewerDep,
     query: Annotated[TestimonyQuery, Query()],
-) -> TestimonyPage:
+    format: ListFormatDep,
+    exporter: ExporterDep,
+) -> TestimonyPage | Response:
     """Accounts of survivors, witnesses and inside sources, under pseudonyms."""
+    if format is not ListFormat.json:
+        return await exporter.respond(EXPORT, query, format)
     window = await repository.list_testimonies(session, query, cursors, viewer.principal)
-    window.total = small_cell(
-        window.total,
+    repository.suppress_small_cells(
+        window,
         request.app.state.settings.small_cell_threshold,
         exact=viewer.principal.sees_in_full(ProtectionLevel.restricted),
     )

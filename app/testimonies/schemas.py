@@ -7,7 +7,7 @@ from typing import Self
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.kit.pagination import Page
-from app.kit.params import IsoDate, ListQuery
+from app.kit.params import IsoDate, SearchableQuery
 from app.kit.partial_dates import PartialDateField
 from app.kit.protection import RESTRICTED, Disclosure, ProtectionLevel
 from app.kit.provinces import Province, ProvinceField
@@ -165,7 +165,16 @@ class TestimonySort(StrEnum):
     updated_at_desc = "-updated_at"
 
 
-class TestimonyQuery(ListQuery):
+class TestimonyFacet(StrEnum):
+    """Fields testimonies can be counted by; `decade` is that of the account's first year."""
+
+    province = "province"
+    witness_role = "witness_role"
+    labour_type = "labour_type"
+    decade = "decade"
+
+
+class TestimonyQuery(SearchableQuery):
     sort: TestimonySort = Field(default=TestimonySort.id_asc, description="Sort order.")
     facility: list[str] = Field(default_factory=list, description="Facility id.")
     province: list[ProvinceField] = Field(
@@ -179,4 +188,9 @@ class TestimonyQuery(ListQuery):
     period_to: IsoDate | None = None
     source: list[str] = Field(
         default_factory=list, description="Quoted in this source, or reported from it."
+    )
+    facet: list[TestimonyFacet] = Field(
+        default_factory=list,
+        description="Also count the matching records by these fields (repeatable); see "
+        "`facets` in the response.",
     )

@@ -1,0 +1,318 @@
+"""Corroboration: how many original sources stand behind a number, and which claims agree or
+conflict with it.
+
+A quote's origin is the source its words first come from. A quote in its publisher's own
+words originates in its own source. A quote that reports a relayed source (`relayed_from`)
+originates there, or further up the relays: while a source relays exactly one other, what
+it says is taken to come from that one. The walk stops at a source that relays none (the
+top of the chain) and at one that relays several, where which of them a statement comes from
+cannot be told, so that source itself is the origin. Relays that loop back (A relays B, B
+relays A) have the least id of the loop as their origin, whichever member a quote reports.
+
+Two claims are related when they measure the same metric in the same unit about the same
+subjects (facility, testimony and organization each equal, none equal to none) over periods
+that overlap, an undated claim comparing with any period. Related claims agree when their
+ranges overlap (a missing bound is open) and they stand on the same side: `asserts` on one,
+`denies` and `disputes` on the other. Otherwise they conflict.
+
+Only active claims take part, and only those this client is shown in full: a coarsened claim
+compared on its exact values would give them away, and a hidden one its existence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    CTE,
+    ColumnElement,
+    Select,
+    Text,
+    and_,
+    any_,
+    case,
+    cast,
+    false,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+    true,
+    union_all,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, array, distinct_on
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+from sqlalchemy.orm.util import AliasedClass
+
+from app.auth.scopes import Principal
+from app.claims.models import Claim
+from app.claims.repository import RECORDS, protected_claims, visible_claims
+from app.claims.schemas import Approximation, RelationReason, Stance
+from app.facilities.models import FacilityMention
+from app.kit.listing import one_of
+from app.kit.protection import ProtectionLevel
+from app.kit.schemas import RecordStatus
+from app.sources.models import SourceRelay
+
+_PATH = ARRAY(Text)
+_Claims = type[Claim] | AliasedClass[Claim]
+
+
+def _relay_origins(roots: Select[Any]) -> CTE:
+    """(root, origin) for every relayed source `roots` selects (one column, `root`)."""
+    seeds = roots.cte("relay_roots")
+    walk = select(
+        seeds.c.root,
+        seeds.c.root.label("source_id"),
+        cast(array([seeds.c.root]), _PATH).label("path"),
+        false().label("looped"),
+    ).cte("relay_walk", recursive=True)
+    relay = SourceRelay.__table__.alias("relay")
+    other = SourceRelay.__table__.alias("other_relay")
+    next_id = cast(relay.c.relayed_source_id, Text)
+    step = (
+        select(
+            walk.c.root,
+            next_id,
+            walk.c.path.op("||", return_type=_PATH)(next_id),
+            next_id == any_(walk.c.path),
+        )
+        .select_from(
+            walk.join(relay, relay.c.relaying_source_id == walk.c.source_id).outerjoin(
+                other,
+                and_(
+                    other.c.relaying_source_id == relay.c.relaying_source_id,
+                    other.c.relayed_source_id != relay.c.relayed_source_id,
+                ),
+            )
+        )
+        # Follow a source's relay only when it is its only one, and stop once the path
+        # comes back to a source it has passed.
+        .where(not_(walk.c.looped), other.c.relaying_source_id.is_(None))
+    )
+    walk = walk.union_all(step)
+    ends = (
+        select(walk.c.root, walk.c.source_id, walk.c.path, walk.c.looped)
+        .ext(distinct_on(walk.c.root))
+        .order_by(walk.c.root, func.cardinality(walk.c.path).desc())
+        .cte("relay_ends")
+    )
+    loop = ends.c.path[
+        func.array_position(ends.c.path, ends.c.source_id) : func.cardinality(ends.c.path)
+    ]
+    member = func.unnest(loop).column_valued("member")
+    least_of_loop = select(func.min(member)).scalar_subquery()
+    origin = case((ends.c.looped, least_of_loop), else_=ends.c.source_id)
+    return select(ends.c.root, origin.label("origin")).cte("relay_origins")
+
+
+def _count_origins(quotes: CTE) -> Select[str, int]:
+    """Distinct origins per owner of the `quotes` (owner, source_id, relayed_from_id)."""
+    roots = (
+        select(quotes.c.relayed_from_id.label("root"))
+        .where(quotes.c.relayed_from_id.is_not(None))
+        .distinct()
+    )
+    origins = _relay_origins(roots)
+    origin = func.coalesce(origins.c.origin, quotes.c.source_id)
+    return (
+        select(quotes.c.owner, func.count(origin.distinct()))
+        .select_from(quotes.outerjoin(origins, origins.c.root == quotes.c.relayed_from_id))
+        .group_by(quotes.c.owner)
+    )
+
+
+def _quote_columns(model: Any) -> tuple[ColumnElement[str], ColumnElement[str]]:
+    return (
+        cast(model.source_id, Text).label("source_id"),
+        cast(model.relayed_from_id, Text).label("relayed_from_id"),
+    )
+
+
+def comparable_claims(principal: Principal) -> ColumnElement[bool]:
+    """Claims that may corroborate or contradict for this client: active, visible, and shown
+    to it in full."""
+    conditions = [Claim.status == RecordStatus.active]
+    visible = visible_claims(principal)
+    if visible is not None:
+        conditions.append(visible)
+    if not principal.sees_in_full(ProtectionLevel.restricted):
+        # IS NOT TRUE: the test is null for a claim that rests on no testimony.
+        conditions.append(protected_claims().is_not(true()))
+    return and_(*conditions)
+
+
+def _range(claim: _Claims) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
+    """The claim's range; a null bound is open. A point value bounds both sides unless the
+    claim says "at least" or "at most"."""
+    low = case(
+        (claim.approximation == Approximation.at_most, claim.value_min),
+        else_=func.coalesce(claim.value_min, claim.value),
+    )
+    high = case(
+        (claim.approximation == Approximation.at_least, claim.value_max),
+        else_=func.coalesce(claim.value_max, claim.value),
+    )
+    return low, high
+
+
+def _period(claim: _Claims) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
+    return (
+        func.coalesce(claim.period_start, claim.period_end),
+        func.coalesce(claim.period_end, claim.period_start),
+    )
+
+
+def _ranges_overlap(one: _Claims, other: _Claims) -> ColumnElement[bool]:
+    (one_low, one_high), (other_low, other_high) = _range(one), _range(other)
+    return and_(
+        or_(one_low.is_(None), other_high.is_(None), one_low <= other_high),
+        or_(other_low.is_(None), one_high.is_(None), other_low <= one_high),
+    )
+
+
+def _same_side(one: _Claims, other: _Claims) -> ColumnElement[bool]:
+    return (one.stance == Stance.asserts) == (other.stance == Stance.asserts)
+
+
+def _both_dated(one: _Claims, other: _Claims) -> ColumnElement[bool]:
+    return and_(_period(one)[0].is_not(None), _period(other)[0].is_not(None))
+
+
+def _related(one: _Claims, other: _Claims) -> ColumnElement[bool]:
+    (one_start, one_end), (other_start, other_end) = _period(one), _period(other)
+    return and_(
+        one.metric == other.metric,
+        one.unit == other.unit,
+        one.about_facility_id.is_not_distinct_from(other.about_facility_id),
+        one.about_testimony_id.is_not_distinct_from(other.about_testimony_id),
+        one.about_organization_id.is_not_distinct_from(other.about_organization_id),
+        or_(
+            one_start.is_(None),
+            other_start.is_(None),
+            and_(one_start <= other_end, other_start <= one_end),
+        ),
+    )
+
+
+def _agrees(one: _Claims, other: _Claims) -> ColumnElement[bool]:
+    return and_(_related(one, other), _ranges_overlap(one, other), _same_side(one, other))
+
+
+async def claim_sources(
+    session: AsyncSession, claim_ids: Collection[str], principal: Principal
+) -> dict[str, int]:
+    """Independent sources of each claim (given: those shown to this client in full): the
+    distinct origins of the claim and of every claim that agrees with it, counting active
+    claims only. One query for any number of claims."""
+    if not claim_ids:
+        return {}
+    target = aliased(Claim, name="target")
+    quotes = (
+        select(target.id.label("owner"), *_quote_columns(Claim))
+        .select_from(target)
+        .join(Claim, _agrees(target, Claim))
+        .where(one_of(target.id, claim_ids), comparable_claims(principal))
+        .cte("corroborating_quotes")
+    )
+    counts = dict((await session.execute(_count_origins(quotes))).all())
+    return {claim_id: counts.get(claim_id, 0) for claim_id in claim_ids}
+
+
+async def facility_sources(
+    session: AsyncSession, facility_ids: Collection[str], principal: Principal
+) -> dict[str, int]:
+    """Independent sources of each facility: the distinct origins of its supported mentions
+    and of the active claims about it that this client may see. One query for any number."""
+    if not facility_ids:
+        return {}
+    visible = visible_claims(principal)
+    mentions = select(FacilityMention.facility_id.label("owner"), *_quote_columns(FacilityMention))
+    claims = select(Claim.about_facility_id.label("owner"), *_quote_columns(Claim))
+    quotes = union_all(
+        mentions.where(
+            one_of(FacilityMention.facility_id, facility_ids),
+            FacilityMention.status == RecordStatus.active,
+        ),
+        claims.where(
+            one_of(Claim.about_facility_id, facility_ids),
+            Claim.status == RecordStatus.active,
+            visible if visible is not None else true(),
+        ),
+    ).cte("facility_quotes")
+    counts = dict((await session.execute(_count_origins(quotes))).all())
+    return {facility_id: counts.get(facility_id, 0) for facility_id in facility_ids}
+
+
+class Relation(StrEnum):
+    agrees = "agrees"
+    conflicts = "conflicts"
+
+
+@dataclass(frozen=True)
+class Related:
+    """One page of each relation: the related claims (loaded for presenting) in id order,
+    why each is related, and how many there are in all."""
+
+    claims: dict[Relation, list[Claim]]
+    reasons: dict[str, list[RelationReason]]
+    totals: dict[Relation, int]
+
+
+async def related_claims(
+    session: AsyncSession, claim_id: str, principal: Principal, limit: int
+) -> Related:
+    """The claims related to `claim_id` (which this client must be shown in full), at most
+    `limit` of each relation: one query for the relations, one for the records."""
+    target = aliased(Claim, name="target")
+    overlapping, same_side = _ranges_overlap(target, Claim), _same_side(target, Claim)
+    relation = case(
+        (and_(overlapping, same_side), literal(Relation.agrees.value)),
+        else_=literal(Relation.conflicts.value),
+    )
+    ranked = (
+        select(
+            Claim.id,
+            relation.label("relation"),
+            overlapping.label("overlapping"),
+            same_side.label("same_side"),
+            _both_dated(target, Claim).label("dated"),
+            func.row_number().over(partition_by=relation, order_by=Claim.id).label("position"),
+            func.count().over(partition_by=relation).label("total"),
+        )
+        .select_from(target)
+        .join(Claim, and_(_related(target, Claim), Claim.id != target.id))
+        .where(target.id == claim_id, comparable_claims(principal))
+        .subquery("ranked")
+    )
+    found = (
+        await session.execute(
+            select(ranked).where(ranked.c.position <= limit).order_by(ranked.c.id)
+        )
+    ).all()
+    rows = {
+        row.id: row
+        for row in await session.scalars(
+            RECORDS.select().where(one_of(Claim.id, [f.id for f in found]))
+        )
+    }
+    related = Related(
+        claims={Relation.agrees: [], Relation.conflicts: []},
+        reasons={},
+        totals={Relation.agrees: 0, Relation.conflicts: 0},
+    )
+    for item in found:
+        kind = Relation(item.relation)
+        related.claims[kind].append(rows[item.id])
+        related.totals[kind] = item.total
+        related.reasons[item.id] = [
+            RelationReason.overlapping_range if item.overlapping else RelationReason.disjoint_range,
+            RelationReason.same_stance if item.same_side else RelationReason.opposite_stance,
+            RelationReason.overlapping_period if item.dated else RelationReason.undated_period,
+        ]
+    return related

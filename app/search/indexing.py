@@ -1,0 +1,165 @@
+"""Keeping search documents in step with the records, in the transaction that writes them.
+
+Every flush notes which records it touched (a facility's alias or mention counts as the
+facility, an excerpt as its testimony); before the transaction commits, `index_pending`
+rebuilds their documents. A commit with records left unindexed is refused, so no write path
+can forget it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import bindparam, delete, event, func, insert, literal_column, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, UOWTransaction
+
+from app.claims.models import Claim
+from app.facilities.models import Facility, FacilityAlias, FacilityMention
+from app.organizations.models import Organization
+from app.search.documents import INDEXED, document_rows
+from app.search.models import SearchDocument
+from app.search.query import TEXT_SEARCH_CONFIG
+from app.sources.models import Source
+from app.testimonies.models import Testimony, TestimonyExcerpt
+
+_PENDING = "search_pending"
+_BATCH = 2000
+
+
+def _touched(instance: object) -> tuple[str, str] | None:
+    """The (kind, id) whose documents a changed object affects."""
+    match instance:
+        case Organization(id=record_id):
+            return "organizations", record_id
+        case Source(id=record_id):
+            return "sources", record_id
+        case Facility(id=record_id):
+            return "facilities", record_id
+        case FacilityAlias(facility_id=record_id) | FacilityMention(facility_id=record_id):
+            return "facilities", record_id
+        case Testimony(id=record_id):
+            return "testimonies", record_id
+        case TestimonyExcerpt(testimony_id=record_id):
+            return "testimonies", record_id
+        case Claim(id=record_id):
+            return "claims", record_id
+    return None
+
+
+def _pending(session: Session) -> set[tuple[str, str]]:
+    pending: set[tuple[str, str]] = session.info.setdefault(_PENDING, set())
+    return pending
+
+
+@event.listens_for(Session, "after_flush")
+def _note_touched_records(session: Session, _context: UOWTransaction) -> None:
+    pending = _pending(session)
+    for instance in (*session.new, *session.dirty, *session.deleted):
+        touched = _touched(instance)
+        if touched is not None and touched[1] is not None:
+            pending.add(touched)
+
+
+@event.listens_for(Session, "before_commit")
+def _refuse_unindexed_commit(session: Session) -> None:
+    if session.info.get(_PENDING):
+        raise RuntimeError("records were written without updating their search documents")
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_rolled_back(session: Session) -> None:
+    session.info.pop(_PENDING, None)
+
+
+async def index_pending(session: AsyncSession) -> None:
+    """Rebuild the documents of every record written in this transaction so far."""
+    pending = session.sync_session.info.get(_PENDING)
+    if not pending:
+        return
+    await session.flush()  # whatever the last statements left unflushed
+    pending = session.sync_session.info.pop(_PENDING, set())
+    by_kind: dict[str, set[str]] = {}
+    for kind, record_id in pending:
+        by_kind.setdefault(kind, set()).add(record_id)
+    testimonies = by_kind.get("testimonies")
+    if testimonies:
+        # A claim is served at its testimonies' level too: their change may change its view.
+        about = await session.scalars(
+            select(Claim.id).where(
+                or_(
+                    Claim.about_testimony_id.in_(testimonies),
+                    Claim.claimant_testimony_id.in_(testimonies),
+                )
+            )
+        )
+        by_kind.setdefault("claims", set()).update(about)
+    for kind, ids in by_kind.items():
+        await reindex(session, kind, sorted(ids))
+    session.sync_session.info.pop(_PENDING, None)  # the documents' own flushes touch nothing
+
+
+async def reindex(session: AsyncSession, kind: str, ids: Iterable[str]) -> int:
+    """Replace the documents of these records; returns how many documents were written."""
+    indexed = INDEXED[kind]
+    id_list = list(ids)
+    written = 0
+    for start in range(0, len(id_list), _BATCH):
+        batch = id_list[start : start + _BATCH]
+        await session.execute(
+            delete(SearchDocument).where(
+                SearchDocument.kind == kind, SearchDocument.record_id.in_(batch)
+            )
+        )
+        records = await session.scalars(
+            select(indexed.model).options(*indexed.loads).where(indexed.model.id.in_(batch))
+        )
+        rows = [row for record in records for row in document_rows(indexed, record)]
+        if rows:
+            await session.execute(_INSERT, rows)
+            written += len(rows)
+    return written
+
+
+async def index_missing(session: AsyncSession) -> int:
+    """Index the records that have no document at all: a database written before search
+    existed, or restored from a dump without its documents. Returns how many records."""
+    count = 0
+    for kind, indexed in INDEXED.items():
+        missing = list(
+            await session.scalars(
+                select(indexed.model.id).where(
+                    ~select(SearchDocument.id)
+                    .where(
+                        SearchDocument.kind == kind, SearchDocument.record_id == indexed.model.id
+                    )
+                    .exists()
+                )
+            )
+        )
+        if missing:
+            await reindex(session, kind, missing)
+            count += len(missing)
+    return count
+
+
+def _weighted(name: str, weight: str) -> Any:
+    vector = func.to_tsvector(TEXT_SEARCH_CONFIG, bindparam(name))
+    return func.setweight(vector, literal_column(f"'{weight}'"))
+
+
+_INSERT = insert(SearchDocument).values(
+    kind=bindparam("kind"),
+    record_id=bindparam("record_id"),
+    ref=bindparam("ref"),
+    tiers=bindparam("tiers"),
+    retracted=bindparam("retracted"),
+    title=bindparam("title"),
+    names=bindparam("names"),
+    body=bindparam("body"),
+    vector=_weighted("a", "A")
+    .op("||")(_weighted("b", "B"))
+    .op("||")(_weighted("c", "C"))
+    .op("||")(_weighted("d", "D")),
+)

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.kit.pagination import Page
+from app.kit.params import DEFAULT_LIMIT, MAX_LIMIT
+
+
+class RecordType(StrEnum):
+    organization = "organization"
+    source = "source"
+    facility = "facility"
+    testimony = "testimony"
+    claim = "claim"
+
+
+class SearchQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    q: str = Field(
+        min_length=1,
+        max_length=200,
+        pattern=r"\S",
+        description='Search words, in web-search syntax: `"a phrase"`, `or`, `-excluded`. '
+        "Names also match across romanisations (Kaech'ŏn, Kaechon, Gaecheon) and small typos.",
+        examples=["Kaech'ŏn", '"coal mine" -china'],
+    )
+    type: list[RecordType] = Field(
+        default_factory=list, description="Only these types of record (repeatable)."
+    )
+    include_retracted: bool = Field(default=False, description="Also find retracted records.")
+    limit: int = Field(
+        default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Page size, 1 to 200."
+    )
+    cursor: str | None = Field(
+        default=None, description="Opaque cursor from `page.next_cursor`, for the same search."
+    )
+
+    def fingerprint_fields(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude={"cursor", "limit"})
+
+
+class SearchResult(BaseModel):
+    type: RecordType
+    id: str
+    title: str = Field(
+        description="The record's name, title or statement; for a testimony, whose it is."
+    )
+    snippet: str = Field(
+        description="Where the words occur, HTML-escaped, with matches in `<mark>` elements. "
+        "Cut only from text this client is shown."
+    )
+    score: float = Field(
+        description="Relevance: full-text rank plus similarity of the closest name. Results "
+        "come best first."
+    )
+    url: str = Field(description="The record's permalink in this API.")
+
+
+class SearchPage(Page[SearchResult]):
+    pass

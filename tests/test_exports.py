@@ -1,0 +1,453 @@
+"""Exports: every record a list matches, as CSV, NDJSON, GeoJSON or a citation set, with the
+JSON list's filters, sort and protection, read back with real parsers."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+import geojson
+import httpx
+import pytest
+import rispy
+from pybtex.database import parse_string
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audit.models import AuditEvent
+from app.claims.schemas import Claim
+from app.kit import exports
+from tests import factories
+
+LISTS = ["/v1/organizations", "/v1/sources", "/v1/facilities", "/v1/testimonies", "/v1/claims"]
+TEXT = "Kim said: I was sent to the mine in 1987. Park said: the guards beat us every night."
+
+
+async def walk(client: httpx.AsyncClient, url: str, **kwargs: Any) -> list[dict[str, Any]]:
+    """Every record of a JSON list, page by page."""
+    records: list[dict[str, Any]] = []
+    next_url: str | None = url
+    while next_url:
+        response = await client.get(next_url, **kwargs)
+        assert response.status_code == 200, response.text
+        records += response.json()["data"]
+        next_url = response.json()["links"]["next"]
+    return records
+
+
+def ndjson_records(response: httpx.Response) -> list[dict[str, Any]]:
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/x-ndjson"
+    return [json.loads(line) for line in response.text.splitlines()]
+
+
+def csv_rows(response: httpx.Response) -> list[dict[str, str]]:
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "text/csv; charset=utf-8; header=present"
+    return list(csv.DictReader(io.StringIO(response.content.decode("utf-8"), newline="")))
+
+
+async def many_claims(session: AsyncSession, count: int) -> None:
+    """`count` claims in one statement (more than a batch, quickly)."""
+    organization = await factories.organization(session, id="bulk-org")
+    source = await factories.source(session, id="bulk-source")
+    await session.execute(
+        text(
+            """
+            INSERT INTO claims (id, statement, metric, value, value_min, value_max, unit,
+                                approximation, claimant_organization_id, stance, source_id, quote)
+            SELECT 'bulk-' || lpad(n::text, 5, '0'), 'Generated claim ' || n || '.',
+                   CASE WHEN n % 3 = 0 THEN 'deaths' ELSE 'persons_count' END,
+                   n, n, n, 'persons', 'exact', :organization, 'asserts', :source, 'generated'
+            FROM generate_series(1, :count) AS n
+            """
+        ),
+        {"organization": organization.id, "source": source.id, "count": count},
+    )
+
+
+async def test_an_export_holds_every_page_beyond_one_batch(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    count = exports.BATCH_SIZE * 2 + 34
+    await many_claims(session, count)
+    listed = await walk(client, "/v1/claims?limit=200")
+    assert len(listed) == count
+
+    records = ndjson_records(await client.get("/v1/claims?format=ndjson"))
+    assert records == listed  # the same objects, in the same order
+
+    rows = csv_rows(await client.get("/v1/claims?format=csv"))
+    assert [row["id"] for row in rows] == [r["id"] for r in listed]
+    assert rows[0]["value"] == "1"
+    assert rows[0]["claimant.id"] == "bulk-org"
+
+
+async def test_filters_sort_and_cursor_are_those_of_the_json_list(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    await many_claims(session, 40)
+    url = "/v1/claims?metric=deaths&value_min=10&sort=-value"
+    listed = await walk(client, url + "&limit=3")
+    assert [r["id"] for r in listed] == [f"bulk-{n:05d}" for n in range(39, 9, -3)]
+    assert ndjson_records(await client.get(url + "&format=ndjson")) == listed
+    assert [row["id"] for row in csv_rows(await client.get(url + "&format=csv"))] == [
+        r["id"] for r in listed
+    ]
+
+    # A JSON page's cursor goes on in an export, and an export's query pages as JSON.
+    first = (await client.get(url + "&limit=4")).json()
+    rest = await client.get(url + f"&format=ndjson&cursor={first['page']['next_cursor']}")
+    assert [r["id"] for r in first["data"] + ndjson_records(rest)] == [r["id"] for r in listed]
+
+    # Counts and facets are not part of an export; search is.
+    counted = await client.get(url + "&format=ndjson&count=true&facet=metric")
+    assert ndjson_records(counted) == listed
+    searched = await client.get("/v1/claims?q=generated&format=ndjson")
+    assert ndjson_records(searched) == await walk(client, "/v1/claims?q=generated")
+
+
+async def test_accept_negotiates_and_format_wins(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    await factories.organization(session, id="kcna")
+    csv_response = await client.get("/v1/organizations", headers={"Accept": "text/csv"})
+    assert [row["id"] for row in csv_rows(csv_response)] == ["kcna"]
+    assert csv_response.headers["vary"] == "Accept"
+    day = csv_response.headers["content-disposition"].split('"')[1][len("organizations-") : -4]
+    assert csv_response.headers["content-disposition"] == (
+        f'attachment; filename="organizations-{day}.csv"'
+    )
+
+    ndjson = await client.get("/v1/organizations", headers={"Accept": "application/x-ndjson"})
+    assert [r["id"] for r in ndjson_records(ndjson)] == ["kcna"]
+    assert ndjson.headers["content-disposition"].endswith('.ndjson"')
+
+    preferred = await client.get(
+        "/v1/organizations", headers={"Accept": "text/csv;q=0.5, application/x-ndjson"}
+    )
+    assert preferred.headers["content-type"] == "application/x-ndjson"
+
+    for accept in ["application/json", "text/html,*/*;q=0.8", "image/png"]:
+        page = await client.get("/v1/organizations", headers={"Accept": accept})
+        assert page.headers["content-type"] == "application/json"
+        assert page.json()["data"][0]["id"] == "kcna"
+        assert page.headers["vary"] == "Accept"
+
+    wins = await client.get("/v1/organizations?format=json", headers={"Accept": "text/csv"})
+    assert wins.headers["content-type"] == "application/json"
+    wins = await client.get("/v1/organizations?format=ndjson", headers={"Accept": "text/csv"})
+    assert wins.headers["content-type"] == "application/x-ndjson"
+
+
+@pytest.mark.parametrize(
+    ("path", "allowed"),
+    [
+        ("/v1/claims", "'json', 'csv' or 'ndjson'"),
+        ("/v1/facilities", "'json', 'csv', 'ndjson' or 'geojson'"),
+        ("/v1/sources", "'json', 'csv', 'ndjson', 'csl-json', 'bibtex' or 'ris'"),
+    ],
+)
+async def test_an_unknown_format_is_a_422_naming_the_allowed_ones(
+    client: httpx.AsyncClient, path: str, allowed: str
+) -> None:
+    response = await client.get(f"{path}?format=xlsx")
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["errors"][0]["name"] == "format"
+    assert allowed in problem["errors"][0]["message"]
+
+
+async def test_a_geojson_format_is_only_for_facilities(client: httpx.AsyncClient) -> None:
+    response = await client.get("/v1/claims?format=geojson")
+    assert response.status_code == 422
+
+
+async def test_bad_input_is_a_problem_before_any_byte_is_streamed(
+    client: httpx.AsyncClient,
+) -> None:
+    cursor = await client.get("/v1/claims?format=csv&cursor=not-a-cursor")
+    assert cursor.status_code == 400
+    assert cursor.json()["type"] == "urn:testimony-api:problem:invalid-cursor"
+    unknown = await client.get("/v1/claims?format=csv&colour=red")
+    assert unknown.status_code == 400
+    value = await client.get("/v1/claims?format=csv&value_min=many")
+    assert value.status_code == 422
+    assert value.headers["content-type"] == "application/problem+json"
+
+
+async def test_csv_columns_follow_the_output_model(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    source = await factories.source(session, id="report", archived_text=TEXT)
+    mine = await factories.facility(session, id="mine")
+    await factories.claim(
+        session,
+        id="counted",
+        about_facility=mine.id,
+        source=source.id,
+        quote="I was sent to the mine in 1987.",
+        period_start="1987-03",
+    )
+    response = await client.get("/v1/claims?format=csv")
+    reader = csv.reader(io.StringIO(response.text, newline=""))
+    header = next(reader)
+    assert header == [column.header for column in exports.csv_columns(Claim)]
+    for column in ("period.start", "about.facility.id", "about.testimony.name", "state.version"):
+        assert column in header
+    (row,) = csv_rows(response)
+    listed = (await client.get("/v1/claims")).json()["data"][0]
+    assert row["about.facility.id"] == "mine"
+    assert row["about.testimony.id"] == ""
+    assert row["period.start"] == "1987-03"
+    assert row["disclosure.coarsened"] == "false"
+    assert json.loads(row["citations"]) == listed["citations"]
+    assert row["cite_as.permalink"] == "http://testserver/v1/claims/counted"
+
+
+async def test_csv_quotes_joins_lists_and_neutralises_formulas(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    await factories.organization(
+        session,
+        id="tricky",
+        name='=HYPERLINK("http://evil.example","click")',
+        aliases=["조선중앙통신", "+KCNA", "Korean, Central"],
+        description='He said "700",\r\nthen left.',
+    )
+    await factories.organization(session, id="numbers", name="-42", aliases=["@home"])
+    rows = {row["id"]: row for row in csv_rows(await client.get("/v1/organizations?format=csv"))}
+    tricky = rows["tricky"]
+    assert tricky["name"] == "'=HYPERLINK(\"http://evil.example\",\"click\")"
+    assert tricky["aliases"] == "조선중앙통신; +KCNA; Korean, Central"
+    assert tricky["description"] == 'He said "700",\r\nthen left.'
+    assert rows["numbers"]["name"] == "-42"  # a number stays a number
+    assert rows["numbers"]["aliases"] == "'@home"
+    # Only CSV guards spreadsheets: NDJSON keeps the text as it is.
+    records = ndjson_records(await client.get("/v1/organizations?format=ndjson"))
+    assert {r["id"]: r["name"] for r in records}["tricky"].startswith("=HYPERLINK")
+
+
+async def protected_corpus(session: AsyncSession) -> None:
+    source = await factories.source(session, id="report", archived_text=TEXT)
+    mine = await factories.facility(session, id="mine", province="north_hamgyong")
+    await factories.testimony(
+        session,
+        id="kim",
+        witness_pseudonym="Kim",
+        protection_level="restricted",
+        county="Hoeryong",
+        witness_age_at_start=16,
+        period_start="1987-03-14",
+        facilities=[mine],
+        excerpts=[{"source": source.id, "quote": "I was sent to the mine in 1987."}],
+    )
+    await factories.testimony(
+        session,
+        id="park",
+        witness_pseudonym="Park",
+        protection_level="confidential",
+        county="Onsong",
+        facilities=[mine],
+        excerpts=[{"source": source.id, "quote": "the guards beat us every night."}],
+    )
+    await factories.testimony(session, id="open", witness_pseudonym="Lee", period_start="1995")
+    await factories.claim(
+        session,
+        id="kim-age",
+        metric="age_years",
+        value=16,
+        unit="years",
+        claimant_testimony="kim",
+        source=source.id,
+        quote="I was sent to the mine in 1987.",
+    )
+    await factories.claim(session, id="park-count", claimant_testimony="park", value=30)
+    await factories.claim(session, id="about-park", about_testimony="park", value=2)
+    await factories.claim(session, id="public", value=700)
+
+
+FORMATS = {
+    "/v1/organizations": ["csv", "ndjson"],
+    "/v1/sources": ["csv", "ndjson", "csl-json", "bibtex", "ris"],
+    "/v1/facilities": ["csv", "ndjson", "geojson"],
+    "/v1/testimonies": ["csv", "ndjson"],
+    "/v1/claims": ["csv", "ndjson"],
+}
+
+
+@pytest.mark.parametrize("scope", [None, "read:restricted", "read:confidential"])
+async def test_exports_protect_records_as_the_json_list_does(
+    client: httpx.AsyncClient, session: AsyncSession, scope: str | None
+) -> None:
+    await protected_corpus(session)
+    headers = await factories.api_key(session, scope) if scope else {}
+    for path in LISTS:
+        listed = await walk(client, f"{path}?limit=2", headers=headers)
+        exported = await client.get(f"{path}?format=ndjson", headers=headers)
+        assert ndjson_records(exported) == listed, path
+        rows = csv_rows(await client.get(f"{path}?format=csv", headers=headers))
+        assert [row["id"] for row in rows] == [r["id"] for r in listed], path
+        if scope != "read:confidential":
+            for format in FORMATS[path]:
+                body = (await client.get(f"{path}?format={format}", headers=headers)).text
+                for hidden in ('"park"', "park-count", "about-park", "Park", "Onsong", "beat us"):
+                    assert hidden not in body, (path, format, hidden)
+    testimonies = ndjson_records(await client.get("/v1/testimonies?format=ndjson", headers=headers))
+    kim = next(t for t in testimonies if t["id"] == "kim")
+    claims = ndjson_records(await client.get("/v1/claims?format=ndjson", headers=headers))
+    kim_age = next(c for c in claims if c["id"] == "kim-age")
+    if scope is None:
+        assert kim["county"] is None
+        assert kim["witness"]["age_at_start"] is None
+        assert kim["period"]["start"] == "1987"
+        assert kim["disclosure"]["coarsened"] is True
+        assert kim["citations"][0]["quote"] is None
+        assert (kim_age["value"], kim_age["value_min"], kim_age["value_max"]) == (None, 10, 19)
+        rows = csv_rows(await client.get("/v1/testimonies?format=csv", headers=headers))
+        assert next(r for r in rows if r["id"] == "kim")["county"] == ""
+    else:
+        assert kim["county"] == "Hoeryong"
+        assert kim_age["value"] == 16
+    ids = {t["id"] for t in testimonies}
+    assert ids == ({"kim", "open", "park"} if scope == "read:confidential" else {"kim", "open"})
+
+
+async def disclosure_events(session: AsyncSession) -> list[AuditEvent]:
+    events = await session.scalars(
+        select(AuditEvent)
+        .where(AuditEvent.action.in_(["read_restricted", "read_confidential"]))
+        .order_by(AuditEvent.created_at, AuditEvent.id)
+    )
+    return list(events)
+
+
+async def test_full_disclosures_in_an_export_are_audited_batch_by_batch(
+    client: httpx.AsyncClient, session: AsyncSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(exports, "BATCH_SIZE", 2)
+    for number in range(3):
+        await factories.testimony(session, id=f"witness-{number}", protection_level="restricted")
+    await factories.testimony(session, id="secret", protection_level="confidential")
+    await factories.testimony(session, id="plain", protection_level="public")
+
+    anonymous = await client.get("/v1/testimonies?format=csv")
+    assert len(csv_rows(anonymous)) == 4
+    assert await disclosure_events(session) == []  # nothing was shown in full
+
+    restricted = await factories.api_key(session, "read:restricted")
+    response = await client.get("/v1/testimonies?format=ndjson", headers=restricted)
+    assert [r["id"] for r in ndjson_records(response)] == [
+        "plain",
+        "witness-0",
+        "witness-1",
+        "witness-2",
+    ]
+    events = await disclosure_events(session)
+    assert [e.records for e in events] == [
+        ["testimonies/witness-0"],  # the first batch: plain and witness-0
+        ["testimonies/witness-1", "testimonies/witness-2"],
+    ]
+    assert {(e.action, e.method, e.route, e.path) for e in events} == {
+        ("read_restricted", "GET", "/v1/testimonies", "/v1/testimonies")
+    }
+
+    confidential = await factories.api_key(session, "read:confidential")
+    await client.get("/v1/testimonies?format=csv&sort=-id", headers=confidential)
+    latest = (await disclosure_events(session))[2:]  # witness-2 and -1, then -0 and secret
+    assert [e.action for e in latest] == ["read_restricted", "read_confidential"]
+    assert latest[1].records == ["testimonies/secret", "testimonies/witness-0"]
+    assert latest[1].key_id is not None
+
+
+async def test_facilities_as_geojson(client: httpx.AsyncClient, session: AsyncSession) -> None:
+    operator = await factories.organization(session, id="bureau", name="Bureau")
+    await factories.facility(
+        session,
+        id="located",
+        name="Located mine",
+        operator=operator.id,
+        products=["coal"],
+        location={"latitude": 39.5, "longitude": 125.9, "precision": "approximate"},
+    )
+    await factories.facility(session, id="unlocated", name="Unlocated mine")
+    response = await client.get("/v1/facilities", headers={"Accept": "application/geo+json"})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/geo+json"
+    assert response.headers["content-disposition"].endswith('.geojson"')
+    collection = geojson.loads(response.text)
+    assert isinstance(collection, geojson.FeatureCollection)
+    assert collection.is_valid, collection.errors()
+    features = {feature["id"]: feature for feature in collection["features"]}
+    located, unlocated = features["located"], features["unlocated"]
+    assert located["geometry"] == {"type": "Point", "coordinates": [125.9, 39.5]}
+    assert located["properties"]["location_precision"] == "approximate"
+    assert located["properties"]["operator"] == {"id": "bureau", "name": "Bureau"}
+    assert "location" not in located["properties"]
+    assert unlocated["geometry"] is None
+    assert unlocated["properties"]["location_precision"] == "unknown"
+    listed = {f["id"]: f for f in (await client.get("/v1/facilities")).json()["data"]}
+    expected = listed["located"] | {"location_precision": "approximate"}
+    del expected["location"]
+    assert located["properties"] == expected
+
+    empty = await client.get("/v1/facilities?format=geojson&facility_type=farm")
+    assert geojson.loads(empty.text) == {"type": "FeatureCollection", "features": []}
+
+
+async def test_sources_as_citation_sets(client: httpx.AsyncClient, session: AsyncSession) -> None:
+    outlet = await factories.organization(session, id="nk-news", name="NK News", kind="news_outlet")
+    await factories.source(
+        session,
+        id="ask",
+        title="Ask A North Korean: What is forced labor like?",
+        publisher=outlet.id,
+        authors=["David"],
+        published="2024-05-21",
+        url="https://example.org/ask",
+    )
+    await factories.source(
+        session, id="blood-coal", title="Blood Coal Export", source_type="ngo_report"
+    )
+    await factories.source(
+        session, id="other-lang", title="다른 보고서", source_type="other", language="ko"
+    )
+    ids = ["ask", "blood-coal"]  # newest first, undated last; filtered to English
+    query = "/v1/sources?language=en&format="
+
+    csl = await client.get(query + "csl-json")
+    assert csl.headers["content-type"] == "application/vnd.citationstyles.csl+json"
+    assert csl.headers["content-disposition"].endswith('.json"')
+    items = json.loads(csl.text)
+    assert [item["id"] for item in items] == ids
+    single = (await client.get("/v1/sources/ask/citation?format=csl-json")).json()
+    assert items[0] == single[0]
+
+    bibtex = await client.get(query + "bibtex")
+    assert bibtex.headers["content-type"].startswith("application/x-bibtex")
+    assert bibtex.headers["content-disposition"].endswith('.bib"')
+    entries = parse_string(bibtex.text, "bibtex").entries
+    assert list(entries) == ids
+    assert entries["ask"].type == "article"
+    assert entries["ask"].fields["journal"] == "NK News"
+    assert entries["blood-coal"].type == "techreport"
+
+    ris = await client.get(query + "ris", headers={"Accept": "text/csv"})
+    assert ris.headers["content-type"].startswith("application/x-research-info-systems")
+    assert ris.headers["content-disposition"].endswith('.ris"')
+    records = rispy.loads(ris.text)
+    assert [record["id"] for record in records] == ids
+    assert records[0]["type_of_reference"] == "NEWS"
+    assert records[0]["authors"] == ["David"]
+
+    by_accept = await client.get(
+        "/v1/sources?language=en", headers={"Accept": "application/x-research-info-systems"}
+    )
+    assert by_accept.text == ris.text
+
+    nothing = await client.get("/v1/sources?language=fr&format=csl-json")
+    assert json.loads(nothing.text) == []
+    assert (await client.get("/v1/sources?language=fr&format=bibtex")).text == ""
