@@ -24,7 +24,8 @@ from app.changes.imports import ImportReport, run_import
 from app.db import migrations
 from app.db.engine import ensure_database, make_engine, resolve_database_url
 from app.kit.errors import ProblemError
-from app.search.indexing import index_pending
+from app.search.documents import INDEXED
+from app.search.indexing import index_missing, index_pending, reindex_all
 from app.seeding.loader import LoadReport, SeedError, load_seed, read_seed
 from app.seeding.stats import coverage
 from app.settings import Settings, get_settings
@@ -35,9 +36,11 @@ cli = typer.Typer(help="testimony-api: evidence database of forced labour in Nor
 db_cli = typer.Typer(help="Database schema (Alembic migrations).")
 seed_cli = typer.Typer(help="The seed corpus in seed/.")
 keys_cli = typer.Typer(help="API keys.")
+search_cli = typer.Typer(help="Search documents.")
 cli.add_typer(db_cli, name="db")
 cli.add_typer(seed_cli, name="seed")
 cli.add_typer(keys_cli, name="keys")
+cli.add_typer(search_cli, name="search")
 
 
 def _audit_command(session: AsyncSession, command: str, records: list[str]) -> None:
@@ -124,7 +127,7 @@ def serve(
     settings = get_settings()
     url = _database()
     if setup:
-        migrations.upgrade(url)
+        _upgrade(url, "head")
         _load_seed(url, settings.seed_dir)
     # Worker processes connect to the server resolved here rather than each starting one.
     os.environ["DATABASE_URL"] = url.render_as_string(hide_password=False)
@@ -142,8 +145,28 @@ def serve(
 
 @db_cli.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
-    """Apply migrations up to REVISION (default: head)."""
-    migrations.upgrade(_database(), revision)
+    """Apply migrations up to REVISION (default: head), then index records that have no
+    search documents yet."""
+    _upgrade(_database(), revision)
+
+
+def _upgrade(url: URL, revision: str) -> None:
+    migrations.upgrade(url, revision)
+    if revision == "head":
+        indexed = asyncio.run(_in_transaction(url, index_missing))
+        if indexed:
+            typer.echo(f"indexed {indexed} records for search", err=True)
+
+
+@search_cli.command("reindex")
+def search_reindex() -> None:
+    """Rebuild every record's search documents (after changing how documents are built)."""
+
+    async def rebuild(session: AsyncSession) -> int:
+        return sum([await reindex_all(session, kind) for kind in INDEXED])
+
+    written = asyncio.run(_in_transaction(_database(), rebuild))
+    typer.echo(f"wrote {written} search documents", err=True)
 
 
 @db_cli.command("downgrade")

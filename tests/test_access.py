@@ -41,6 +41,8 @@ POLICY: dict[tuple[str, str], str | None] = {
     ("GET", "/v1/claims/{claim_id}/related"): None,
     ("GET", "/v1/audit"): "admin",
     ("GET", "/v1/changes"): None,
+    ("GET", "/v1/search"): None,
+    ("GET", "/v1/stats"): None,
     ("POST", "/v1/import"): "write",
 }
 for plural, singular in [
@@ -55,6 +57,7 @@ for plural, singular in [
     POLICY[("DELETE", f"/v1/{plural}/{{{singular}_id}}")] = "write"
     POLICY[("GET", f"/v1/{plural}/{{{singular}_id}}/revisions")] = None
     POLICY[("GET", f"/v1/{plural}/{{{singular}_id}}/revisions/{{revision}}")] = None
+REQUIRED_QUERY = {"/v1/search": "?q=quote"}
 CLIENTS = [None, "read:restricted", "read:confidential", "write", "admin"]
 
 
@@ -115,7 +118,7 @@ async def test_authorization_matrix(
         "claim_id": "cla",
     }
     headers = await factories.api_key(session, scope) if scope else {}
-    url = path.format(**ids, revision=1)
+    url = path.format(**ids, revision=1) + REQUIRED_QUERY.get(path, "")
     response = await client.request(method, url, headers=headers)
     needed = POLICY[(method, path)]
     if needed is None or needed == scope:

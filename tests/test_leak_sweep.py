@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import httpx
 from fastapi import FastAPI
@@ -17,6 +18,7 @@ from tests import factories
 
 HIDDEN = "HIDDENMARK"  # in every field of the confidential testimony and what rests on it
 WITHHELD = "WITHHELDMARK"  # in the fields a coarsened restricted testimony leaves out
+EXPORTED = ["/v1/organizations", "/v1/sources", "/v1/facilities", "/v1/testimonies", "/v1/claims"]
 HIDDEN_IDS = ["hidden-witness", "hidden-claim", "about-hidden", "hidden-excerpt-claim"]
 # The quotes stand in a published article, whose text is public (GET /v1/sources/{id}/text);
 # what must not leak is that these passages are the protected witnesses' words.
@@ -96,8 +98,11 @@ async def build(session: AsyncSession) -> None:
     )
 
 
-def check(response: httpx.Response, where: str) -> None:
+def check(response: httpx.Response, where: str, echoed: str = "") -> None:
+    """`echoed`: words of the request itself, which its links repeat."""
     everything = response.text + json.dumps(dict(response.headers))
+    if echoed:
+        everything = everything.replace(quote_plus(echoed), "").replace(quote(echoed), "")
     assert HIDDEN not in everything, f"{where} shows the confidential testimony"
     assert WITHHELD not in everything, f"{where} shows what a restricted record withholds"
     # The published article is public: its text, and a source's history that holds it.
@@ -111,20 +116,89 @@ def check(response: httpx.Response, where: str) -> None:
         data = json.dumps(response.json().get("data", response.json()))
         for hidden_id in HIDDEN_IDS:
             assert f'"{hidden_id}"' not in data, f"{where} lists {hidden_id}"
+    elif "attachment" in response.headers.get("content-disposition", ""):
+        for hidden_id in HIDDEN_IDS:  # an export: CSV, NDJSON, GeoJSON, citations
+            assert hidden_id not in response.text, f"{where} exports {hidden_id}"
 
 
-async def walk(client: httpx.AsyncClient, url: str) -> list[dict[str, Any]]:
+async def walk(client: httpx.AsyncClient, url: str, echoed: str = "") -> list[dict[str, Any]]:
     records: list[dict[str, Any]] = []
     next_url: str | None = url
     while next_url:
         response = await client.get(next_url)
-        check(response, next_url)
+        check(response, next_url, echoed)
         if response.status_code != 200:
             return records
         body = response.json()
         records += body["data"]
         next_url = body["links"]["next"]
     return records
+
+
+# Words of the protected records' withheld fields, and the witnesses' names spelled otherwise.
+SEARCH_PROBES = [
+    HIDDEN,
+    WITHHELD,
+    "guards night",
+    "lamps coal",
+    "HIDDENMARK pseudonym",
+    "Ryanggang",
+]
+
+
+def has_parameter(app: FastAPI, path: str, name: str) -> bool:
+    operation = app.openapi()["paths"][path]["get"]
+    return any(p["name"] == name for p in operation.get("parameters", []))
+
+
+def parameter_values(app: FastAPI, path: str, name: str) -> list[str]:
+    """The values an enumerated query parameter takes (`facet`)."""
+    schemas = app.openapi()["components"]["schemas"]
+    for parameter in app.openapi()["paths"][path]["get"].get("parameters", []):
+        if parameter["name"] == name:
+            items = parameter["schema"]["items"]
+            if "$ref" in items:
+                items = schemas[items["$ref"].rsplit("/", 1)[-1]]
+            values: list[str] = items["enum"]
+            return values
+    return []
+
+
+async def test_search_finds_nothing_protected(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    """The published article holds the quotes, so it may be found by them; nothing else."""
+    await build(session)
+    for words in SEARCH_PROBES:
+        response = await client.get("/v1/search", params={"q": words, "limit": 200})
+        assert response.status_code == 200
+        for result in response.json()["data"]:
+            where = f"/v1/search?q={words}: {result['type']}/{result['id']}"
+            assert result["id"] not in HIDDEN_IDS, where
+            if result["type"] != "source":
+                for secret in (HIDDEN, WITHHELD, HIDDEN_QUOTE, WITHHELD_QUOTE):
+                    assert secret not in json.dumps(result), where
+    stats = await client.get("/v1/stats")
+    check(stats, "/v1/stats")
+    assert stats.json()["testimonies"]["by_labour_type"][0]["key"] != "forestry"
+
+
+def export_variants(app: FastAPI, path: str) -> list[tuple[str, dict[str, str]]]:
+    """Every other form a list offers: each `format` value as a parameter, and each media
+    type of its answer through the Accept header."""
+    document = app.openapi()
+    operation = document["paths"][path]["get"]
+    variants: list[tuple[str, dict[str, str]]] = []
+    for parameter in operation.get("parameters", []):
+        if parameter["name"] != "format":
+            continue
+        for option in parameter["schema"].get("anyOf", [parameter["schema"]]):
+            if "$ref" in option:
+                option = document["components"]["schemas"][option["$ref"].split("/")[-1]]
+            variants += [(f"format={value}", {}) for value in option.get("enum", [])]
+    for media_type in operation["responses"]["200"]["content"]:
+        variants.append(("", {"Accept": media_type}))
+    return variants
 
 
 def id_filters(app: FastAPI, path: str) -> list[str]:
@@ -154,6 +228,22 @@ async def test_nothing_confidential_leaks_and_restricted_only_coarsened(
         for name in id_filters(app, path):
             for probe in ["hidden-witness", "restricted-witness", "mine", "report"]:
                 await walk(client, f"{path}?{name}={probe}&count=true")
+        variants = export_variants(app, path)
+        exported = [v for v in variants if v[0] and v[0] != "format=json"]
+        if path in EXPORTED:
+            assert len(exported) >= 2, f"{path} offers no export"
+        for query, headers in variants:
+            for extra in ["", "&sort=-id", "&testimony=hidden-witness", "&source=report"]:
+                url = f"{path}?{query}{extra}"
+                response = await client.get(url, headers=headers)
+                check(response, f"{url} {headers}")
+                if not extra and path in EXPORTED:
+                    assert response.status_code == 200, url
+        if has_parameter(app, path, "q"):
+            for words in SEARCH_PROBES:
+                await walk(client, f"{path}?q={quote_plus(words)}&count=true", echoed=words)
+        for facet in parameter_values(app, path, "facet"):
+            await walk(client, f"{path}?facet={facet}&limit=200")
     assert known_ids["/v1/testimonies"] == {"restricted-witness"}
     assert known_ids["/v1/claims"] == {"restricted-claim", "public-claim"}
 

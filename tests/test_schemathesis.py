@@ -7,12 +7,16 @@ runner drives the app from its own event loop.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from collections.abc import AsyncIterator
 
 import pytest
+import rispy
 import schemathesis
 from hypothesis import HealthCheck, settings
+from pybtex.database import parse_string
 from schemathesis.checks import positive_data_acceptance
 from sqlalchemy import text
 from sqlalchemy.engine import URL
@@ -40,6 +44,39 @@ async def committed_corpus(engine: AsyncEngine) -> AsyncIterator[None]:
 def _ndjson(context: object, value: object) -> bytes:
     # The import body is documented as a string of lines; send what was generated as is.
     return value.encode() if isinstance(value, str) else json.dumps(value).encode()
+
+
+# Exports are documented as text; each must also parse as what it says it is.
+@schemathesis.deserializer("text/csv")
+def _csv(context: object, response: schemathesis.Response) -> str:
+    text = response.content.decode("utf-8")
+    widths = {len(row) for row in csv.reader(io.StringIO(text, newline=""))}
+    if len(widths) != 1:
+        raise ValueError(f"CSV rows of {sorted(widths)} fields")
+    return text
+
+
+@schemathesis.deserializer("application/x-ndjson")
+def _ndjson_lines(context: object, response: schemathesis.Response) -> str:
+    text = response.content.decode("utf-8")
+    for line in text.splitlines():
+        if not isinstance(json.loads(line), dict):
+            raise ValueError(f"an NDJSON line is not an object: {line[:80]}")
+    return text
+
+
+@schemathesis.deserializer("application/x-bibtex")
+def _bibtex(context: object, response: schemathesis.Response) -> str:
+    text = response.content.decode("utf-8")
+    parse_string(text, "bibtex")
+    return text
+
+
+@schemathesis.deserializer("application/x-research-info-systems")
+def _ris(context: object, response: schemathesis.Response) -> str:
+    text = response.content.decode("utf-8")
+    rispy.loads(text)
+    return text
 
 
 schema = schemathesis.openapi.from_asgi(

@@ -122,6 +122,12 @@ async def reindex(session: AsyncSession, kind: str, ids: Iterable[str]) -> int:
     return written
 
 
+async def reindex_all(session: AsyncSession, kind: str) -> int:
+    """Rebuild the documents of every record of `kind`."""
+    model = INDEXED[kind].model
+    return await reindex(session, kind, list(await session.scalars(select(model.id))))
+
+
 async def index_missing(session: AsyncSession) -> int:
     """Index the records that have no document at all: a database written before search
     existed, or restored from a dump without its documents. Returns how many records."""

@@ -17,6 +17,7 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    tuple_,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -102,8 +103,11 @@ async def snippets(
     headline = func.ts_headline(
         TEXT_SEARCH_CONFIG, SearchDocument.body, terms.tsquery, _HEADLINE_OPTIONS
     )
+    keys = [tuple(ref.split("/", 1)) for ref in refs]
     rows = await session.execute(
-        select(SearchDocument.ref, headline).where(SearchDocument.ref.in_(refs), seen_by(tier))
+        select(SearchDocument.ref, headline).where(
+            tuple_(SearchDocument.kind, SearchDocument.record_id).in_(keys), seen_by(tier)
+        )
     )
     return {
         ref: html.escape(text, quote=False)

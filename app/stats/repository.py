@@ -87,7 +87,7 @@ async def _claims_by_metric_and_unit(
         MetricUnitGroup(
             metric=metric, metric_label=words(metric), unit=unit, unit_label=words(unit), count=n
         )
-        for metric, unit, n in rows.tuples()
+        for metric, unit, n in rows
     ]
 
 
