@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, TypeVar
 
@@ -24,6 +25,17 @@ from app.changes.imports import ImportReport, run_import
 from app.db import migrations
 from app.db.engine import ensure_database, make_engine, resolve_database_url
 from app.kit.errors import ProblemError
+from app.kit.exports import DatabaseSessions
+from app.kit.protection import ProtectionLevel
+from app.releases import (
+    Manifest,
+    ReleaseError,
+    check_target,
+    check_version,
+    create_release,
+    default_version,
+    verify_release,
+)
 from app.search.documents import INDEXED
 from app.search.indexing import index_missing, index_pending, reindex_all
 from app.seeding.loader import LoadReport, SeedError, load_seed, read_seed
@@ -41,6 +53,8 @@ cli.add_typer(db_cli, name="db")
 cli.add_typer(seed_cli, name="seed")
 cli.add_typer(keys_cli, name="keys")
 cli.add_typer(search_cli, name="search")
+export_cli = typer.Typer(help="Releases: versioned snapshots of the data, to publish.")
+cli.add_typer(export_cli, name="export")
 
 
 def _audit_command(session: AsyncSession, command: str, records: list[str]) -> None:
@@ -266,6 +280,87 @@ def import_file(
             typer.echo(f"  {problem.name}: {problem.message}", err=True)
         raise typer.Exit(1) from None
     typer.echo(report.model_dump_json(indent=2))
+
+
+@export_cli.command("release")
+def export_release(
+    directory: Annotated[Path, typer.Argument(help="New (or empty) folder for the release.")],
+    version: Annotated[
+        str | None, typer.Option(help="Release version; default the UTC time, 20261122T093849Z.")
+    ] = None,
+    tier: Annotated[
+        ProtectionLevel,
+        typer.Option(help="Whose view: public (anonymous clients), restricted, confidential."),
+    ] = ProtectionLevel.public,
+    base_url: Annotated[
+        str | None,
+        typer.Option(help="Base of the permalinks; default PUBLIC_BASE_URL, else HOST:PORT."),
+    ] = None,
+    include_retracted: Annotated[
+        bool, typer.Option(help="Also the retracted records (their tombstones).")
+    ] = False,
+) -> None:
+    """Write a release: one NDJSON file per record type, from one snapshot, with a manifest."""
+    settings = get_settings()
+    now = datetime.now(UTC)
+    try:
+        check_version(version or default_version(now))
+        check_target(directory)
+    except ReleaseError as error:
+        typer.echo(f"no release was written: {error}", err=True)
+        raise typer.Exit(1) from None
+    if tier is not ProtectionLevel.public:
+        typer.secho(
+            f"WARNING: this release holds {tier.value.upper()} data in full: witnesses' exact "
+            "words, dates and places. Do not publish it. Its creation is recorded in the "
+            "audit trail.",
+            err=True,
+            fg=typer.colors.RED,
+            bold=True,
+        )
+    url = _database()
+
+    async def release() -> Manifest:
+        engine = make_engine(url, pooled=False)
+        try:
+            return await create_release(
+                DatabaseSessions(async_sessionmaker(engine, expire_on_commit=False)),
+                directory,
+                tier=tier,
+                version=version or default_version(now),
+                base_url=base_url
+                or settings.public_base_url
+                or f"http://{settings.host}:{settings.port}",
+                expected_revision=migrations.head_revision(),
+                include_retracted=include_retracted,
+                now=now,
+            )
+        finally:
+            await engine.dispose()
+
+    try:
+        manifest = asyncio.run(release())
+    except ReleaseError as error:
+        typer.echo(f"no release was written: {error}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"release {manifest.version} ({manifest.tier}) written to {directory}", err=True)
+    for entry in manifest.files:
+        typer.echo(f"  {entry.name}\t{entry.records} records\t{entry.bytes} bytes", err=True)
+
+
+@export_cli.command("verify")
+def export_verify(
+    directory: Annotated[Path, typer.Argument(help="Folder of a release.")],
+) -> None:
+    """Check every file of a release against its manifest: size, SHA-256, record count."""
+    manifest, problems = verify_release(directory)
+    if problems:
+        typer.echo(f"{directory} does not match its manifest:", err=True)
+        for problem in problems:
+            typer.echo(f"  {problem}", err=True)
+        raise typer.Exit(1)
+    files = manifest["files"]
+    typer.echo(f"{directory}: release {manifest['version']} verified, {len(files)} files")
 
 
 @cli.command()

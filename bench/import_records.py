@@ -2,7 +2,8 @@
 
 Writes an NDJSON file of generated records (organizations, sources with archived texts, and
 claims quoting them), then imports it into a scratch database the way `testimony import`
-does: validated, checked against the sources, written with revisions in one transaction.
+does: validated, checked against the sources, written with revisions and search documents in
+one transaction.
 
     .venv/bin/python -m bench.import_records [--records 100000]
 
@@ -23,6 +24,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from app.changes.imports import run_import
 from app.db import migrations
 from app.db.engine import make_engine
+from app.search.indexing import index_pending
 from bench.pagination import bench_url
 from tests.conftest import recreate_database
 
@@ -76,6 +78,7 @@ async def main() -> None:
         started = time.perf_counter()
         async with async_sessionmaker(engine)() as session, session.begin():
             report, _ = await run_import(session, raw, None, dry_run=False)
+            await index_pending(session)
         elapsed = time.perf_counter() - started
         await engine.dispose()
     print(f"created {report.created}")

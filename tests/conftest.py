@@ -112,6 +112,8 @@ class SavepointSessions:
     async def audit(self) -> AsyncIterator[AsyncSession]:
         async with self.session.begin_nested():
             yield self.session
+            # The test's own writes share the session: index them, as their commit would.
+            await index_pending(self.session)
 
 
 @pytest.fixture

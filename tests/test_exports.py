@@ -6,20 +6,32 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import geojson
 import httpx
 import pytest
 import rispy
+from fastapi import FastAPI
 from pybtex.database import parse_string
 from sqlalchemy import select, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.audit.models import AuditEvent
+from app.auth.dependencies import Viewer
+from app.auth.scopes import Principal
 from app.claims.schemas import Claim
 from app.kit import exports
+from app.kit.citing import Citer
+from app.kit.pagination import Cursors
+from app.main import create_app
+from app.organizations import router as organizations_router
+from app.organizations.schemas import OrganizationQuery
+from app.search.indexing import index_pending
 from tests import factories
+from tests.conftest import app_settings
 
 LISTS = ["/v1/organizations", "/v1/sources", "/v1/facilities", "/v1/testimonies", "/v1/claims"]
 TEXT = "Kim said: I was sent to the mine in 1987. Park said: the guards beat us every night."
@@ -451,3 +463,88 @@ async def test_sources_as_citation_sets(client: httpx.AsyncClient, session: Asyn
     nothing = await client.get("/v1/sources?language=fr&format=csl-json")
     assert json.loads(nothing.text) == []
     assert (await client.get("/v1/sources?language=fr&format=bibtex")).text == ""
+
+
+async def test_an_export_reads_one_snapshot_through_its_own_sessions(
+    app: FastAPI, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the test's session: committed rows, the app's own sessions."""
+    monkeypatch.setattr(exports, "BATCH_SIZE", 2)
+    insert = "INSERT INTO organizations (id, name, kind) VALUES (:id, 'Snapshot', 'ngo')"
+    async with engine.begin() as connection:
+        for number in range(1, 6):
+            await connection.execute(text(insert), {"id": f"snap-{number}"})
+    sessions = exports.DatabaseSessions(app.state.sessionmaker)
+    seen: list[str] = []
+    try:
+        async with sessions.snapshot() as snapshot:
+            batches = exports.export_batches(
+                organizations_router.EXPORT,
+                OrganizationQuery(sort="id"),
+                snapshot,
+                Cursors("test"),
+                Citer("http://testserver", datetime.now(UTC).date()),
+                Viewer(Principal(key_id=None, scopes=frozenset(), address="test")),
+            )
+            async for _, records in batches:
+                seen += [r.id for r in records if r.id.startswith("snap-")]
+                if len(seen) == 2:  # meanwhile, another transaction changes the list
+                    async with engine.begin() as connection:
+                        await connection.execute(text(insert), {"id": "snap-0"})
+                        await connection.execute(text(insert), {"id": "snap-6"})
+                        await connection.execute(
+                            text("DELETE FROM organizations WHERE id = 'snap-5'")
+                        )
+            isolation = await snapshot.scalar(text("SHOW transaction_isolation"))
+            read_only = await snapshot.scalar(text("SHOW transaction_read_only"))
+        assert (isolation, read_only) == ("repeatable read", "on")
+        assert seen == [f"snap-{n}" for n in range(1, 6)]  # as it stood when it began
+    finally:
+        async with engine.begin() as connection:
+            await connection.execute(text("DELETE FROM organizations WHERE id LIKE 'snap-%'"))
+
+
+async def test_an_export_commits_its_audit_events_itself(
+    database_url: URL, engine: AsyncEngine
+) -> None:
+    """Through an app with no test overrides: the request's session has committed before the
+    body is sent, so the export writes and commits its disclosures on its own."""
+    async with AsyncSession(engine, expire_on_commit=False) as session, session.begin():
+        await factories.testimony(
+            session, id="committed-kim", protection_level="restricted", county="Hoeryong"
+        )
+        headers = await factories.api_key(session, "read:restricted")
+        await index_pending(session)
+    app = create_app(app_settings(database_url))
+    transport = httpx.ASGITransport(app=app)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            response = await client.get("/v1/testimonies?format=ndjson", headers=headers)
+            (record,) = [r for r in ndjson_records(response) if r["id"] == "committed-kim"]
+            assert record["county"] == "Hoeryong"
+            anonymous = await client.get("/v1/testimonies?format=csv")
+            assert "Hoeryong" not in anonymous.text
+        async with engine.connect() as connection:
+            events = (
+                await connection.execute(
+                    text(
+                        "SELECT action, route, records FROM audit_events "
+                        "WHERE 'testimonies/committed-kim' = ANY(records)"
+                    )
+                )
+            ).all()
+        assert [tuple(e) for e in events] == [
+            ("read_restricted", "/v1/testimonies", ["testimonies/committed-kim"])
+        ]
+    finally:
+        await app.state.engine.dispose()
+        async with engine.begin() as connection:
+            for statement in (
+                "DELETE FROM audit_events WHERE 'testimonies/committed-kim' = ANY(records)",
+                "DELETE FROM search_documents WHERE record_id = 'committed-kim'",
+                "DELETE FROM revisions WHERE record_id = 'committed-kim'",
+                "DELETE FROM testimonies WHERE id = 'committed-kim'",
+                "DELETE FROM api_keys WHERE name = 'test key' AND id NOT IN "
+                "(SELECT key_id FROM audit_events WHERE key_id IS NOT NULL)",
+            ):
+                await connection.execute(text(statement))

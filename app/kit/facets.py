@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import ColumnElement, Select, and_, case, func, literal, literal_column, select
+from sqlalchemy import ColumnElement, Select, case, func, literal, literal_column, select
 from sqlalchemy.sql.expression import FromClause
 
 from app.kit.provinces import PROVINCE_LABELS, Province
@@ -69,7 +69,7 @@ class Facet:
         statement = select(key, label_column, func.count()).select_from(model)
         if self.join is not None:
             statement = statement.outerjoin(*self.join)
-        return statement.where(and_(*where)).group_by(key, label_column)
+        return statement.where(*where).group_by(key, label_column)
 
     def groups(self, rows: list[Any]) -> list[FacetGroup]:
         known: list[FacetGroup] = []

@@ -1,6 +1,6 @@
 """Keeping search documents in step with the records, in the transaction that writes them.
 
-Every flush notes which records it touched (a facility's alias or mention counts as the
+Every flushed row notes which record it belongs to (a facility's alias or mention counts as the
 facility, an excerpt as its testimony); before the transaction commits, `index_pending`
 rebuilds their documents. A commit with records left unindexed is refused, so no write path
 can forget it.
@@ -12,8 +12,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import bindparam, delete, event, func, insert, literal_column, or_, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session, UOWTransaction
+from sqlalchemy.orm import Mapper, Session, object_session
 
 from app.claims.models import Claim
 from app.facilities.models import Facility, FacilityAlias, FacilityMention
@@ -53,13 +54,27 @@ def _pending(session: Session) -> set[tuple[str, str]]:
     return pending
 
 
-@event.listens_for(Session, "after_flush")
-def _note_touched_records(session: Session, _context: UOWTransaction) -> None:
-    pending = _pending(session)
-    for instance in (*session.new, *session.dirty, *session.deleted):
-        touched = _touched(instance)
-        if touched is not None and touched[1] is not None:
-            pending.add(touched)
+def _note_touched_record(_mapper: Mapper[Any], _connection: Connection, target: object) -> None:
+    # Per flushed row, not per flush: scanning the session's dirty set on every flush costs
+    # quadratic time in a large import.
+    touched = _touched(target)
+    session = object_session(target)
+    if touched is not None and touched[1] is not None and session is not None:
+        _pending(session).add(touched)
+
+
+for _model in (
+    Organization,
+    Source,
+    Facility,
+    FacilityAlias,
+    FacilityMention,
+    Testimony,
+    TestimonyExcerpt,
+    Claim,
+):
+    for _event in ("after_insert", "after_update", "after_delete"):
+        event.listen(_model, _event, _note_touched_record)
 
 
 @event.listens_for(Session, "before_commit")

@@ -11,16 +11,16 @@ from app.kit.errors import problem_responses
 from app.kit.pagination import SortKey, fetch_page, page_envelope, parse_decimal
 from app.search.models import SearchDocument
 from app.search.query import SearchTerms, ranked, snippets
-from app.search.schemas import RecordType, SearchPage, SearchQuery, SearchResult
+from app.search.schemas import ResultType, SearchPage, SearchQuery, SearchResult
 
 router = APIRouter(prefix="/v1", tags=["search"])
 
 _COLLECTIONS = {
-    RecordType.organization: "organizations",
-    RecordType.source: "sources",
-    RecordType.facility: "facilities",
-    RecordType.testimony: "testimonies",
-    RecordType.claim: "claims",
+    ResultType.organization: "organizations",
+    ResultType.source: "sources",
+    ResultType.facility: "facilities",
+    ResultType.testimony: "testimonies",
+    ResultType.claim: "claims",
 }
 _TYPES = {collection: record_type for record_type, collection in _COLLECTIONS.items()}
 

@@ -9,7 +9,7 @@ from app.kit.pagination import Page
 from app.kit.params import DEFAULT_LIMIT, MAX_LIMIT
 
 
-class RecordType(StrEnum):
+class ResultType(StrEnum):
     organization = "organization"
     source = "source"
     facility = "facility"
@@ -28,7 +28,7 @@ class SearchQuery(BaseModel):
         "Names also match across romanisations (Kaech'ŏn, Kaechon, Gaecheon) and small typos.",
         examples=["Kaech'ŏn", '"coal mine" -china'],
     )
-    type: list[RecordType] = Field(
+    type: list[ResultType] = Field(
         default_factory=list, description="Only these types of record (repeatable)."
     )
     include_retracted: bool = Field(default=False, description="Also find retracted records.")
@@ -44,7 +44,7 @@ class SearchQuery(BaseModel):
 
 
 class SearchResult(BaseModel):
-    type: RecordType
+    type: ResultType
     id: str
     title: str = Field(
         description="The record's name, title or statement; for a testimony, whose it is."

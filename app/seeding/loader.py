@@ -35,6 +35,7 @@ from app.kit.schemas import SINGULAR, RecordIn, RecordStatus
 from app.organizations.models import Organization
 from app.organizations.repository import organization_input, save_organization
 from app.organizations.schemas import OrganizationCreate
+from app.search.indexing import index_pending
 from app.sources.models import Source
 from app.sources.quotes import QuotedSource, QuoteMismatchError, with_locators
 from app.sources.repository import quoted_source, save_source, source_input
@@ -344,7 +345,9 @@ async def load_records(
     """Write records into the session's transaction (see load_seed); `partial` leaves every
     record the data does not name alone and unreported."""
     await locks.hold_until_commit(session, locks.SEED_LOCK)
-    return await _Loader(session, key_id, data, partial=partial).load(data)
+    report = await _Loader(session, key_id, data, partial=partial).load(data)
+    await index_pending(session)  # searchable in the same transaction, whoever commits
+    return report
 
 
 async def load_seed(session: AsyncSession, data: SeedData, key_id: str | None = None) -> LoadReport:
