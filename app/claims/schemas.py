@@ -15,7 +15,7 @@ from pydantic import (
 )
 
 from app.kit.pagination import Page
-from app.kit.params import IsoDate, SearchableQuery
+from app.kit.params import IsoDate, SearchableQuery, facet_field
 from app.kit.partial_dates import PartialDateField
 from app.kit.protection import RESTRICTED, Disclosure, ProtectionLevel
 from app.kit.schemas import (
@@ -355,8 +355,4 @@ class ClaimQuery(SearchableQuery):
         default=None, description="Only claims whose period overlaps [period_from, period_to]."
     )
     period_to: IsoDate | None = None
-    facet: list[ClaimFacet] = Field(
-        default_factory=list,
-        description="Also count the matching records by these fields (repeatable); see "
-        "`facets` in the response.",
-    )
+    facet: list[ClaimFacet] = facet_field()

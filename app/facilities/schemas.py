@@ -7,7 +7,7 @@ from typing import Self
 from pydantic import BaseModel, Field, model_validator
 
 from app.kit.pagination import Page
-from app.kit.params import SearchableQuery
+from app.kit.params import SearchableQuery, facet_field
 from app.kit.provinces import Province, ProvinceField
 from app.kit.schemas import (
     CiteAs,
@@ -168,8 +168,4 @@ class FacilityQuery(SearchableQuery):
     has_location: bool | None = Field(
         default=None, description="Only with (or without) coordinates."
     )
-    facet: list[FacilityFacet] = Field(
-        default_factory=list,
-        description="Also count the matching records by these fields (repeatable); see "
-        "`facets` in the response.",
-    )
+    facet: list[FacilityFacet] = facet_field()

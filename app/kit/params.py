@@ -88,6 +88,15 @@ class SearchableQuery(ListQuery):
     )
 
 
+def facet_field() -> Any:
+    """The `facet` parameter of a list: the fields to count the matching records by."""
+    return Field(
+        default_factory=list,
+        description="Also count the matching records by these fields (repeatable); see "
+        "`facets` in the response.",
+    )
+
+
 def _query_names(dependant: Any) -> set[str]:
     names: set[str] = set()
     for field in dependant.query_params:

@@ -6,7 +6,7 @@ from enum import StrEnum
 from pydantic import BaseModel, Field
 
 from app.kit.pagination import Page
-from app.kit.params import SearchableQuery
+from app.kit.params import SearchableQuery, facet_field
 from app.kit.schemas import CiteAs, NonEmptyText, RecordIn, RecordState, ShortText
 
 
@@ -64,8 +64,4 @@ class OrganizationFacet(StrEnum):
 class OrganizationQuery(SearchableQuery):
     sort: OrganizationSort = Field(default=OrganizationSort.name_asc, description="Sort order.")
     kind: list[OrganizationKind] = Field(default_factory=list)
-    facet: list[OrganizationFacet] = Field(
-        default_factory=list,
-        description="Also count the matching records by these fields (repeatable); see "
-        "`facets` in the response.",
-    )
+    facet: list[OrganizationFacet] = facet_field()

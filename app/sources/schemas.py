@@ -15,7 +15,7 @@ from pydantic import (
 )
 
 from app.kit.pagination import Page
-from app.kit.params import IsoDate, SearchableQuery
+from app.kit.params import IsoDate, SearchableQuery, facet_field
 from app.kit.partial_dates import DatePrecision, PartialDateField
 from app.kit.protection import RESTRICTED
 from app.kit.schemas import (
@@ -197,8 +197,4 @@ class SourceQuery(SearchableQuery):
     relays: list[str] = Field(
         default_factory=list, description="Only sources that relay (report) the given source."
     )
-    facet: list[SourceFacet] = Field(
-        default_factory=list,
-        description="Also count the matching records by these fields (repeatable); see "
-        "`facets` in the response.",
-    )
+    facet: list[SourceFacet] = facet_field()

@@ -7,7 +7,7 @@ from typing import Self
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.kit.pagination import Page
-from app.kit.params import IsoDate, SearchableQuery
+from app.kit.params import IsoDate, SearchableQuery, facet_field
 from app.kit.partial_dates import PartialDateField
 from app.kit.protection import RESTRICTED, Disclosure, ProtectionLevel
 from app.kit.provinces import Province, ProvinceField
@@ -189,8 +189,4 @@ class TestimonyQuery(SearchableQuery):
     source: list[str] = Field(
         default_factory=list, description="Quoted in this source, or reported from it."
     )
-    facet: list[TestimonyFacet] = Field(
-        default_factory=list,
-        description="Also count the matching records by these fields (repeatable); see "
-        "`facets` in the response.",
-    )
+    facet: list[TestimonyFacet] = facet_field()
