@@ -50,7 +50,7 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.orm.util import AliasedClass
 
 from app.auth.scopes import Principal
-from app.claims.models import Claim
+from app.claims.models import Claim, subject_key
 from app.claims.repository import RECORDS, protected_claims, visible_claims
 from app.claims.schemas import Approximation, RelationReason, Stance
 from app.facilities.models import FacilityMention
@@ -187,11 +187,10 @@ def _both_dated(one: _Claims, other: _Claims) -> ColumnElement[bool]:
 def _related(one: _Claims, other: _Claims) -> ColumnElement[bool]:
     (one_start, one_end), (other_start, other_end) = _period(one), _period(other)
     return and_(
-        one.metric == other.metric,
-        one.unit == other.unit,
-        one.about_facility_id.is_not_distinct_from(other.about_facility_id),
-        one.about_testimony_id.is_not_distinct_from(other.about_testimony_id),
-        one.about_organization_id.is_not_distinct_from(other.about_organization_id),
+        *(
+            mine == theirs
+            for mine, theirs in zip(subject_key(one), subject_key(other), strict=True)
+        ),
         or_(
             one_start.is_(None),
             other_start.is_(None),

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, Numeric, Text, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -103,6 +104,21 @@ period_ascending = undated_last(Claim.period_start, descending=False)
 period_descending = undated_last(Claim.period_start, descending=True)
 period_lower, period_upper = period_bounds(Claim)
 Index("ix_claims_value_sort_id", value_sort_key, Claim.id)
+
+
+def subject_key(claim: Any) -> tuple[Any, ...]:
+    """What a claim measures and about what: metric, unit and subjects, with "about nothing"
+    as '' so that it equals itself and an index answers which claims share it."""
+    return (
+        claim.metric,
+        claim.unit,
+        func.coalesce(claim.about_facility_id, ""),
+        func.coalesce(claim.about_testimony_id, ""),
+        func.coalesce(claim.about_organization_id, ""),
+    )
+
+
+Index("ix_claims_subject", *subject_key(Claim))
 Index("ix_claims_period_asc_id", period_ascending, Claim.id)
 Index("ix_claims_period_desc_id", period_descending, Claim.id)
 Index("ix_claims_period_lower", period_lower)
