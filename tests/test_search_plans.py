@@ -1,5 +1,6 @@
-"""On 100,000 generated claims and as many facilities, with real statistics, search, facets and
-filtered lists are answered from their indexes: no sequential scan of a large table.
+"""On 100,000 generated claims and as many facilities, with real statistics, search, facets,
+filtered lists and corroboration are answered from their indexes: no sequential scan of a
+large table.
 
 The rows are generated in SQL (the write path would take minutes) with documents shaped like
 the indexer's, then ANALYZEd; each request's statements are captured as the app sends them
@@ -73,7 +74,7 @@ async def plans_of(
     connection = await session.connection()
     plans = []
     for sql, parameters in statements:
-        if marker not in sql or not sql.lstrip().upper().startswith("SELECT"):
+        if marker not in sql or not sql.lstrip().upper().startswith(("SELECT", "WITH")):
             continue
         result = await connection.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {sql}", parameters)
         raw = result.scalar_one()
@@ -113,6 +114,9 @@ CASES = [
     ("/v1/claims?facility=gen-facility-7", "LIMIT", {"ix_claims_about_facility_id"}),
     ("/v1/claims?metric=age_years&sort=-value", "LIMIT", {"ix_claims_metric"}),
     ("/v1/facilities?province=chagang&facet=facility_type", "GROUP BY", {"ix_facilities_province"}),
+    # Corroboration finds the claims on the same metric, unit and subjects by their index.
+    ("/v1/claims/gen-claim-7/related", "target", {"ix_claims_subject"}),
+    ("/v1/claims?facility=gen-facility-7", "corroborating_quotes", {"ix_claims_subject"}),
 ]
 
 
