@@ -163,20 +163,25 @@ def _shown_quote(excerpt: TestimonyExcerpt, row: Testimony, principal: Principal
 
 def claim_documents(row: Claim) -> dict[str, DocumentText | None]:
     level = claim_level(row)
-    documents: dict[str, DocumentText | None] = {}
-    for tier, principal in TIERS.items():
-        if level in principal.hidden_levels:
-            documents[tier] = None
-            continue
-        full = principal.sees_in_full(level)
+    views: dict[bool, DocumentText] = {}  # tiers that see the claim alike share one text
+
+    def view(full: bool) -> DocumentText:
         quote = row.quote if full else None
-        documents[tier] = DocumentText(
+        return DocumentText(
             title=row.statement,
             a=[row.statement],
             b=[label(row.metric), label(row.unit), label(row.stance)],
             c=[quote, row.notes if full else None],
             body=[quote],
         )
+
+    documents: dict[str, DocumentText | None] = {}
+    for tier, principal in TIERS.items():
+        if level in principal.hidden_levels:
+            documents[tier] = None
+            continue
+        full = principal.sees_in_full(level)
+        documents[tier] = views[full] if full in views else views.setdefault(full, view(full))
     return documents
 
 
@@ -221,10 +226,11 @@ def document_rows(indexed: Indexed, record: EvidenceRecord) -> list[dict[str, An
     """The record's documents as rows, one per distinct view, each naming the tiers it
     serves."""
     by_text: dict[tuple[Any, ...], dict[str, Any]] = {}
+    rows: dict[int, dict[str, Any]] = {}  # one text shared by several tiers is made once
     for tier, text in indexed.documents(record).items():
         if text is None:
             continue
-        row = text.row()
+        row = rows[id(text)] if id(text) in rows else rows.setdefault(id(text), text.row())
         entry = by_text.setdefault(tuple(row.values()), {**row, "tiers": []})
         entry["tiers"].append(tier)
     return [
