@@ -16,6 +16,7 @@ import re
 import secrets
 import shutil
 from collections.abc import Sequence
+from contextlib import aclosing
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -86,7 +87,9 @@ class Manifest:
     format: str = MANIFEST_FORMAT
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, ensure_ascii=False) + "\n"
+        fields = asdict(self)
+        document = {"format": fields.pop("format")} | fields
+        return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
 def default_version(now: datetime) -> str:
@@ -130,15 +133,17 @@ async def _write_file(
     writer = NdjsonWriter()
     digest, size, count = hashlib.sha256(), 0, 0
     cursors = Cursors(secrets.token_hex(16))  # cursors between batches never leave this run
-    with path.open("wb") as out:
-        async for rows, records in export_batches(export, query, session, cursors, citer, viewer):
-            chunk = writer.write(rows, records).encode()
-            out.write(chunk)
-            digest.update(chunk)
-            size += len(chunk)
-            count += len(records)
-        out.flush()
-        os.fsync(out.fileno())
+    batches = export_batches(export, query, session, cursors, citer, viewer)
+    async with aclosing(batches):
+        with path.open("wb") as out:
+            async for rows, records in batches:
+                chunk = writer.write(rows, records).encode()
+                out.write(chunk)
+                digest.update(chunk)
+                size += len(chunk)
+                count += len(records)
+            out.flush()
+            os.fsync(out.fileno())
     return ReleaseFile(path.name, count, size, digest.hexdigest())
 
 

@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import os
 import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -77,9 +76,9 @@ async def main() -> None:
         "DATABASE_URL": url.render_as_string(hide_password=False),
         "RATE_LIMIT_ANONYMOUS": "100000000/minute",  # measuring exports, not the limiter
     }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory"]
-        + ["--port", str(port), "--log-level", "warning"],
+    server = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory"),
+        *("--port", str(port), "--log-level", "warning"),
         env=env,
     )
     try:
@@ -115,7 +114,7 @@ async def main() -> None:
                 print("* peak since the server started: /proc/PID/clear_refs is not writable")
     finally:
         server.terminate()
-        server.wait()
+        await server.wait()
 
 
 if __name__ == "__main__":

@@ -18,13 +18,22 @@ import json
 import logging
 import re
 import types
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Mapping,
+    Sequence,
+)
+from contextlib import AbstractAsyncContextManager, aclosing, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Generic, Protocol, TypeVar, Union, get_args, get_origin
 
+import anyio
 from fastapi import Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
@@ -345,7 +354,8 @@ class DatabaseSessions:
 
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[AsyncSession]:
-        async with self.sessionmaker() as session:
+        session = self.sessionmaker()
+        try:
             # Set before the first statement: the transaction takes its snapshot then.
             await session.connection(
                 execution_options={
@@ -353,10 +363,12 @@ class DatabaseSessions:
                     "postgresql_readonly": True,
                 }
             )
-            try:
-                yield session
-            finally:
-                await session.rollback()
+            yield session
+        finally:
+            # Also when the client went away and the body's task is being cancelled: the
+            # connection goes back to the pool, its transaction rolled back.
+            with anyio.CancelScope(shield=True):
+                await session.close()
 
     @asynccontextmanager
     async def audit(self) -> AsyncIterator[AsyncSession]:
@@ -403,7 +415,7 @@ async def export_batches(
     cursors: Cursors,
     citer: Citer,
     viewer: Viewer,
-) -> AsyncIterator[tuple[list[R], list[M]]]:
+) -> AsyncGenerator[tuple[list[R], list[M]]]:
     """Every record the query matches from its cursor on, batch by batch, presented for
     `viewer`; what a batch disclosed is in `viewer.disclosed` when it is yielded."""
     batch = batch_query(query, query.cursor)
@@ -449,8 +461,12 @@ class Exporter:
     ) -> AsyncIterator[bytes]:
         viewer = Viewer(self.principal)
         head = writer.start()
-        async with self.sessions.snapshot() as session:
-            batches = export_batches(export, query, session, self.cursors, self.citer, viewer)
+        async with (
+            self.sessions.snapshot() as session,
+            aclosing(
+                export_batches(export, query, session, self.cursors, self.citer, viewer)
+            ) as batches,
+        ):
             async for rows, records in batches:
                 if viewer.disclosed:
                     # Recorded and committed before the records leave.
