@@ -42,6 +42,7 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    tuple_,
     union_all,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, array, distinct_on
@@ -203,6 +204,16 @@ def _agrees(one: _Claims, other: _Claims) -> ColumnElement[bool]:
     return and_(_related(one, other), _ranges_overlap(one, other), _same_side(one, other))
 
 
+def _quotes_its_own(target: _Claims, quoted: Any) -> ColumnElement[bool]:
+    """An active claim agrees with itself: its own source needs no search (in a subject
+    quoted from one source alone, none is made)."""
+    return and_(
+        target.status == RecordStatus.active,
+        target.source_id == quoted.c.source_id,
+        func.coalesce(target.relayed_from_id, "") == func.coalesce(quoted.c.relayed_from_id, ""),
+    )
+
+
 async def claim_sources(
     session: AsyncSession, claim_ids: Collection[str], principal: Principal
 ) -> dict[str, int]:
@@ -211,12 +222,34 @@ async def claim_sources(
     claims only. One query for any number of claims."""
     if not claim_ids:
         return {}
-    target = aliased(Claim, name="target")
+    # The sources each subject of these claims is quoted from (one pass over those subjects),
+    # then for each claim and each such source whether a claim quoting it agrees: an index
+    # probe that stops at the first, where pairing every two claims of a large subject would
+    # cost its size squared.
+    comparable = comparable_claims(principal)
+    targets = aliased(Claim, select(Claim).where(one_of(Claim.id, claim_ids)).subquery("target"))
+    subject = [expression.label(f"subject_{i}") for i, expression in enumerate(subject_key(Claim))]
+    quoted = (
+        select(*subject, Claim.source_id, Claim.relayed_from_id)
+        .where(tuple_(*subject_key(Claim)).in_(select(*subject_key(targets))), comparable)
+        .distinct()
+        .subquery("quoted")
+    )
+    agreeing = (
+        select(Claim.id)
+        .where(
+            _agrees(targets, Claim),
+            Claim.source_id == quoted.c.source_id,
+            func.coalesce(Claim.relayed_from_id, "") == func.coalesce(quoted.c.relayed_from_id, ""),
+            comparable,
+        )
+        .exists()
+    )
+    same_subject = zip(subject_key(targets), (quoted.c[s.name] for s in subject), strict=True)
     quotes = (
-        select(target.id.label("owner"), *_quote_columns(Claim))
-        .select_from(target)
-        .join(Claim, _agrees(target, Claim))
-        .where(one_of(target.id, claim_ids), comparable_claims(principal))
+        select(targets.id.label("owner"), *_quote_columns(quoted.c))
+        .join(quoted, and_(*(mine == theirs for mine, theirs in same_subject)))
+        .where(or_(_quotes_its_own(targets, quoted), agreeing))
         .cte("corroborating_quotes")
     )
     counts = dict((await session.execute(_count_origins(quotes))).all())

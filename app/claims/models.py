@@ -118,7 +118,14 @@ def subject_key(claim: Any) -> tuple[Any, ...]:
     )
 
 
-Index("ix_claims_subject", *subject_key(Claim))
+# Then by the source quoted: whether any claim of a subject quoting a source agrees with
+# another is one probe.
+Index(
+    "ix_claims_subject",
+    *subject_key(Claim),
+    Claim.source_id,
+    func.coalesce(Claim.relayed_from_id, ""),
+)
 Index("ix_claims_period_asc_id", period_ascending, Claim.id)
 Index("ix_claims_period_desc_id", period_descending, Claim.id)
 Index("ix_claims_period_lower", period_lower)

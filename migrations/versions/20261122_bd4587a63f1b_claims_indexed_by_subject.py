@@ -1,4 +1,5 @@
-"""Claims indexed by what they measure and about what, for finding related claims
+"""Claims indexed by what they measure, about what, and from which source: related claims and
+their independent sources are found by index
 
 Revision ID: bd4587a63f1b
 Revises: fd5f0ca13923
@@ -26,6 +27,8 @@ def upgrade() -> None:
             sa.literal_column("coalesce(about_facility_id, '')"),
             sa.literal_column("coalesce(about_testimony_id, '')"),
             sa.literal_column("coalesce(about_organization_id, '')"),
+            "source_id",
+            sa.literal_column("coalesce(relayed_from_id, '')"),
         ],
         unique=False,
     )
