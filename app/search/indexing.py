@@ -8,7 +8,7 @@ can forget it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any
 
 from sqlalchemy import bindparam, delete, event, func, insert, literal_column, or_, select
@@ -18,6 +18,7 @@ from sqlalchemy.orm import Mapper, Session, object_session
 
 from app.claims.models import Claim
 from app.facilities.models import Facility, FacilityAlias, FacilityMention
+from app.kit.listing import one_of
 from app.organizations.models import Organization
 from app.search.documents import INDEXED, document_rows
 from app.search.models import SearchDocument
@@ -26,6 +27,8 @@ from app.sources.models import Source
 from app.testimonies.models import Testimony, TestimonyExcerpt
 
 _PENDING = "search_pending"
+_INSERTED = "search_inserted"  # records created since the last indexing: no documents yet
+_RECORDS = (Organization, Source, Facility, Testimony, Claim)
 _BATCH = 2000
 
 
@@ -63,6 +66,16 @@ def _note_touched_record(_mapper: Mapper[Any], _connection: Connection, target: 
         _pending(session).add(touched)
 
 
+def _note_inserted_record(_mapper: Mapper[Any], _connection: Connection, target: object) -> None:
+    touched = _touched(target)
+    session = object_session(target)
+    if touched is not None and session is not None:
+        session.info.setdefault(_INSERTED, set()).add(touched)
+
+
+for _record in _RECORDS:
+    event.listen(_record, "after_insert", _note_inserted_record)
+
 for _model in (
     Organization,
     Source,
@@ -86,6 +99,7 @@ def _refuse_unindexed_commit(session: Session) -> None:
 @event.listens_for(Session, "after_rollback")
 def _forget_rolled_back(session: Session) -> None:
     session.info.pop(_PENDING, None)
+    session.info.pop(_INSERTED, None)
 
 
 async def index_pending(session: AsyncSession) -> None:
@@ -95,6 +109,7 @@ async def index_pending(session: AsyncSession) -> None:
         return
     await session.flush()  # whatever the last statements left unflushed
     pending = session.sync_session.info.pop(_PENDING, set())
+    inserted = session.sync_session.info.pop(_INSERTED, set())
     by_kind: dict[str, set[str]] = {}
     for kind, record_id in pending:
         by_kind.setdefault(kind, set()).add(record_id)
@@ -111,24 +126,30 @@ async def index_pending(session: AsyncSession) -> None:
         )
         by_kind.setdefault("claims", set()).update(about)
     for kind, ids in by_kind.items():
-        await reindex(session, kind, sorted(ids))
+        new = {record_id for record_id in ids if (kind, record_id) in inserted}
+        await reindex(session, kind, sorted(ids), new=new)
     session.sync_session.info.pop(_PENDING, None)  # the documents' own flushes touch nothing
 
 
-async def reindex(session: AsyncSession, kind: str, ids: Iterable[str]) -> int:
-    """Replace the documents of these records; returns how many documents were written."""
+async def reindex(
+    session: AsyncSession, kind: str, ids: Iterable[str], new: Collection[str] = ()
+) -> int:
+    """Replace the documents of these records (`new` ones, created in this transaction,
+    have none to remove); returns how many documents were written."""
     indexed = INDEXED[kind]
     id_list = list(ids)
     written = 0
     for start in range(0, len(id_list), _BATCH):
         batch = id_list[start : start + _BATCH]
-        await session.execute(
-            delete(SearchDocument).where(
-                SearchDocument.kind == kind, SearchDocument.record_id.in_(batch)
+        existing = [record_id for record_id in batch if record_id not in new]
+        if existing:
+            await session.execute(
+                delete(SearchDocument).where(
+                    SearchDocument.kind == kind, one_of(SearchDocument.record_id, existing)
+                )
             )
-        )
         records = await session.scalars(
-            select(indexed.model).options(*indexed.loads).where(indexed.model.id.in_(batch))
+            select(indexed.model).options(*indexed.loads).where(one_of(indexed.model.id, batch))
         )
         rows = [row for record in records for row in document_rows(indexed, record)]
         if rows:
