@@ -76,16 +76,7 @@ def _note_inserted_record(_mapper: Mapper[Any], _connection: Connection, target:
 for _record in _RECORDS:
     event.listen(_record, "after_insert", _note_inserted_record)
 
-for _model in (
-    Organization,
-    Source,
-    Facility,
-    FacilityAlias,
-    FacilityMention,
-    Testimony,
-    TestimonyExcerpt,
-    Claim,
-):
+for _model in (*_RECORDS, FacilityAlias, FacilityMention, TestimonyExcerpt):
     for _event in ("after_insert", "after_update", "after_delete"):
         event.listen(_model, _event, _note_touched_record)
 

@@ -8,21 +8,14 @@ from app.auth.dependencies import ViewerDep, access
 from app.db.engine import SessionDep
 from app.kit.deps import CiterDep, CursorsDep
 from app.kit.errors import problem_responses
+from app.kit.listing import PLURAL
 from app.kit.pagination import SortKey, fetch_page, page_envelope, parse_decimal
+from app.kit.schemas import SINGULAR
 from app.search.models import SearchDocument
 from app.search.query import SearchTerms, ranked, snippets
 from app.search.schemas import ResultType, SearchPage, SearchQuery, SearchResult
 
 router = APIRouter(prefix="/v1", tags=["search"])
-
-_COLLECTIONS = {
-    ResultType.organization: "organizations",
-    ResultType.source: "sources",
-    ResultType.facility: "facilities",
-    ResultType.testimony: "testimonies",
-    ResultType.claim: "claims",
-}
-_TYPES = {collection: record_type for record_type, collection in _COLLECTIONS.items()}
 
 
 @router.get("/search", operation_id="search", **access(None), responses=problem_responses(400, 422))
@@ -41,9 +34,7 @@ async def search(
     each record, and names across romanisations and small typos.
     """
     terms, tier = SearchTerms(query.q), viewer.principal.tier
-    statement, score = ranked(
-        terms, tier, [_COLLECTIONS[t] for t in query.type], query.include_retracted
-    )
+    statement, score = ranked(terms, tier, [PLURAL[t] for t in query.type], query.include_retracted)
     window = await fetch_page(
         session,
         statement,
@@ -59,7 +50,7 @@ async def search(
     cut = await snippets(session, terms, tier, [d.ref for d in documents])
     data = [
         SearchResult(
-            type=_TYPES[document.kind],
+            type=ResultType(SINGULAR[document.kind]),
             id=document.record_id,
             title=document.title,
             snippet=cut[document.ref],
