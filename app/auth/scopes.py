@@ -43,6 +43,11 @@ class Principal:
         return self.has(Scope.read_confidential)
 
     @property
+    def full_levels(self) -> list[ProtectionLevel]:
+        """Levels whose records this client is shown in full."""
+        return [level for level in ProtectionLevel if self.sees_in_full(level)]
+
+    @property
     def tier(self) -> str:
         """What this client may see, as a word: cursors are bound to it."""
         if self.has(Scope.read_confidential):

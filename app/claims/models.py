@@ -3,7 +3,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Numeric, Text, func
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Numeric, Text, func, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.claims.schemas import Approximation, Metric, Stance, Unit
@@ -55,6 +55,12 @@ class Claim(Quoted, Period, EvidenceRecord, Base):
     protection_level: Mapped[ProtectionLevel] = mapped_column(
         text_enum(ProtectionLevel, "protection_level"), server_default=ProtectionLevel.public
     )
+    # Who makes the claim may be protected while what it says is not: below this level the
+    # claimant is withheld and described by `claimant_description` instead.
+    claimant_level: Mapped[ProtectionLevel] = mapped_column(
+        text_enum(ProtectionLevel, "claimant_level"), server_default=ProtectionLevel.public
+    )
+    claimant_description: Mapped[str | None] = mapped_column(Text)
 
     claimant_organization: Mapped[Organization | None] = relationship(
         foreign_keys=[claimant_organization_id], lazy="raise"
@@ -104,6 +110,16 @@ period_ascending = undated_last(Claim.period_start, descending=False)
 period_descending = undated_last(Claim.period_start, descending=True)
 period_lower, period_upper = period_bounds(Claim)
 Index("ix_claims_value_sort_id", value_sort_key, Claim.id)
+# The claims that may protect a passage of their source (see the quote policy in
+# app/sources/citations.py): found per source without reading its public claims.
+Index(
+    "ix_claims_possibly_protected_source",
+    Claim.source_id,
+    postgresql_where=text(
+        "protection_level <> 'public' OR claimant_testimony_id IS NOT NULL "
+        "OR about_testimony_id IS NOT NULL"
+    ),
+)
 
 
 def subject_key(claim: Any) -> tuple[Any, ...]:

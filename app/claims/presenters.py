@@ -25,8 +25,8 @@ from app.kit.periods import period_of
 from app.kit.protection import Disclosure, is_finer_than_year, year_only
 from app.kit.schemas import RecordRef
 from app.organizations.models import Organization
-from app.sources.citations import CitationBuilder, withhold_quote
-from app.sources.presenters import describe_source
+from app.sources.citations import CitationBuilder, Cited, merge_withheld
+from app.sources.presenters import describe_ref
 from app.testimonies.models import Testimony
 
 
@@ -42,7 +42,14 @@ def _decade(value: Decimal | None, offset: int) -> int | None:
     return None if value is None else int(value // 10 * 10) + offset
 
 
-def _claimant(claim: ClaimRow) -> Claimant:
+def _claimant(claim: ClaimRow, viewer: Viewer) -> Claimant:
+    """Who makes the claim, or how it is described where its claimant is withheld."""
+    if not viewer.shows_in_full(claim.claimant_level, f"claims/{claim.id}"):
+        publisher = claim.source.publisher
+        description = claim.claimant_description or (
+            f"an unnamed source quoted by {publisher.name}" if publisher else "an unnamed source"
+        )
+        return Claimant(type=None, id=None, name=description, withheld=True)
     if claim.claimant_organization is not None:
         organization = claim.claimant_organization
         return Claimant(type=ClaimantType.organization, id=organization.id, name=organization.name)
@@ -115,13 +122,17 @@ def _present(
     viewer: Viewer,
 ) -> Claim:
     level = claim_level(claim)
-    full = viewer.shows_in_full(level, f"claims/{claim.id}")
+    record = f"claims/{claim.id}"
+    full = viewer.shows_in_full(level, record)
     values = [_number(claim.value), _number(claim.value_min), _number(claim.value_max)]
-    period, citation, notes = period_of(claim), citations.cite(claim), claim.notes
-    withheld: list[str] = []
+    period, notes = period_of(claim), claim.notes
+    # A claim is listed even where its quote is hidden: its number stands, its evidence is
+    # withheld (a coarsened claim from an unpublished interview).
+    cited = citations.cite(claim, level, viewer, record)
+    claimant = _claimant(claim, viewer)
+    withheld: list[str] = ["claimant"] if claimant.withheld else []
+    withheld = merge_withheld(withheld, [cited])
     if not full:
-        withheld += ["citations.quote", "citations.locator"]
-        citation = withhold_quote(citation)
         if notes is not None:
             withheld.append("notes")
             notes = None
@@ -145,21 +156,26 @@ def _present(
         unit=claim.unit,
         approximation=claim.approximation,
         period=period,
-        claimant=_claimant(claim),
+        claimant=claimant,
         stance=claim.stance,
         about=ClaimSubject(
             facility=_ref(claim.about_facility),
             testimony=_ref(claim.about_testimony),
             organization=_ref(claim.about_organization),
         ),
-        citations=[citation],
+        citations=[cited.citation],
         notes=notes,
         independent_sources=sources[claim.id] if full else None,
         disclosure=Disclosure(level=level, coarsened=bool(withheld), withheld=withheld),
         created_at=claim.created_at,
         updated_at=claim.updated_at,
         state=claim.state(),
-        cite_as=citer.cite(
-            "claims", claim.id, f"{claim.statement} Quoted from {describe_source(claim.source)}"
-        ),
+        cite_as=citer.cite("claims", claim.id, f"{claim.statement} {_quoted_from(cited)}"),
     )
+
+
+def _quoted_from(cited: Cited) -> str:
+    source = cited.citation.source
+    if source is None:
+        return "Quoted from a source withheld from this client."
+    return f"Quoted from {describe_ref(source)}"

@@ -37,7 +37,7 @@ from app.kit.protection import ProtectionLevel, strictest
 from app.kit.schemas import QuoteIn, RecordStatus
 from app.sources.models import Source
 from app.sources.quotes import SOURCE_RETRACTED, QuotedSource, locator_of, quote_columns, support
-from app.sources.repository import quoted_sources
+from app.sources.repository import quoted_sources, shown_sources
 from app.testimonies.models import Testimony
 
 SORT_KEYS = {
@@ -100,10 +100,12 @@ def claim_conditions(query: ClaimQuery, principal: Principal) -> list[ColumnElem
         any_of(Claim.about_facility_id, query.facility),
         *overlap_conditions(period_low, period_high, query.period_from, query.period_to),
     ]
+    # A client finds claims by what it is shown of them: not by a source or a claimant that
+    # is withheld from it.
     if query.source:
-        conditions.append(
-            or_(Claim.source_id.in_(query.source), Claim.relayed_from_id.in_(query.source))
-        )
+        shown = shown_sources(query.source, principal)
+        conditions.append(or_(Claim.source_id.in_(shown), Claim.relayed_from_id.in_(shown)))
+    claimant_shown = Claim.claimant_level.in_(principal.full_levels)
     if query.claimant:
         conditions.append(
             or_(
@@ -111,11 +113,12 @@ def claim_conditions(query: ClaimQuery, principal: Principal) -> list[ColumnElem
                 Claim.claimant_testimony_id.in_(query.claimant),
             )
         )
+        conditions.append(claimant_shown)
     if query.testimony:
         conditions.append(
             or_(
                 Claim.about_testimony_id.in_(query.testimony),
-                Claim.claimant_testimony_id.in_(query.testimony),
+                and_(claimant_shown, Claim.claimant_testimony_id.in_(query.testimony)),
             )
         )
     # A claim matches when its range [value_min, value_max] overlaps the asked one; a NULL
@@ -189,6 +192,8 @@ def claim_input(row: Claim) -> ClaimCreate:
         relayed_from=row.relayed_from_id,
         notes=row.notes,
         protection_level=row.protection_level,
+        claimant_level=row.claimant_level,
+        claimant_description=row.claimant_description,
     )
 
 
@@ -201,6 +206,7 @@ def save_claim(
     row.value, row.value_min, row.value_max = data.value, data.value_min, data.value_max
     row.approximation, row.stance, row.notes = data.approximation, data.stance, data.notes
     row.protection_level = data.protection_level
+    row.claimant_level, row.claimant_description = data.claimant_level, data.claimant_description
     set_period(row, data.period_start, data.period_end)
     row.claimant_organization_id = data.claimant_organization
     row.claimant_testimony_id = data.claimant_testimony

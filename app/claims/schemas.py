@@ -143,6 +143,17 @@ class ClaimCreate(RecordIn):
         description="Set stricter to protect this claim more than the testimonies it rests on; "
         "a claim inherits the strictest level of its about/claimant testimony.",
     )
+    claimant_level: ProtectionLevel = Field(
+        default=ProtectionLevel.public,
+        description="Who makes the claim is shown only to clients cleared for this level; "
+        "the others see `claimant_description` in its place, while the number, quote and "
+        "source stay as visible as the claim itself (an inside source quoted by a newspaper).",
+    )
+    claimant_description: ShortText | None = Field(
+        default=None,
+        description="How the claimant is described where it is withheld; defaults to 'an "
+        "unnamed source quoted by <publisher>'.",
+    )
 
     def references(self) -> list[Reference]:
         links = [
@@ -191,11 +202,13 @@ class ClaimantType(StrEnum):
 
 
 class Claimant(BaseModel):
-    """Who makes the claim: an organization, or the witness of a testimony."""
+    """Who makes the claim: an organization, or the witness of a testimony. Where the
+    claimant is withheld from this client, type and id are null and name describes it."""
 
-    type: ClaimantType
-    id: str
+    type: ClaimantType | None
+    id: str | None
     name: str
+    withheld: bool = Field(default=False, description="True when who it is was withheld.")
 
 
 class ClaimSubject(BaseModel):

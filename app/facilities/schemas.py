@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from app.kit.pagination import Page
 from app.kit.params import SearchableQuery, facet_field
+from app.kit.protection import Disclosure
 from app.kit.provinces import Province, ProvinceField
 from app.kit.schemas import (
     CiteAs,
@@ -127,6 +128,10 @@ class Facility(BaseModel):
         "may see. A quote that reports another source originates where the relays lead (three "
         "outlets repeating one report count once); a quote in its publisher's own words "
         "originates in its own source."
+    )
+    disclosure: Disclosure = Field(
+        description="What this client was not shown: quotes of passages that protected "
+        "records also quote, or of protected sources."
     )
     created_at: datetime
     updated_at: datetime

@@ -1,32 +1,52 @@
 """What each access tier is shown of a record, as searchable text.
 
-The rules mirror the presenters': a tier that must not learn a record exists gets no document,
-a tier that is shown a record coarsened gets only the text it is shown (no county, no withheld
-quote or note), so a search can never match on what its client may not read.
+A document is cut from the record exactly as the disclosure policy presents it to a client of
+the tier (the presenters): a tier that must not learn a record exists gets no document, a tier
+shown a record coarsened gets only the text it is shown (no county, no withheld quote, note,
+claimant or source), so a search can never match on what its client may not read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy.orm import selectinload, undefer
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import undefer
 from sqlalchemy.sql.base import ExecutableOption
 
+from app.auth.dependencies import Viewer
 from app.auth.scopes import Principal, Scope
-from app.claims.models import Claim
-from app.claims.repository import claim_level
+from app.claims import repository as claims
+from app.claims.models import Claim as ClaimRow
+from app.claims.presenters import present_claims
+from app.claims.schemas import Claim
 from app.db.base import EvidenceRecord
-from app.facilities.models import Facility
-from app.kit.protection import strictest
+from app.facilities import repository as facilities
+from app.facilities.models import Facility as FacilityRow
+from app.facilities.presenters import present_facilities
+from app.facilities.schemas import Facility
+from app.kit.citing import Citer
+from app.kit.protection import Disclosure
 from app.kit.provinces import PROVINCE_LABELS, Province
 from app.kit.schemas import RecordStatus
-from app.organizations.models import Organization
+from app.organizations import repository as organizations
+from app.organizations.models import Organization as OrganizationRow
+from app.organizations.presenters import present_organizations
+from app.organizations.schemas import Organization
 from app.search.folding import folded_names
-from app.sources.models import Source
-from app.testimonies.models import Testimony, TestimonyExcerpt
+from app.sources import repository as sources
+from app.sources.models import Source as SourceRow
+from app.sources.presenters import present_sources
+from app.sources.schemas import Citation, Source
+from app.testimonies import repository as testimonies
+from app.testimonies.models import Testimony as TestimonyRow
+from app.testimonies.presenters import present_testimonies
+from app.testimonies.schemas import Testimony
 
 # One principal per tier, asked the same questions the presenters ask of a real client.
 TIERS: dict[str, Principal] = {
@@ -77,169 +97,165 @@ def label(value: StrEnum | str | None) -> str | None:
     return str(value).replace("_", " ")
 
 
-def _same_for_every_tier(text: DocumentText) -> dict[str, DocumentText | None]:
-    return dict.fromkeys(TIERS, text)
-
-
-def organization_documents(row: Organization) -> dict[str, DocumentText | None]:
-    return _same_for_every_tier(
-        DocumentText(
-            title=row.name,
-            names=[row.name, *row.aliases],
-            a=[row.name, *row.aliases],
-            b=[row.description, label(row.kind)],
-            body=[row.description],
-        )
+def organization_text(record: Organization, _row: OrganizationRow) -> DocumentText:
+    return DocumentText(
+        title=record.name,
+        names=[record.name, *record.aliases],
+        a=[record.name, *record.aliases],
+        b=[record.description, label(record.kind)],
+        body=[record.description],
     )
 
 
-def source_documents(row: Source) -> dict[str, DocumentText | None]:
-    publisher = row.publisher.name if row.publisher else None
-    return _same_for_every_tier(
-        DocumentText(
-            title=row.title,
-            names=list(row.authors),
-            a=[row.title],
-            b=[*row.authors, publisher, label(row.source_type)],
-            c=[row.notes],
-            d=[row.archived_text],
-            body=[row.archived_text or row.notes],
-        )
+def source_text(record: Source, row: SourceRow) -> DocumentText:
+    title = record.title or f"[{label(record.source_type)}]"
+    # The archived copy is searchable by whoever may read it.
+    archived = None if record.disclosure.coarsened else row.archived_text
+    return DocumentText(
+        title=title,
+        names=list(record.authors),
+        a=[record.title],
+        b=[
+            *record.authors,
+            record.publisher.name if record.publisher else None,
+            label(record.source_type),
+        ],
+        c=[record.notes],
+        d=[archived],
+        body=[archived or record.notes],
     )
 
 
-def facility_documents(row: Facility) -> dict[str, DocumentText | None]:
-    aliases = [alias.name for alias in row.aliases]
-    quotes = [mention.quote for mention in row.mentions]
-    return _same_for_every_tier(
-        DocumentText(
-            title=row.name,
-            names=[row.name, *aliases],
-            a=[row.name, *aliases],
-            b=[
-                row.description,
-                label(row.facility_type),
-                label(row.province),
-                row.county,
-                *row.products,
-            ],
-            c=quotes,
-            body=[row.description, *quotes],
-        )
+def _quotes(citations: Sequence[Citation]) -> list[str | None]:
+    return [citation.quote for citation in citations]
+
+
+def facility_text(record: Facility, _row: FacilityRow) -> DocumentText:
+    aliases = [alias.name for alias in record.aliases]
+    quotes = _quotes(record.citations)
+    return DocumentText(
+        title=record.name,
+        names=[record.name, *aliases],
+        a=[record.name, *aliases],
+        b=[
+            record.description,
+            label(record.facility_type),
+            label(record.province),
+            record.county,
+            *record.products,
+        ],
+        c=quotes,
+        body=[record.description, *quotes],
     )
 
 
-def testimony_documents(row: Testimony) -> dict[str, DocumentText | None]:
-    documents: dict[str, DocumentText | None] = {}
-    for tier, principal in TIERS.items():
-        if row.protection_level in principal.hidden_levels:
-            documents[tier] = None
-            continue
-        full = principal.sees_in_full(row.protection_level)
-        quotes = [q for q in (_shown_quote(e, row, principal) for e in row.excerpts) if q]
-        documents[tier] = DocumentText(
-            title=f"Testimony of {row.witness_pseudonym}",
-            names=[row.witness_pseudonym],
-            a=[row.witness_pseudonym],
-            b=[
-                row.summary,
-                label(row.witness_role),
-                *(label(t) for t in row.labour_types),
-                label(row.province),
-                row.county if full else None,
-            ],
-            c=quotes,
-            body=[row.summary, *quotes],
-        )
-    return documents
+def testimony_text(record: Testimony, _row: TestimonyRow) -> DocumentText:
+    quotes = _quotes(record.citations)
+    pseudonym = record.witness.pseudonym
+    return DocumentText(
+        title=f"Testimony of {pseudonym}",
+        names=[pseudonym],
+        a=[pseudonym],
+        b=[
+            record.summary,
+            label(record.witness.role),
+            *(label(t) for t in record.labour_types),
+            label(record.province),
+            record.county,
+        ],
+        c=quotes,
+        body=[record.summary, *quotes],
+    )
 
 
-def _shown_quote(excerpt: TestimonyExcerpt, row: Testimony, principal: Principal) -> str | None:
-    level = strictest(excerpt.protection_level, row.protection_level)
-    if level in principal.hidden_levels or not principal.sees_in_full(level):
-        return None
-    return excerpt.quote
+def claim_text(record: Claim, _row: ClaimRow) -> DocumentText:
+    quotes = _quotes(record.citations)
+    return DocumentText(
+        title=record.statement,
+        a=[record.statement],
+        b=[label(record.metric), label(record.unit), label(record.stance)],
+        c=[*quotes, record.notes],
+        body=quotes,
+    )
 
 
-def claim_documents(row: Claim) -> dict[str, DocumentText | None]:
-    level = claim_level(row)
-    views: dict[bool, DocumentText] = {}  # tiers that see the claim alike share one text
-
-    def view(full: bool) -> DocumentText:
-        quote = row.quote if full else None
-        return DocumentText(
-            title=row.statement,
-            a=[row.statement],
-            b=[label(row.metric), label(row.unit), label(row.stance)],
-            c=[quote, row.notes if full else None],
-            body=[quote],
-        )
-
-    documents: dict[str, DocumentText | None] = {}
-    for tier, principal in TIERS.items():
-        if level in principal.hidden_levels:
-            documents[tier] = None
-            continue
-        full = principal.sees_in_full(level)
-        documents[tier] = views[full] if full in views else views.setdefault(full, view(full))
-    return documents
+Presenter = Callable[[AsyncSession, Sequence[Any], Citer, Viewer], Awaitable[Sequence[BaseModel]]]
 
 
 @dataclass(frozen=True)
 class Indexed:
-    """How one kind of record is turned into documents."""
+    """How one kind of record is turned into documents: loaded as its presenter needs,
+    presented to each tier, and its text cut from what that tier is shown."""
 
     kind: str
     model: type[EvidenceRecord]
     loads: Sequence[ExecutableOption]
-    documents: Callable[[Any], dict[str, DocumentText | None]]
+    present: Presenter
+    text: Callable[[Any, Any], DocumentText]
 
 
 INDEXED: dict[str, Indexed] = {
     indexed.kind: indexed
     for indexed in (
-        Indexed("organizations", Organization, (), organization_documents),
+        Indexed(
+            "organizations",
+            OrganizationRow,
+            organizations.RECORDS.loads,
+            present_organizations,
+            organization_text,
+        ),
         Indexed(
             "sources",
-            Source,
-            (selectinload(Source.publisher), undefer(Source.archived_text)),
-            source_documents,
+            SourceRow,
+            (*sources.RECORDS.loads, undefer(SourceRow.archived_text)),
+            present_sources,
+            source_text,
         ),
         Indexed(
-            "facilities",
-            Facility,
-            (selectinload(Facility.aliases), selectinload(Facility.mentions)),
-            facility_documents,
+            "facilities", FacilityRow, facilities.RECORDS.loads, present_facilities, facility_text
         ),
-        Indexed("testimonies", Testimony, (selectinload(Testimony.excerpts),), testimony_documents),
         Indexed(
-            "claims",
-            Claim,
-            (selectinload(Claim.about_testimony), selectinload(Claim.claimant_testimony)),
-            claim_documents,
+            "testimonies",
+            TestimonyRow,
+            testimonies.RECORDS.loads,
+            present_testimonies,
+            testimony_text,
         ),
+        Indexed("claims", ClaimRow, claims.RECORDS.loads, present_claims, claim_text),
     )
 }
 
+# Documents name no permalink; presenters still want a base for `cite_as`.
+_CITER = Citer("", date(2000, 1, 1))
 
-def document_rows(indexed: Indexed, record: EvidenceRecord) -> list[dict[str, Any]]:
-    """The record's documents as rows, one per distinct view, each naming the tiers it
-    serves."""
-    by_text: dict[tuple[Any, ...], dict[str, Any]] = {}
-    rows: dict[int, dict[str, Any]] = {}  # one text shared by several tiers is made once
-    for tier, text in indexed.documents(record).items():
-        if text is None:
-            continue
-        row = rows[id(text)] if id(text) in rows else rows.setdefault(id(text), text.row())
-        entry = by_text.setdefault(tuple(row.values()), {**row, "tiers": []})
-        entry["tiers"].append(tier)
+
+def _hidden(record: BaseModel, principal: Principal) -> bool:
+    disclosure = getattr(record, "disclosure", None)
+    return isinstance(disclosure, Disclosure) and disclosure.level in principal.hidden_levels
+
+
+async def document_rows(
+    session: AsyncSession, indexed: Indexed, records: Sequence[EvidenceRecord]
+) -> list[dict[str, Any]]:
+    """The records' documents as rows, one per distinct view of each record, each naming the
+    tiers it serves."""
+    views: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = {r.id: {} for r in records}
+    for tier, principal in TIERS.items():
+        shown = await indexed.present(session, records, _CITER, Viewer(principal))
+        for row, record in zip(records, shown, strict=True):
+            if _hidden(record, principal):
+                continue
+            text = indexed.text(record, row).row()
+            entry = views[row.id].setdefault(tuple(text.values()), {**text, "tiers": []})
+            entry["tiers"].append(tier)
     return [
         {
-            **row,
+            **text,
             "kind": indexed.kind,
-            "record_id": record.id,
-            "ref": f"{indexed.kind}/{record.id}",
-            "retracted": record.status is RecordStatus.retracted,
+            "record_id": row.id,
+            "ref": f"{indexed.kind}/{row.id}",
+            "retracted": row.status is RecordStatus.retracted,
         }
-        for row in by_text.values()
+        for row in records
+        for text in views[row.id].values()
     ]

@@ -11,7 +11,18 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from typing import Any
 
-from sqlalchemy import bindparam, delete, event, func, insert, literal_column, or_, select
+from sqlalchemy import (
+    bindparam,
+    delete,
+    event,
+    func,
+    insert,
+    inspect,
+    literal_column,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapper, Session, object_session
@@ -28,6 +39,7 @@ from app.testimonies.models import Testimony, TestimonyExcerpt
 
 _PENDING = "search_pending"
 _INSERTED = "search_inserted"  # records created since the last indexing: no documents yet
+_SOURCE_LEVELS = "search_source_levels"  # sources whose protection level changed
 _RECORDS = (Organization, Source, Facility, Testimony, Claim)
 _BATCH = 2000
 
@@ -81,6 +93,53 @@ for _model in (*_RECORDS, FacilityAlias, FacilityMention, TestimonyExcerpt):
         event.listen(_model, _event, _note_touched_record)
 
 
+def _note_source_level(_mapper: Mapper[Any], _connection: Connection, target: Source) -> None:
+    session = object_session(target)
+    if session is not None and inspect(target).attrs.protection_level.history.has_changes():
+        session.info.setdefault(_SOURCE_LEVELS, set()).add(target.id)
+
+
+event.listen(Source, "after_update", _note_source_level)
+
+# The records whose quotes overlap a protected passage of the given testimonies and claims,
+# or come from (or report) the given sources.
+_QUOTING_PROTECTED = text(
+    """
+    WITH spans AS (
+        SELECT e.source_id, e.char_start, e.char_end
+        FROM testimony_excerpts AS e JOIN testimonies AS t ON t.id = e.testimony_id
+        WHERE e.testimony_id = ANY(:testimonies) AND e.char_start IS NOT NULL
+          AND (e.protection_level <> 'public' OR t.protection_level <> 'public')
+        UNION ALL
+        SELECT c.source_id, c.char_start, c.char_end
+        FROM claims AS c
+        WHERE c.id = ANY(:claims) AND c.char_start IS NOT NULL
+          AND (c.protection_level <> 'public' OR EXISTS (
+              SELECT FROM testimonies AS t
+              WHERE t.id IN (c.claimant_testimony_id, c.about_testimony_id)
+                AND t.protection_level <> 'public'))
+    )
+    SELECT 'claims', q.id FROM claims AS q JOIN spans AS s
+      ON q.source_id = s.source_id AND q.char_start < s.char_end AND s.char_start < q.char_end
+    UNION
+    SELECT 'claims', id FROM claims
+    WHERE source_id = ANY(:sources) OR relayed_from_id = ANY(:sources)
+    UNION
+    SELECT 'facilities', q.facility_id FROM facility_mentions AS q JOIN spans AS s
+      ON q.source_id = s.source_id AND q.char_start < s.char_end AND s.char_start < q.char_end
+    UNION
+    SELECT 'facilities', facility_id FROM facility_mentions
+    WHERE source_id = ANY(:sources) OR relayed_from_id = ANY(:sources)
+    UNION
+    SELECT 'testimonies', q.testimony_id FROM testimony_excerpts AS q JOIN spans AS s
+      ON q.source_id = s.source_id AND q.char_start < s.char_end AND s.char_start < q.char_end
+    UNION
+    SELECT 'testimonies', testimony_id FROM testimony_excerpts
+    WHERE source_id = ANY(:sources) OR relayed_from_id = ANY(:sources)
+    """
+)
+
+
 @event.listens_for(Session, "before_commit")
 def _refuse_unindexed_commit(session: Session) -> None:
     if session.info.get(_PENDING):
@@ -91,6 +150,7 @@ def _refuse_unindexed_commit(session: Session) -> None:
 def _forget_rolled_back(session: Session) -> None:
     session.info.pop(_PENDING, None)
     session.info.pop(_INSERTED, None)
+    session.info.pop(_SOURCE_LEVELS, None)
 
 
 async def index_pending(session: AsyncSession) -> None:
@@ -116,6 +176,17 @@ async def index_pending(session: AsyncSession) -> None:
             )
         )
         by_kind.setdefault("claims", set()).update(about)
+    # A quote is served at the level of its source and of protected records quoting the
+    # same passage: records quoting a protected passage, or a source whose level changed,
+    # are shown differently now.
+    quoting = {
+        "testimonies": sorted(by_kind.get("testimonies", ())),
+        "claims": sorted(by_kind.get("claims", ())),
+        "sources": sorted(session.sync_session.info.pop(_SOURCE_LEVELS, set())),
+    }
+    if any(quoting.values()):
+        for kind, record_id in await session.execute(_QUOTING_PROTECTED, quoting):
+            by_kind.setdefault(kind, set()).add(record_id)
     for kind, ids in by_kind.items():
         new = {record_id for record_id in ids if (kind, record_id) in inserted}
         await reindex(session, kind, sorted(ids), new=new)
@@ -142,7 +213,7 @@ async def reindex(
         records = await session.scalars(
             select(indexed.model).options(*indexed.loads).where(one_of(indexed.model.id, batch))
         )
-        rows = [row for record in records for row in document_rows(indexed, record)]
+        rows = await document_rows(session, indexed, list(records))
         if rows:
             await session.execute(_INSERT, rows)
             written += len(rows)

@@ -7,7 +7,6 @@ RIS by rispy, so each format is written by a library that knows its rules.
 from __future__ import annotations
 
 import json
-from datetime import date
 from typing import Any
 
 import rispy
@@ -16,9 +15,7 @@ from citeproc import CitationItem, CitationStylesBibliography, CitationStylesSty
 from citeproc.source.json import CiteProcJSON
 from pybtex.database import BibliographyData, Entry
 
-from app.kit.partial_dates import DatePrecision
-from app.sources.models import Source
-from app.sources.schemas import CitationFormat, SourceType
+from app.sources.schemas import CitationFormat, Source, SourceType
 
 MEDIA_TYPES = {
     CitationFormat.csl_json: "application/vnd.citationstyles.csl+json",
@@ -56,28 +53,28 @@ _MONTHS = [
 _TEXT_STYLE = "harvard-cite-them-right"
 
 
-def _date_parts(value: date, precision: DatePrecision) -> dict[str, Any]:
-    parts = [value.year, value.month, value.day]
-    length = {DatePrecision.year: 1, DatePrecision.month: 2}.get(precision, 3)
-    return {"date-parts": [parts[:length]]}
+def _date_parts(value: str) -> dict[str, Any]:
+    """An ISO date of reduced precision ("2021", "2021-05", "2021-05-04") as CSL date parts."""
+    return {"date-parts": [[int(part) for part in value.split("-")]]}
 
 
 def csl_item(source: Source) -> dict[str, Any]:
-    """Needs `source.publisher` loaded."""
+    """The source as this client is shown it (the presenter's output): a coarsened source is
+    cited without what it withholds."""
     item: dict[str, Any] = {"id": source.id, "type": _CSL_TYPES[source.source_type]}
-    item["title"] = source.title
+    item["title"] = source.title if source.title is not None else "[title withheld]"
     publisher = source.publisher.name if source.publisher else None
     if publisher:
         item["container-title" if item["type"] in _CONTAINED else "publisher"] = publisher
     authors = source.authors or ([publisher] if publisher else [])
     if authors:
         item["author"] = [{"literal": name} for name in authors]
-    if source.published_on is not None:
-        item["issued"] = _date_parts(source.published_on, source.published_precision)
+    if source.published is not None:
+        item["issued"] = _date_parts(source.published)
     if source.url:
         item["URL"] = source.url
     if source.accessed_on:
-        item["accessed"] = _date_parts(source.accessed_on, DatePrecision.day)
+        item["accessed"] = _date_parts(source.accessed_on.isoformat())
     item["language"] = source.language
     return item
 

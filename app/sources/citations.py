@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.dependencies import Viewer
 from app.db.base import Quoted
 from app.kit.partial_dates import PartialDate
+from app.kit.protection import ProtectionLevel, strictest
 from app.kit.schemas import RecordRef, RecordStatus
 from app.sources.models import Source
 from app.sources.quotes import locator_of
@@ -36,6 +39,31 @@ _RELAY_CHAINS = text(
 )
 
 
+# Passages of sources that protected records quote: an excerpt or a claim above public. The
+# same words quoted by another record are served at that level too, so a quote withheld on
+# one route is never served on another.
+_PROTECTED_PASSAGES = text(
+    """
+    SELECT e.source_id, e.char_start, e.char_end,
+           e.protection_level AS own, t.protection_level AS owner, NULL AS other
+    FROM testimony_excerpts AS e JOIN testimonies AS t ON t.id = e.testimony_id
+    WHERE e.source_id = ANY(:sources) AND e.char_start IS NOT NULL
+      AND (e.protection_level <> 'public' OR t.protection_level <> 'public')
+    UNION ALL
+    SELECT c.source_id, c.char_start, c.char_end,
+           c.protection_level, made_by.protection_level, about.protection_level
+    FROM claims AS c
+    LEFT JOIN testimonies AS made_by ON made_by.id = c.claimant_testimony_id
+    LEFT JOIN testimonies AS about ON about.id = c.about_testimony_id
+    WHERE c.source_id = ANY(:sources) AND c.char_start IS NOT NULL
+      AND (c.protection_level <> 'public' OR c.claimant_testimony_id IS NOT NULL
+           OR c.about_testimony_id IS NOT NULL)
+      AND (c.protection_level <> 'public' OR made_by.protection_level <> 'public'
+           OR about.protection_level <> 'public')
+    """
+)
+
+
 def source_ref(source: Source) -> SourceRef:
     """Needs `source.publisher` loaded."""
     published = PartialDate.from_columns(source.published_on, source.published_precision)
@@ -50,41 +78,117 @@ def source_ref(source: Source) -> SourceRef:
     )
 
 
+def shown_source_ref(source: Source, viewer: Viewer) -> SourceRef | None:
+    """A source as this client may see it cited: None when it may not learn the source
+    exists; without its title, URL and exact date when the source is coarsened for it."""
+    level = source.protection_level
+    if level in viewer.principal.hidden_levels:
+        return None
+    ref = source_ref(source)
+    if viewer.shows_in_full(level, f"sources/{source.id}"):
+        return ref
+    year = ref.published[:4] if ref.published else None
+    return ref.model_copy(update={"title": None, "url": None, "published": year})
+
+
+@dataclass(frozen=True)
+class Cited:
+    """A quote as one client is shown it: its citation, the level it is served at, and what
+    was withheld. `hidden` quotes are left out of lists (an excerpt, a mention)."""
+
+    citation: Citation
+    level: ProtectionLevel
+    hidden: bool
+    withheld: tuple[str, ...]
+
+
 class CitationBuilder:
-    """Builds citations for many quotes with one query for all their relay chains.
+    """The disclosure policy of every quote: a quote is served at the strictest of the level
+    of the record it belongs to, of its source and the source it reports, and of any
+    protected record quoting the same passage. Built for many quotes with one query for their
+    relay chains and one for the protected passages of their sources.
 
     A quote's chain starts at the relayed source it reports (`relayed_from`) and follows that
     source's own relays to the origin; a quote in the publisher's own words has none.
     """
 
-    def __init__(self, chains: dict[str, list[SourceRef]]) -> None:
+    def __init__(
+        self,
+        chains: dict[str, list[Source]],
+        passages: dict[str, list[tuple[int, int, ProtectionLevel]]],
+    ) -> None:
         self._chains = chains
+        self._passages = passages
 
     @classmethod
     async def for_quotes(cls, session: AsyncSession, quotes: Iterable[Quoted]) -> CitationBuilder:
+        quotes = list(quotes)
+        passages: dict[str, list[tuple[int, int, ProtectionLevel]]] = {}
+        source_ids = sorted({q.source_id for q in quotes})
+        if source_ids:
+            for row in await session.execute(_PROTECTED_PASSAGES, {"sources": source_ids}):
+                level = strictest(*(ProtectionLevel(v) for v in row[3:] if v is not None))
+                passages.setdefault(row.source_id, []).append((row.char_start, row.char_end, level))
         roots = sorted({q.relayed_from_id for q in quotes if q.relayed_from_id is not None})
         if not roots:
-            return cls({})
+            return cls({}, passages)
         rows = (await session.execute(_RELAY_CHAINS, {"roots": roots})).all()
         refs = await sources_by_id(session, {*roots, *(row.source_id for row in rows)})
-        chains = {root: [source_ref(refs[root])] for root in roots}
+        chains = {root: [refs[root]] for root in roots}
         for row in rows:
-            chains[row.root].append(source_ref(refs[row.source_id]))
-        return cls(chains)
+            chains[row.root].append(refs[row.source_id])
+        return cls(chains, passages)
 
-    def cite(self, quoted: Quoted) -> Citation:
-        """Needs `quoted.source.publisher` loaded."""
+    def level(self, quoted: Quoted, owner_level: ProtectionLevel) -> ProtectionLevel:
+        """The level the quote is served at. Needs `quoted.source` loaded."""
         chain = self._chains.get(quoted.relayed_from_id or "", [])
-        return Citation(
-            source=source_ref(quoted.source),
-            quote=quoted.quote,
-            locator=locator_of(quoted),
-            status=getattr(quoted, "status", RecordStatus.active),
-            status_reason=getattr(quoted, "status_reason", None),
-            relay_chain=chain,
+        start, end = quoted.char_start, quoted.char_end
+        overlapping = [
+            level
+            for low, high, level in self._passages.get(quoted.source_id, [])
+            if start is not None and end is not None and low < end and start < high
+        ]
+        return strictest(
+            owner_level,
+            quoted.source.protection_level,
+            *(source.protection_level for source in chain[:1]),
+            *overlapping,
         )
 
+    def cite(
+        self, quoted: Quoted, owner_level: ProtectionLevel, viewer: Viewer, record: str
+    ) -> Cited:
+        """Needs `quoted.source.publisher` loaded. `record` names the record the quote belongs
+        to, for the audit of what was disclosed."""
+        level = self.level(quoted, owner_level)
+        withheld: list[str] = []
+        source = shown_source_ref(quoted.source, viewer)
+        if source is None or source.title is None:
+            withheld.append("citations.source")
+        chain = [
+            shown_source_ref(s, viewer) for s in self._chains.get(quoted.relayed_from_id or "", [])
+        ]
+        shown_chain = [ref for ref in chain if ref is not None and ref.title is not None]
+        if len(shown_chain) < len(chain):
+            withheld.append("citations.relay_chain")
+        full = viewer.shows_in_full(level, record)
+        if not full:
+            withheld += ["citations.quote", "citations.locator"]
+        citation = Citation(
+            source=source,
+            quote=quoted.quote if full else None,
+            locator=locator_of(quoted) if full else None,
+            status=getattr(quoted, "status", RecordStatus.active),
+            status_reason=getattr(quoted, "status_reason", None),
+            relay_chain=shown_chain,
+        )
+        hidden = level in viewer.principal.hidden_levels
+        return Cited(citation, level, hidden, tuple(withheld))
 
-def withhold_quote(citation: Citation) -> Citation:
-    """The citation without the words or their place: the source alone stays."""
-    return citation.model_copy(update={"quote": None, "locator": None})
+
+def merge_withheld(withheld: list[str], cited: Iterable[Cited]) -> list[str]:
+    """`withheld` with the fields the citations withheld added once each, in order."""
+    merged = list(withheld)
+    for one in cited:
+        merged += [name for name in one.withheld if name not in merged]
+    return merged

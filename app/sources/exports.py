@@ -19,8 +19,7 @@ from app.kit.exports import (
     choose_format,
 )
 from app.sources.citation_formats import MEDIA_TYPES, csl_item, render
-from app.sources.models import Source
-from app.sources.schemas import CitationFormat
+from app.sources.schemas import CitationFormat, Source
 
 
 class SourceListFormat(StrEnum):
@@ -36,17 +35,18 @@ class SourceListFormat(StrEnum):
     ris = "ris"
 
 
-def _sources(rows: Sequence[Any]) -> Iterable[Source]:
-    for row in rows:
-        assert isinstance(row, Source)
-        yield row
+def _sources(records: Sequence[BaseModel]) -> Iterable[Source]:
+    """The sources as the policy presented them to this client."""
+    for record in records:
+        assert isinstance(record, Source)
+        yield record
 
 
 class CslJsonWriter(JsonArrayWriter):
     """One CSL-JSON array of every source."""
 
     def items(self, rows: Sequence[Any], records: Sequence[BaseModel]) -> Iterable[Any]:
-        return (csl_item(source) for source in _sources(rows))
+        return (csl_item(source) for source in _sources(records))
 
 
 class CitationWriter(ExportWriter):
@@ -58,7 +58,7 @@ class CitationWriter(ExportWriter):
 
     def write(self, rows: Sequence[Any], records: Sequence[BaseModel]) -> str:
         parts = []
-        for source in _sources(rows):
+        for source in _sources(records):
             parts.append(("" if self._empty else "\n") + render(source, self.citation_format))
             self._empty = False
         return "".join(parts)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db.base import Base, EvidenceRecord, Timestamped, text_enum, undated_last
 from app.kit.partial_dates import DatePrecision
+from app.kit.protection import ProtectionLevel
 from app.organizations.models import Organization
 from app.sources.schemas import SourceType
 
@@ -40,6 +41,11 @@ class Source(EvidenceRecord, Base):
     archived_text: Mapped[str | None] = mapped_column(Text, deferred=True)
     archive_sha256: Mapped[str | None] = mapped_column(String(64))
     notes: Mapped[str | None] = mapped_column(Text)
+    # A published article is public; an unpublished interview transcript is confidential.
+    protection_level: Mapped[ProtectionLevel] = mapped_column(
+        text_enum(ProtectionLevel, "protection_level"), server_default=ProtectionLevel.public
+    )
+    protection_reason: Mapped[str | None] = mapped_column(Text)
 
     publisher: Mapped[Organization | None] = relationship(lazy="raise")
     relays: Mapped[list[Source]] = relationship(
@@ -59,6 +65,10 @@ class Source(EvidenceRecord, Base):
     )
 
     __table_args__ = (
+        CheckConstraint(
+            "protection_level = 'public' OR protection_reason IS NOT NULL",
+            name="protection_reason_given",
+        ),
         CheckConstraint(
             "(published_on IS NULL) = (published_precision = 'unknown')", name="published_known"
         ),

@@ -6,48 +6,80 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.dependencies import Viewer
 from app.kit.citing import Citer
-from app.kit.partial_dates import PartialDate
-from app.kit.schemas import RecordRef
-from app.sources.citations import source_ref
+from app.kit.partial_dates import DatePrecision, PartialDate
+from app.kit.protection import Disclosure
+from app.sources.citations import shown_source_ref
 from app.sources.models import Source as SourceRow
-from app.sources.schemas import Source
+from app.sources.schemas import Source, SourceRef
 
 
-def describe_source(source: SourceRow) -> str:
+def describe_ref(ref: SourceRef) -> str:
     """A short bibliographic description, used in plain-text citations."""
-    ref = source_ref(source)
     publisher = f"{ref.publisher.name}, " if ref.publisher else ""
-    return f'{publisher}"{source.title}" ({ref.published or "n.d."}).'
+    title = f'"{ref.title}"' if ref.title is not None else "[title withheld]"
+    return f"{publisher}{title} ({ref.published or 'n.d.'})."
 
 
 async def present_sources(
     session: AsyncSession, sources: Sequence[SourceRow], citer: Citer, viewer: Viewer
 ) -> list[Source]:
     """Needs publisher, relays and relayed_by loaded (see the repository)."""
-    return [_present(source, citer) for source in sources]
+    return [_present(source, citer, viewer) for source in sources]
 
 
-def _present(source: SourceRow, citer: Citer) -> Source:
+def _shown_refs(sources: Sequence[SourceRow], viewer: Viewer) -> list[SourceRef]:
+    return [ref for ref in (shown_source_ref(s, viewer) for s in sources) if ref is not None]
+
+
+def _present(source: SourceRow, citer: Citer, viewer: Viewer) -> Source:
+    """A source the client is shown coarsened keeps its type, publisher, language and year;
+    its title, authors, URL, notes, digest, access date and reason are withheld."""
+    full = viewer.shows_in_full(source.protection_level, f"sources/{source.id}")
     published = PartialDate.from_columns(source.published_on, source.published_precision)
+    ref = shown_source_ref(source, viewer)
+    assert ref is not None  # the repository never loads a source hidden from this client
+    withheld = (
+        []
+        if full
+        else [
+            name
+            for name, value in (
+                ("title", source.title),
+                ("authors", source.authors),
+                ("published", published and published.precision is not DatePrecision.year),
+                ("url", source.url),
+                ("accessed_on", source.accessed_on),
+                ("archive_sha256", source.archive_sha256),
+                ("notes", source.notes),
+                ("protection_reason", source.protection_reason),
+            )
+            if value
+        ]
+    )
     return Source(
         id=source.id,
-        title=source.title,
-        publisher=RecordRef(id=source.publisher.id, name=source.publisher.name)
-        if source.publisher
-        else None,
-        authors=source.authors,
+        title=ref.title,
+        publisher=ref.publisher,
+        authors=source.authors if full else [],
         source_type=source.source_type,
-        published=str(published) if published else None,
-        published_precision=source.published_precision,
-        url=source.url,
+        published=ref.published,
+        published_precision=source.published_precision
+        if full or not published
+        else DatePrecision.year,
+        url=ref.url,
         language=source.language,
-        accessed_on=source.accessed_on,
-        archive_sha256=source.archive_sha256,
-        relays=[source_ref(s) for s in source.relays],
-        relayed_by=[source_ref(s) for s in source.relayed_by],
-        notes=source.notes,
+        accessed_on=source.accessed_on if full else None,
+        archive_sha256=source.archive_sha256 if full else None,
+        relays=_shown_refs(source.relays, viewer),
+        relayed_by=_shown_refs(source.relayed_by, viewer),
+        notes=source.notes if full else None,
+        protection_level=source.protection_level,
+        protection_reason=source.protection_reason if full else None,
+        disclosure=Disclosure(
+            level=source.protection_level, coarsened=bool(withheld), withheld=withheld
+        ),
         created_at=source.created_at,
         updated_at=source.updated_at,
         state=source.state(),
-        cite_as=citer.cite("sources", source.id, describe_source(source)),
+        cite_as=citer.cite("sources", source.id, describe_ref(ref)),
     )

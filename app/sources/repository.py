@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, func, select
+from sqlalchemy import ColumnElement, Integer, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload, undefer
 
+from app.auth.dependencies import Viewer
 from app.auth.scopes import Principal
 from app.claims.models import Claim
 from app.db.base import Quoted
@@ -63,10 +64,24 @@ async def list_sources(
     return await RECORDS.page(session, source_conditions, query, query.sort, cursors, principal)
 
 
-def source_conditions(
-    query: SourceQuery, _principal: Principal
-) -> list[ColumnElement[bool] | None]:
+def visible_sources(principal: Principal) -> ColumnElement[bool] | None:
+    """Sources this client may learn exist."""
+    if not principal.hidden_levels:
+        return None
+    return Source.protection_level.not_in(principal.hidden_levels)
+
+
+def shown_sources(ids: Iterable[str], principal: Principal) -> Select[str]:
+    """Those of these sources this client is shown in full: the only ones it may find
+    records by."""
+    return select(Source.id).where(
+        Source.id.in_(list(ids)), Source.protection_level.in_(principal.full_levels)
+    )
+
+
+def source_conditions(query: SourceQuery, principal: Principal) -> list[ColumnElement[bool] | None]:
     conditions = [
+        visible_sources(principal),
         any_of(Source.publisher_id, query.publisher),
         any_of(Source.source_type, query.source_type),
         any_of(Source.language, query.language),
@@ -87,12 +102,19 @@ def source_conditions(
 async def get_source(
     session: AsyncSession, source_id: str, principal: Principal, *, fresh: bool = False
 ) -> Source:
-    return await RECORDS.get(session, source_id, fresh=fresh)
+    return await RECORDS.get(session, source_id, visible_sources(principal), fresh=fresh)
 
 
-async def get_archived_text(session: AsyncSession, source_id: str) -> tuple[str, str]:
-    """A source's archived text and its SHA-256; 404 when there is no archived copy."""
-    source = await RECORDS.get(session, source_id)
+async def get_archived_text(
+    session: AsyncSession, source_id: str, viewer: Viewer
+) -> tuple[str, str]:
+    """A source's archived text and its SHA-256, for clients shown the source in full; 404
+    when there is no archived copy (or the client may not learn the source exists)."""
+    source = await get_source(session, source_id, viewer.principal)
+    if not viewer.shows_in_full(source.protection_level, f"sources/{source.id}"):
+        raise ProblemError(
+            403, "forbidden", "The archived text of a protected source needs read:restricted."
+        )
     if source.archive_sha256 is None:
         raise ProblemError(404, "not-found", f"The source {source_id!r} has no archived text.")
     text = await session.scalar(select(Source.archived_text).where(Source.id == source_id))
@@ -125,6 +147,8 @@ def source_input(row: Source) -> SourceCreate:
         archive_sha256=row.archive_sha256,
         relays=[s.id for s in row.relays],
         notes=row.notes,
+        protection_level=row.protection_level,
+        protection_reason=row.protection_reason,
     )
 
 
@@ -142,6 +166,7 @@ def save_source(
     row.language, row.accessed_on, row.notes = data.language, data.accessed_on, data.notes
     row.archived_text, row.archive_sha256 = data.archived_text, data.archive_sha256
     row.relays = relayed
+    row.protection_level, row.protection_reason = data.protection_level, data.protection_reason
     session.add(row)
     return row
 

@@ -63,12 +63,13 @@ async def list_sources(
             "description": "The archived copy, UTF-8. Quote locators count code points in it.",
             "content": {"text/plain": {"schema": {"type": "string"}}},
         },
-        **problem_responses(404),
+        **problem_responses(403, 404),
     },
 )
-async def get_source_text(source_id: str, session: SessionDep) -> Response:
-    """The archived text of a source, against which every quote's locator can be checked."""
-    text, sha256 = await repository.get_archived_text(session, source_id)
+async def get_source_text(source_id: str, session: SessionDep, viewer: ViewerDep) -> Response:
+    """The archived text of a source, against which every quote's locator can be checked;
+    a protected source's only for clients cleared for its level."""
+    text, sha256 = await repository.get_archived_text(session, source_id, viewer)
     return Response(
         text,
         media_type="text/plain; charset=utf-8",
@@ -98,6 +99,7 @@ def _base64(hex_digest: str) -> str:
 async def get_source_citation(
     source_id: str,
     session: SessionDep,
+    citer: CiterDep,
     viewer: ViewerDep,
     format: Annotated[
         CitationFormat | None,
@@ -106,7 +108,8 @@ async def get_source_citation(
     accept: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Response:
     """A source as a reference-manager entry (CSL-JSON, BibTeX, RIS) or a formatted line."""
-    source = await repository.get_source(session, source_id, viewer.principal)
+    row = await repository.get_source(session, source_id, viewer.principal)
+    source = (await present_sources(session, [row], citer, viewer))[0]
     citation_format = format or negotiate(accept)
     media_type = MEDIA_TYPES[citation_format]
     return Response(render(source, citation_format), media_type=media_type)
@@ -125,7 +128,8 @@ add_record_routes(
             patch_base=repository.source_patch_base,
             new=lambda data: SourceRow(id=data.id, relays=[]),
             write=repository.write_source,
-            visible=lambda _principal: None,
+            visible=repository.visible_sources,
+            level=lambda row: row.protection_level,
         ),
         out_schema=Source,
         get=repository.get_source,

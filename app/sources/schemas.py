@@ -8,6 +8,7 @@ from typing import Annotated, Self
 from pydantic import (
     AnyHttpUrl,
     BaseModel,
+    ConfigDict,
     Field,
     StringConstraints,
     field_validator,
@@ -17,7 +18,7 @@ from pydantic import (
 from app.kit.pagination import Page
 from app.kit.params import IsoDate, SearchableQuery, facet_field
 from app.kit.partial_dates import DatePrecision, PartialDateField
-from app.kit.protection import RESTRICTED
+from app.kit.protection import RESTRICTED, Disclosure, ProtectionLevel
 from app.kit.schemas import (
     CiteAs,
     Locator,
@@ -72,6 +73,18 @@ class SourceCreate(RecordIn):
         "relays the KCNA report).",
     )
     notes: NonEmptyText | None = None
+    protection_level: ProtectionLevel = Field(
+        default=ProtectionLevel.public,
+        description="public for published material; confidential for what must not be known "
+        "to exist outside cleared readers (an NGO's own interview transcript); restricted for "
+        "material whose bibliographic details identify (see the README's access section).",
+    )
+    protection_reason: NonEmptyText | None = Field(
+        default=None,
+        max_length=2000,
+        description="Why the source is protected; required above public.",
+        json_schema_extra=RESTRICTED,
+    )
 
     def references(self) -> list[Reference]:
         links = [("publisher", "organizations", self.publisher)]
@@ -93,14 +106,17 @@ class SourceCreate(RecordIn):
                 raise ValueError("archive_sha256 does not match archived_text")
         if self.id in self.relays:
             raise ValueError("a source cannot relay itself")
+        if self.protection_level is not ProtectionLevel.public and not self.protection_reason:
+            raise ValueError("a protected source needs a protection_reason")
         return self
 
 
 class SourceRef(BaseModel):
-    """The bibliographic core of a source, as a citation shows it."""
+    """The bibliographic core of a source, as a citation shows it; a protected source's
+    title, URL and exact date are withheld from clients not cleared for it."""
 
     id: str
-    title: str
+    title: str | None = Field(description="Null when withheld.")
     publisher: RecordRef | None
     published: str | None = Field(description="ISO 8601 date of reduced precision, or null.")
     url: str | None
@@ -109,7 +125,10 @@ class SourceRef(BaseModel):
 class Citation(BaseModel):
     """Where a record's evidence was published, in the source's exact words."""
 
-    source: SourceRef
+    source: SourceRef | None = Field(
+        description="Null when the source is withheld from this client: a quote from an "
+        "unpublished interview, published as a coarsened claim."
+    )
     quote: str | None = Field(
         description="The words exactly as the source prints them; null when withheld from "
         "this client (see the record's `disclosure`).",
@@ -129,10 +148,16 @@ class Citation(BaseModel):
 
 
 class Source(BaseModel):
+    """A protected source is served by its level: hidden without read:confidential when
+    confidential; without read:restricted a restricted one keeps only its type, publisher,
+    language and year (see `disclosure`), and its archived text is not served."""
+
+    model_config = ConfigDict(json_schema_extra={"x-sensitivity": "protection_level"})
+
     id: str
-    title: str
+    title: str | None = Field(description="Null when withheld.", json_schema_extra=RESTRICTED)
     publisher: RecordRef | None
-    authors: list[str]
+    authors: list[str] = Field(json_schema_extra=RESTRICTED)
     source_type: SourceType
     published: str | None
     published_precision: DatePrecision
@@ -142,7 +167,10 @@ class Source(BaseModel):
     archive_sha256: str | None
     relays: list[SourceRef] = Field(description="Sources whose statements this source reports.")
     relayed_by: list[SourceRef] = Field(description="Sources that report this source.")
-    notes: str | None
+    notes: str | None = Field(json_schema_extra=RESTRICTED)
+    protection_level: ProtectionLevel
+    protection_reason: str | None = Field(json_schema_extra=RESTRICTED)
+    disclosure: Disclosure
     created_at: datetime
     updated_at: datetime
     state: RecordState

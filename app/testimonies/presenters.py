@@ -16,10 +16,8 @@ from app.kit.protection import (
     year_only,
 )
 from app.kit.schemas import RecordRef
-from app.sources.citations import CitationBuilder, withhold_quote
-from app.sources.schemas import Citation
+from app.sources.citations import CitationBuilder, merge_withheld
 from app.testimonies.models import Testimony as TestimonyRow
-from app.testimonies.models import TestimonyExcerpt
 from app.testimonies.schemas import LabourType, Testimony, Witness
 
 
@@ -30,30 +28,17 @@ async def present_testimonies(
     viewer: Viewer,
 ) -> list[Testimony]:
     """Needs facilities and excerpts (with source and publisher) loaded. Restricted
-    testimonies are coarsened for clients without read:restricted, and excerpts the client
-    may not see are left out."""
-    hidden = viewer.principal.hidden_levels
-    excerpts = {
-        t.id: [
-            e for e in t.excerpts if strictest(e.protection_level, t.protection_level) not in hidden
-        ]
-        for t in testimonies
-    }
+    testimonies are coarsened for clients without read:restricted; each excerpt is served by
+    the quote policy (`CitationBuilder`), and those the client may not learn of are left
+    out."""
     citations = await CitationBuilder.for_quotes(
-        session, [e for shown in excerpts.values() for e in shown]
+        session, [e for t in testimonies for e in t.excerpts]
     )
-    return [
-        _present(testimony, excerpts[testimony.id], citations, citer, viewer)
-        for testimony in testimonies
-    ]
+    return [_present(testimony, citations, citer, viewer) for testimony in testimonies]
 
 
 def _present(
-    testimony: TestimonyRow,
-    excerpts: list[TestimonyExcerpt],
-    citations: CitationBuilder,
-    citer: Citer,
-    viewer: Viewer,
+    testimony: TestimonyRow, citations: CitationBuilder, citer: Citer, viewer: Viewer
 ) -> Testimony:
     record = f"testimonies/{testimony.id}"
     full = viewer.shows_in_full(testimony.protection_level, record)
@@ -69,15 +54,17 @@ def _present(
         if is_finer_than_year(period):
             withheld.append("period")
             period = year_only(period)
-    cited: list[Citation] = []
-    for excerpt in excerpts:
-        level = strictest(excerpt.protection_level, testimony.protection_level)
-        citation = citations.cite(excerpt)
-        if not viewer.shows_in_full(level, record):
-            citation = withhold_quote(citation)
-            if "citations.quote" not in withheld:
-                withheld += ["citations.quote", "citations.locator"]
-        cited.append(citation)
+    cited = [
+        one
+        for one in (
+            citations.cite(
+                e, strictest(e.protection_level, testimony.protection_level), viewer, record
+            )
+            for e in testimony.excerpts
+        )
+        if not one.hidden
+    ]
+    withheld = merge_withheld(withheld, cited)
     return Testimony(
         id=testimony.id,
         witness=Witness(
@@ -97,7 +84,7 @@ def _present(
         labour_types=[LabourType(t) for t in testimony.labour_types],
         summary=testimony.summary,
         protection_level=testimony.protection_level,
-        citations=cited,
+        citations=[one.citation for one in cited],
         disclosure=Disclosure(
             level=testimony.protection_level, coarsened=bool(withheld), withheld=withheld
         ),

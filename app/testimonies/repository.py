@@ -19,7 +19,7 @@ from app.kit.protection import ProtectionLevel, small_cell
 from app.kit.schemas import RecordStatus
 from app.sources.models import Source
 from app.sources.quotes import QuotedSource, quote_columns, quote_input, support
-from app.sources.repository import quoted_sources
+from app.sources.repository import quoted_sources, shown_sources
 from app.testimonies.models import (
     Testimony,
     TestimonyExcerpt,
@@ -94,12 +94,13 @@ def testimony_conditions(
             )
         )
     if query.source:
+        shown = shown_sources(query.source, principal)
         conditions.append(
             Testimony.id.in_(
                 select(TestimonyExcerpt.testimony_id).where(
                     or_(
-                        TestimonyExcerpt.source_id.in_(query.source),
-                        TestimonyExcerpt.relayed_from_id.in_(query.source),
+                        TestimonyExcerpt.source_id.in_(shown),
+                        TestimonyExcerpt.relayed_from_id.in_(shown),
                     ),
                     TestimonyExcerpt.protection_level.not_in(principal.hidden_levels),
                 )
