@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI
+from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from app.audit.router import router as audit_router
-from app.auth.dependencies import REQUIRED_SCOPES
+from app.auth.dependencies import NO_RECORD_DATA, REQUIRED_SCOPES, get_viewer
 from app.auth.ratelimit import RateLimiter, RateLimitHeaders
 from app.changes.router import router as changes_router
 from app.claims.router import router as claims_router
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None, *, pooled: bool = True) -> Fast
     ):
         app.include_router(router)
     check_every_route_decides_access(app)
+    check_every_record_route_takes_the_policy(app)
     return app
 
 
@@ -101,6 +103,25 @@ def check_every_route_decides_access(app: FastAPI) -> None:
     ]
     if undecided:
         raise RuntimeError(f"routes without a declared access(): {', '.join(undecided)}")
+
+
+def _depends_on(dependant: Dependant, call: Callable[..., Any]) -> bool:
+    return dependant.call is call or any(_depends_on(d, call) for d in dependant.dependencies)
+
+
+def check_every_record_route_takes_the_policy(app: FastAPI) -> None:
+    """Refuse to start with a /v1 route that may answer with record data but does not take
+    the `Viewer`: what a client is shown of a record is decided by the policy, never by a
+    route on its own."""
+    undecided = [
+        f"{'/'.join(sorted(api.methods))} {api.path}"
+        for api in api_routes(app)
+        if api.path.startswith("/v1/")
+        and not (api.route.openapi_extra or {}).get(NO_RECORD_DATA)
+        and not _depends_on(api.route.dependant, get_viewer)
+    ]
+    if undecided:
+        raise RuntimeError(f"routes that bypass the disclosure policy: {', '.join(undecided)}")
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

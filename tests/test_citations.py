@@ -59,6 +59,7 @@ async def test_claim_citation_carries_quote_locator_and_relay_chain(
         "type": "organization",
         "id": "kcna",
         "name": "Korean Central News Agency",
+        "withheld": False,
     }
     [citation] = claim["citations"]
     assert citation["source"] == {

@@ -16,6 +16,9 @@ from app.kit.errors import ProblemError
 from app.kit.protection import ProtectionLevel, strictest
 
 REQUIRED_SCOPES = "x-required-scopes"
+# Marks a route that answers with no part of any record (an import report, the audit trail
+# of requests): the one kind of /v1 route that need not go through the disclosure policy.
+NO_RECORD_DATA = "x-no-record-data"
 _CHALLENGE = 'Bearer realm="testimony-api"'
 
 
@@ -57,9 +60,16 @@ async def _within_rate_limit(request: Request, principal: PrincipalDep) -> Princ
     return principal
 
 
-def access(scope: Scope | None, openapi_extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def access(
+    scope: Scope | None,
+    openapi_extra: dict[str, Any] | None = None,
+    *,
+    record_data: bool = True,
+) -> dict[str, Any]:
     """Route options that enforce `scope` (None: anyone, anonymous included) after the
-    rate limit, and declare it in the OpenAPI document."""
+    rate limit, and declare it in the OpenAPI document. A route that serves no record data
+    says so with `record_data=False`; every other one must take the `Viewer`, the disclosure
+    policy (the app refuses to start otherwise)."""
 
     async def require(principal: Annotated[Principal, Depends(_within_rate_limit)]) -> None:
         if scope is None or principal.has(scope):
@@ -75,7 +85,9 @@ def access(scope: Scope | None, openapi_extra: dict[str, Any] | None = None) -> 
 
     return {
         "dependencies": [Depends(require)],
-        "openapi_extra": (openapi_extra or {}) | {REQUIRED_SCOPES: [scope.value] if scope else []},
+        "openapi_extra": (openapi_extra or {})
+        | {REQUIRED_SCOPES: [scope.value] if scope else []}
+        | ({} if record_data else {NO_RECORD_DATA: True}),
     }
 
 

@@ -21,6 +21,7 @@ from app.claims.models import Claim
 from app.claims.repository import visible_claims
 from app.kit.pagination import Cursors, Page, SortKey, Window, fetch_page, fingerprint, parse_int
 from app.kit.params import DEFAULT_LIMIT, MAX_LIMIT
+from app.sources.models import Source
 from app.testimonies.models import Testimony
 
 # Transactions below this id have all ended, committed or not.
@@ -69,10 +70,12 @@ def _visible_changes(principal: Principal) -> ColumnElement[bool] | None:
         Testimony.protection_level.in_(principal.hidden_levels)
     )
     hidden_claims = select(Claim.id).where(not_(visible_claims_now))
+    hidden_sources = select(Source.id).where(Source.protection_level.in_(principal.hidden_levels))
     return not_(
         or_(
             and_(Revision.record_type == "testimonies", Revision.record_id.in_(hidden_testimonies)),
             and_(Revision.record_type == "claims", Revision.record_id.in_(hidden_claims)),
+            and_(Revision.record_type == "sources", Revision.record_id.in_(hidden_sources)),
         )
     )
 

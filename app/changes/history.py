@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from itertools import pairwise
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -17,7 +19,9 @@ from app.db.base import EvidenceRecord
 from app.kit.errors import ProblemError
 from app.kit.pagination import Cursors, Page, SortKey, Window, fetch_page, parse_int
 from app.kit.params import DEFAULT_LIMIT, MAX_LIMIT
+from app.kit.protection import ProtectionLevel, strictest
 from app.kit.schemas import RecordStatus
+from app.sources.citations import QuoteLevels
 
 
 class RevisionEntry(BaseModel):
@@ -46,8 +50,67 @@ class RevisionQuery(BaseModel):
     cursor: str | None = None
 
 
-def _full_view(kind: RecordKind[Any, Any], row: EvidenceRecord, viewer: Viewer) -> bool:
-    return viewer.shows_in_full(kind.level(row), f"{kind.plural}/{row.id}")
+def _quotes(snapshot: Any) -> list[dict[str, Any]]:
+    """Every quote a stored record holds (a claim's own, excerpts, mentions), wherever it
+    stands in the snapshot."""
+    if isinstance(snapshot, list):
+        return [q for item in snapshot for q in _quotes(item)]
+    if not isinstance(snapshot, dict):
+        return []
+    own = [snapshot] if "quote" in snapshot and "source" in snapshot else []
+    return own + [q for value in snapshot.values() for q in _quotes(value)]
+
+
+def _span(quote: dict[str, Any]) -> tuple[int, int] | None:
+    locator = quote.get("locator")
+    return (locator["char_start"], locator["char_end"]) if locator else None
+
+
+async def revision_levels(
+    session: AsyncSession, current: ProtectionLevel, revisions: Sequence[Revision]
+) -> list[ProtectionLevel]:
+    """The level each revision is served at: the strictest of the record's current level,
+    the levels the revision itself recorded (the record's, its claimant's, each quote's) and
+    the quote policy's level of every quote it holds."""
+    quotes = {id(r): _quotes(r.snapshot) for r in revisions}
+    cited = {
+        s
+        for found in quotes.values()
+        for q in found
+        for s in (q["source"], q.get("relayed_from"))
+        if s
+    }
+    levels = await QuoteLevels.load(session, cited)
+    result = []
+    for revision in revisions:
+        own = strictest(
+            current,
+            *(
+                ProtectionLevel(revision.snapshot[name])
+                for name in _RECORDED
+                if revision.snapshot.get(name)
+            ),
+        )
+        result.append(
+            strictest(
+                own,
+                *(
+                    levels.of(
+                        strictest(own, ProtectionLevel(q.get("protection_level") or "public")),
+                        q["source"],
+                        q.get("relayed_from"),
+                        _span(q),
+                        q["quote"],
+                    )
+                    for q in quotes[id(revision)]
+                ),
+            )
+        )
+    return result
+
+
+# The levels a snapshot may record for the record, its claimant or a quote.
+_RECORDED = ("protection_level", "claimant_level")
 
 
 async def list_revisions(
@@ -72,7 +135,22 @@ async def list_revisions(
         fingerprint_fields={"record": f"{kind.plural}/{row.id}", "tier": viewer.principal.tier},
         cursors=cursors,
     )
-    full = _full_view(kind, row, viewer)
+    record = f"{kind.plural}/{row.id}"
+    # A revision's changes hold the values of the revision before it too: they are shown at
+    # the stricter level of the two.
+    first = window.rows[0].revision if window.rows else 1
+    before = await session.scalar(
+        select(Revision).where(
+            Revision.record_type == kind.plural,
+            Revision.record_id == row.id,
+            Revision.revision == first - 1,
+        )
+    )
+    shown = [before, *window.rows] if before is not None else [None, *window.rows]
+    levels = await revision_levels(session, kind.level(row), [r for r in shown if r])
+    if before is None:
+        levels = [ProtectionLevel.public, *levels]
+    change_levels = [strictest(a, b) for a, b in pairwise(levels)]
     admin = viewer.principal.has(Scope.admin)
     entries = [
         RevisionEntry(
@@ -83,9 +161,9 @@ async def list_revisions(
             reason=revision.reason,
             status=revision.status,
             changed_fields=sorted(revision.changes),
-            changes=revision.changes if full else None,
+            changes=revision.changes if viewer.shows_in_full(level, record) else None,
         )
-        for revision in window.rows
+        for revision, level in zip(window.rows, change_levels, strict=True)
     ]
     return window, entries
 
@@ -106,8 +184,12 @@ async def read_revision(
     )
     if revision is None:
         raise ProblemError(404, "not-found", f"The {kind.singular} has no revision {number}.")
-    if not _full_view(kind, row, viewer):
+    [level] = await revision_levels(session, kind.level(row), [revision])
+    if not viewer.shows_in_full(level, f"{kind.plural}/{row.id}"):
+        scope = "read:confidential" if level is ProtectionLevel.confidential else "read:restricted"
         raise ProblemError(
-            403, "forbidden", "Earlier versions of a protected record need read:restricted."
+            403,
+            "forbidden",
+            f"This version holds material protected at the {level} level: it needs {scope}.",
         )
     return revision

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from app.audit import repository as audit
 from app.audit.schemas import AuditAction
-from app.auth.dependencies import PrincipalDep, access
+from app.auth.dependencies import PrincipalDep, ViewerDep, access
 from app.auth.scopes import Scope
 from app.changes.feed import ChangePage, ChangeQuery, read_changes
 from app.changes.imports import ImportReport, run_import
@@ -27,12 +27,12 @@ async def list_changes(
     response: Response,
     session: SessionDep,
     cursors: CursorsDep,
-    principal: PrincipalDep,
+    viewer: ViewerDep,
     query: Annotated[ChangeQuery, Query()],
 ) -> ChangePage:
     """Every creation, update and retraction in commit order, for mirroring: follow
     `page.next_cursor` (as `after`) and you see each change once, never twice."""
-    window, data = await read_changes(session, query, cursors, principal)
+    window, data = await read_changes(session, query, cursors, viewer.principal)
     body = page_envelope(request, response, window, data, query.limit)
     body["links"]["next"] = str(request.url.include_query_params(after=window.next_cursor))
     response.headers["Link"] = f'<{body["links"]["next"]}>; rel="next"'
@@ -44,6 +44,7 @@ async def list_changes(
     operation_id="import_records",
     **access(
         Scope.write,
+        record_data=False,
         openapi_extra={
             "requestBody": {
                 "required": True,

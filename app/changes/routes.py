@@ -101,7 +101,8 @@ def add_record_routes(router: APIRouter, routes: RecordRoutes[Any, Any, Any]) ->
                 f"The {singular} would be confidential: writing it needs read:confidential.",
             ) from None
         response.status_code = status_code
-        response.headers["ETag"] = etag_of(row.version)
+        response.headers["ETag"] = etag_of(row.version, viewer.principal.tier)
+        response.headers["Vary"] = "Authorization"
         if status_code == 201:
             response.headers["Location"] = citer.permalink(plural, row.id)
         return (await routes.present(session, [row], citer, viewer))[0]
@@ -133,7 +134,7 @@ def add_record_routes(router: APIRouter, routes: RecordRoutes[Any, Any, Any]) ->
         """One record. Send If-None-Match with its ETag to get a 304 when it is unchanged. A
         retracted record answers with its state: status, reason and date."""
         row = await routes.get(session, record_id, viewer.principal)
-        conditional_get(request, response, row.version)
+        conditional_get(request, response, row.version, viewer.principal.tier)
         return (await routes.present(session, [row], citer, viewer))[0]
 
     @router.post(

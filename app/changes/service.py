@@ -189,7 +189,7 @@ async def _locked(
     return row
 
 
-def check_version(row: EvidenceRecord, if_match: str | None) -> None:
+def check_version(row: EvidenceRecord, if_match: str | None, principal: Principal) -> None:
     """If-Match must name the version the client last saw: 428 without, 412 when stale."""
     if if_match is None:
         raise ProblemError(
@@ -197,12 +197,13 @@ def check_version(row: EvidenceRecord, if_match: str | None) -> None:
             "precondition-required",
             "Send If-Match with the record's ETag, so that a change made meanwhile is not lost.",
         )
-    if not matches(if_match, etag_of(row.version)):
+    tag = etag_of(row.version, principal.tier)
+    if not matches(if_match, tag, strong=True):
         raise ProblemError(
             412,
             "precondition-failed",
             f"The record has changed (it is at version {row.version}); fetch it again.",
-            headers={"ETag": etag_of(row.version)},
+            headers={"ETag": tag},
         )
 
 
@@ -216,7 +217,7 @@ async def update(
     reason: str | None = None,
 ) -> Row:
     row = await _locked(session, kind, record_id, context.principal)
-    check_version(row, if_match)
+    check_version(row, if_match, context.principal)
     if row.status is RecordStatus.retracted:
         raise ProblemError(409, "retracted", f"The {kind.singular} {record_id!r} is retracted.")
     before = kind.as_input(row)
@@ -255,7 +256,7 @@ async def retract(
     context: WriteContext,
 ) -> Row:
     row = await _locked(session, kind, record_id, context.principal)
-    check_version(row, if_match)
+    check_version(row, if_match, context.principal)
     if row.status is RecordStatus.retracted:
         raise ProblemError(409, "retracted", f"The {kind.singular} {record_id!r} is retracted.")
     state = kind.as_input(row)

@@ -44,13 +44,13 @@ _RELAY_CHAINS = text(
 # one route is never served on another.
 _PROTECTED_PASSAGES = text(
     """
-    SELECT e.source_id, e.char_start, e.char_end,
+    SELECT e.source_id, e.char_start, e.char_end, e.quote,
            e.protection_level AS own, t.protection_level AS owner, NULL AS other
     FROM testimony_excerpts AS e JOIN testimonies AS t ON t.id = e.testimony_id
     WHERE e.source_id = ANY(:sources) AND e.char_start IS NOT NULL
       AND (e.protection_level <> 'public' OR t.protection_level <> 'public')
     UNION ALL
-    SELECT c.source_id, c.char_start, c.char_end,
+    SELECT c.source_id, c.char_start, c.char_end, c.quote,
            c.protection_level, made_by.protection_level, about.protection_level
     FROM claims AS c
     LEFT JOIN testimonies AS made_by ON made_by.id = c.claimant_testimony_id
@@ -84,9 +84,14 @@ def shown_source_ref(source: Source, viewer: Viewer) -> SourceRef | None:
     level = source.protection_level
     if level in viewer.principal.hidden_levels:
         return None
-    ref = source_ref(source)
     if viewer.shows_in_full(level, f"sources/{source.id}"):
-        return ref
+        return source_ref(source)
+    return coarsened_source_ref(source)
+
+
+def coarsened_source_ref(source: Source) -> SourceRef:
+    """A protected source's reference without its title, URL and exact date."""
+    ref = source_ref(source)
     year = ref.published[:4] if ref.published else None
     return ref.model_copy(update={"title": None, "url": None, "published": year})
 
@@ -102,57 +107,103 @@ class Cited:
     withheld: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class Passage:
+    """A span of a source's text that a protected record quotes, and that record's level."""
+
+    start: int
+    end: int
+    words: str
+    level: ProtectionLevel
+
+    def meets(self, span: tuple[int, int] | None, words: str) -> bool:
+        if span is not None:
+            return self.start < span[1] and span[0] < self.end
+        return words in self.words or self.words in words
+
+
+class QuoteLevels:
+    """The level a quote is served at: the strictest of the level of the record it belongs
+    to, of its source and the source it reports, and of any protected record quoting the same
+    passage (overlapping it, or in the same words where a quote has no locator). Loaded for
+    the quotes of some sources with one query for their protected passages."""
+
+    def __init__(self, sources: dict[str, Source], passages: dict[str, list[Passage]]) -> None:
+        self._sources = sources
+        self._passages = passages
+
+    @staticmethod
+    async def passages(
+        session: AsyncSession, source_ids: Iterable[str]
+    ) -> dict[str, list[Passage]]:
+        found: dict[str, list[Passage]] = {}
+        wanted = sorted(set(source_ids))
+        if wanted:
+            for row in await session.execute(_PROTECTED_PASSAGES, {"sources": wanted}):
+                level = strictest(*(ProtectionLevel(v) for v in row[4:] if v is not None))
+                passage = Passage(row.char_start, row.char_end, row.quote, level)
+                found.setdefault(row.source_id, []).append(passage)
+        return found
+
+    @classmethod
+    async def load(cls, session: AsyncSession, source_ids: Iterable[str]) -> QuoteLevels:
+        wanted = set(source_ids)
+        return cls(await sources_by_id(session, wanted), await cls.passages(session, wanted))
+
+    def of(
+        self,
+        owner_level: ProtectionLevel,
+        source_id: str,
+        relayed_from_id: str | None,
+        span: tuple[int, int] | None,
+        words: str,
+    ) -> ProtectionLevel:
+        overlapping = [
+            passage.level
+            for passage in self._passages.get(source_id, [])
+            if passage.meets(span, words)
+        ]
+        quoted = [self._sources.get(s) for s in (source_id, relayed_from_id) if s is not None]
+        return strictest(
+            owner_level, *(s.protection_level for s in quoted if s is not None), *overlapping
+        )
+
+
 class CitationBuilder:
-    """The disclosure policy of every quote: a quote is served at the strictest of the level
-    of the record it belongs to, of its source and the source it reports, and of any
-    protected record quoting the same passage. Built for many quotes with one query for their
-    relay chains and one for the protected passages of their sources.
+    """The disclosure policy of every quote (see `QuoteLevels`), and its citation: built for
+    many quotes with one query for their relay chains and one for the protected passages of
+    their sources.
 
     A quote's chain starts at the relayed source it reports (`relayed_from`) and follows that
     source's own relays to the origin; a quote in the publisher's own words has none.
     """
 
-    def __init__(
-        self,
-        chains: dict[str, list[Source]],
-        passages: dict[str, list[tuple[int, int, ProtectionLevel]]],
-    ) -> None:
+    def __init__(self, chains: dict[str, list[Source]], levels: QuoteLevels) -> None:
         self._chains = chains
-        self._passages = passages
+        self._levels = levels
 
     @classmethod
     async def for_quotes(cls, session: AsyncSession, quotes: Iterable[Quoted]) -> CitationBuilder:
         quotes = list(quotes)
-        passages: dict[str, list[tuple[int, int, ProtectionLevel]]] = {}
-        source_ids = sorted({q.source_id for q in quotes})
-        if source_ids:
-            for row in await session.execute(_PROTECTED_PASSAGES, {"sources": source_ids}):
-                level = strictest(*(ProtectionLevel(v) for v in row[3:] if v is not None))
-                passages.setdefault(row.source_id, []).append((row.char_start, row.char_end, level))
+        sources = {q.source_id: q.source for q in quotes}
+        passages = await QuoteLevels.passages(session, sources)
         roots = sorted({q.relayed_from_id for q in quotes if q.relayed_from_id is not None})
-        if not roots:
-            return cls({}, passages)
-        rows = (await session.execute(_RELAY_CHAINS, {"roots": roots})).all()
-        refs = await sources_by_id(session, {*roots, *(row.source_id for row in rows)})
-        chains = {root: [refs[root]] for root in roots}
-        for row in rows:
-            chains[row.root].append(refs[row.source_id])
-        return cls(chains, passages)
+        chains: dict[str, list[Source]] = {}
+        if roots:
+            rows = (await session.execute(_RELAY_CHAINS, {"roots": roots})).all()
+            refs = await sources_by_id(session, {*roots, *(row.source_id for row in rows)})
+            chains = {root: [refs[root]] for root in roots}
+            for row in rows:
+                chains[row.root].append(refs[row.source_id])
+            sources |= {root: refs[root] for root in roots}
+        return cls(chains, QuoteLevels(sources, passages))
 
     def level(self, quoted: Quoted, owner_level: ProtectionLevel) -> ProtectionLevel:
         """The level the quote is served at. Needs `quoted.source` loaded."""
-        chain = self._chains.get(quoted.relayed_from_id or "", [])
         start, end = quoted.char_start, quoted.char_end
-        overlapping = [
-            level
-            for low, high, level in self._passages.get(quoted.source_id, [])
-            if start is not None and end is not None and low < end and start < high
-        ]
-        return strictest(
-            owner_level,
-            quoted.source.protection_level,
-            *(source.protection_level for source in chain[:1]),
-            *overlapping,
+        span = (start, end) if start is not None and end is not None else None
+        return self._levels.of(
+            owner_level, quoted.source_id, quoted.relayed_from_id, span, quoted.quote
         )
 
     def cite(
