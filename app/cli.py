@@ -24,6 +24,7 @@ from app.auth.scopes import Scope
 from app.changes.imports import ImportReport, run_import
 from app.db import migrations
 from app.db.engine import ensure_database, make_engine, resolve_database_url
+from app.kit.cursor_secrets import CursorSecretError, cursor_secrets
 from app.kit.errors import ProblemError
 from app.kit.exports import DatabaseSessions
 from app.kit.protection import ProtectionLevel
@@ -139,17 +140,25 @@ def serve(
     import uvicorn
 
     settings = get_settings()
+    address = host or settings.host
+    try:
+        cursor_secrets(settings, host=address)
+    except CursorSecretError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(2) from None
     url = _database()
     if setup:
         _upgrade(url, "head")
         _load_seed(url, settings.seed_dir)
-    # Worker processes connect to the server resolved here rather than each starting one.
+    # Worker processes connect to the server resolved here rather than each starting one, and
+    # check their cursor secret against the interface actually served.
     os.environ["DATABASE_URL"] = url.render_as_string(hide_password=False)
+    os.environ["HOST"] = address
     get_settings.cache_clear()
     uvicorn.run(
         "app.main:create_app",
         factory=True,
-        host=host or settings.host,
+        host=address,
         port=port or settings.port,
         workers=workers or settings.workers,
         proxy_headers=settings.forwarded_allow_ips is not None,
@@ -371,7 +380,12 @@ def openapi(
     from app.main import create_app
 
     # The document needs no database: the engine is created but never connects.
-    app = create_app(Settings(database_url="postgresql://localhost/unused"))
+    # Nor any cursor secret: no cursor is sealed.
+    app = create_app(
+        Settings(
+            database_url="postgresql://localhost/unused", cursor_secret="unused", host="127.0.0.1"
+        )
+    )
     text = json.dumps(app.openapi(), indent=2, ensure_ascii=False) + "\n"
     if output is None:
         sys.stdout.write(text)

@@ -20,6 +20,7 @@ from app.db.engine import make_engine, resolve_database_url
 from app.db.migrations import head_revision
 from app.facilities.router import router as facilities_router
 from app.health import router as health_router
+from app.kit.cursor_secrets import cursor_secrets
 from app.kit.errors import PROBLEM_JSON, install_error_handlers
 from app.kit.pagination import Cursors
 from app.kit.params import reject_unknown_query_params
@@ -48,6 +49,8 @@ carry `citations`, and every record carries `cite_as`, its permalink and a plain
 
 def create_app(settings: Settings | None = None, *, pooled: bool = True) -> FastAPI:
     settings = settings or get_settings()
+    # Before anything is opened: without a usable secret the app does not start.
+    cursors = Cursors(*cursor_secrets(settings))
     engine = make_engine(
         resolve_database_url(settings), pool_size=settings.database_pool_size, pooled=pooled
     )
@@ -68,7 +71,7 @@ def create_app(settings: Settings | None = None, *, pooled: bool = True) -> Fast
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
-    app.state.cursors = Cursors(settings.cursor_secret)
+    app.state.cursors = cursors
     app.state.head_revision = head_revision()
     app.state.rate_limiter = RateLimiter(settings)
     app.state.before_every_commit = (index_pending,)

@@ -34,9 +34,11 @@ class Settings(BaseSettings):
         default=None,
         description="Base URL used in permalinks; defaults to the URL the request came in on.",
     )
-    cursor_secret: str = Field(
-        default="testimony-api-cursor",
-        description="Key that signs pagination cursors, so a tampered cursor is rejected.",
+    cursor_secret: str | None = Field(
+        default=None,
+        description="Secret(s) from which the keys that seal pagination cursors are derived, "
+        "comma-separated: the first seals, all open (rotation). Unset: one is generated in "
+        "data_dir/cursor-secret, and only a server on a loopback address may start.",
     )
     seed_dir: Path = Field(default=PROJECT_ROOT / "seed")
     database_pool_size: int = 5

@@ -68,9 +68,10 @@ async def engine(database_url: URL) -> AsyncIterator[AsyncEngine]:
 
 def app_settings(database_url: URL, **overrides: object) -> Settings:
     """Settings for an app on the test database; rate limits out of the way unless a test
-    sets them."""
+    sets them, and a cursor secret of its own (none is written in the data folder)."""
     values: dict[str, object] = {
         "database_url": database_url.render_as_string(hide_password=False),
+        "cursor_secret": "tests-cursor-secret",
         "rate_limit_anonymous": "1000000/minute",
         "rate_limit_key": "1000000/minute",
     }

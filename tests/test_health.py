@@ -21,7 +21,9 @@ async def test_readyz_reports_the_schema_at_head(client: httpx.AsyncClient) -> N
 
 async def test_readyz_is_503_when_the_database_is_unreachable() -> None:
     # Nothing listens on port 1: the probe must say "not ready", not fail.
-    settings = Settings(database_url="postgresql://postgres@127.0.0.1:1/none")
+    settings = Settings(
+        database_url="postgresql://postgres@127.0.0.1:1/none", cursor_secret="tests-cursor-secret"
+    )
     app = create_app(settings, pooled=False)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:

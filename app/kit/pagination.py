@@ -1,4 +1,4 @@
-"""Keyset pagination with signed, opaque cursors.
+"""Keyset pagination with sealed, opaque cursors.
 
 A page is read as `WHERE (sort_key, id) > (last_sort_key, last_id) ORDER BY sort_key, id
 LIMIT n + 1`: a row-value comparison that an index on (sort_key, id) answers directly, so page
@@ -11,15 +11,19 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import hmac
 import json
-import secrets
+import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from fastapi import Request, Response
 from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_serializer
 from sqlalchemy import ColumnElement, Select, tuple_
@@ -124,52 +128,36 @@ class Page(BaseModel, Generic[T]):
 
 
 class Cursors:
-    """Seals cursors: encrypted, so that a shared link shows nothing of the rows it points
-    past (a protected record's id or date), and authenticated, so that a tampered or foreign
-    cursor is refused. The keystream is HMAC-SHA256 in counter mode over a random nonce;
-    the tag is an HMAC over nonce and ciphertext (encrypt-then-MAC)."""
+    """Seals cursors with AES-GCM: encrypted, so that a shared link shows nothing of the rows it
+    points past (a protected record's id or date), and authenticated, so that a tampered or
+    foreign cursor is refused.
+
+    A cursor is the URL-safe base64, unpadded, of a random 96-bit nonce followed by the
+    ciphertext and its 128-bit tag. The plaintext holds the fingerprint of what the cursor was
+    issued for (sort, filters, access tier) and the last row's sort key and id. Each secret gives
+    its AES-256 key through HKDF-SHA256. The first secret seals; every one opens, so that a
+    secret can be replaced while clients still hold cursors sealed with the one before.
+    """
 
     _NONCE = 12
     _TAG = 16
+    _INFO = b"testimony-api pagination cursor v1"
+    _ALPHABET = re.compile(r"[A-Za-z0-9_-]+")
 
-    def __init__(self, secret: str) -> None:
-        root = secret.encode()
-        self._encryption_key = hmac.new(root, b"cursor-encryption", hashlib.sha256).digest()
-        self._mac_key = hmac.new(root, b"cursor-authentication", hashlib.sha256).digest()
-
-    def _keystream(self, nonce: bytes, length: int) -> bytes:
-        blocks = (
-            hmac.new(
-                self._encryption_key, nonce + counter.to_bytes(4, "big"), hashlib.sha256
-            ).digest()
-            for counter in range((length + 31) // 32)
-        )
-        return b"".join(blocks)[:length]
-
-    def _tag(self, sealed: bytes) -> bytes:
-        return hmac.new(self._mac_key, sealed, hashlib.sha256).digest()[: self._TAG]
+    def __init__(self, secret: str, *previous: str) -> None:
+        self._keys = [AESGCM(_derive_key(value, self._INFO)) for value in (secret, *previous)]
 
     def encode(self, fingerprint: str, sort_value: Any, last_id: str | int) -> str:
         payload = json.dumps(
             {"f": fingerprint, "k": [_to_json(sort_value), last_id]}, separators=(",", ":")
         ).encode()
-        nonce = secrets.token_bytes(self._NONCE)
-        sealed = nonce + bytes(
-            a ^ b for a, b in zip(payload, self._keystream(nonce, len(payload)), strict=True)
-        )
-        return base64.urlsafe_b64encode(sealed + self._tag(sealed)).decode().rstrip("=")
+        nonce = os.urandom(self._NONCE)
+        return _base64(nonce + self._keys[0].encrypt(nonce, payload, None))
 
     def decode(self, cursor: str, fingerprint: str, key: SortKey) -> tuple[Any, str | int]:
-        try:
-            raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        except (binascii.Error, ValueError):
-            raise _invalid_cursor("it is not a cursor this API issued") from None
-        sealed, tag = raw[: -self._TAG], raw[-self._TAG :]
-        if len(sealed) <= self._NONCE or not hmac.compare_digest(tag, self._tag(sealed)):
+        data = self._open(cursor)
+        if data is None:
             raise _invalid_cursor("it is not a cursor this API issued")
-        nonce, ciphertext = sealed[: self._NONCE], sealed[self._NONCE :]
-        stream = self._keystream(nonce, len(ciphertext))
-        data = json.loads(bytes(a ^ b for a, b in zip(ciphertext, stream, strict=True)))
         if data.get("f") != fingerprint:
             raise _invalid_cursor(
                 "it was issued for another sort, other filters or another access level"
@@ -181,6 +169,38 @@ class Cursors:
             return key.parse(sort_value), last_id
         except (KeyError, TypeError, ValueError):
             raise _invalid_cursor("it is not a cursor this API issued") from None
+
+    def _open(self, cursor: str) -> dict[str, Any] | None:
+        """The cursor's content, or None when no secret opens it."""
+        if not self._ALPHABET.fullmatch(cursor):
+            return None
+        try:
+            raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        except (binascii.Error, ValueError):
+            return None
+        # One spelling per cursor: unused low bits of the last character must be zero.
+        if len(raw) <= self._NONCE + self._TAG or _base64(raw) != cursor:
+            return None
+        nonce, sealed = raw[: self._NONCE], raw[self._NONCE :]
+        for aes in self._keys:
+            try:
+                payload = aes.decrypt(nonce, sealed, None)
+            except InvalidTag:
+                continue
+            try:
+                data = json.loads(payload)
+            except ValueError:
+                return None
+            return data if isinstance(data, dict) else None
+        return None
+
+
+def _derive_key(secret: str, info: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(secret.encode())
+
+
+def _base64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 def _invalid_cursor(reason: str) -> ProblemError:
