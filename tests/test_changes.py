@@ -113,7 +113,7 @@ async def test_the_feed_yields_every_change_once_while_writers_run(
             if n == 5:
                 retracted = await client.delete(
                     f"/v1/organizations/{record}?reason=duplicate",
-                    headers=writer | {"If-Match": '"1"'},
+                    headers=writer | {"If-Match": '"1-confidential"'},
                 )
                 assert retracted.status_code == 200
 

@@ -61,7 +61,9 @@ async def test_facets_follow_search_and_exclude_retracted(
     )
     await factories.claim(session, id="three", statement="Soldiers built a dam.", quote="dam")
     writer = await factories.api_key(session, "write")
-    await client.delete("/v1/claims/one?reason=duplicate", headers=writer | {"If-Match": '"1"'})
+    await client.delete(
+        "/v1/claims/one?reason=duplicate", headers=writer | {"If-Match": '"1-public"'}
+    )
     body = (await client.get("/v1/claims?q=orphans&facet=metric&facet=unit")).json()
     assert groups(body, "metric") == {"age_years": 1}
     assert groups(body, "unit") == {"years": 1}

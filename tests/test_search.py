@@ -253,13 +253,13 @@ async def test_writes_keep_the_documents_in_step(
     renamed = await client.patch(
         "/v1/facilities/mine",
         json={"name": "Sangnong mine"},
-        headers=writer | {"If-Match": '"1"'},
+        headers=writer | {"If-Match": '"1-public"'},
     )
     assert renamed.status_code == 200, renamed.text
     assert await search(client, "Ogye") == []
     assert ids(await search(client, "Sangnong")) == ["mine"]
     retracted = await client.delete(
-        "/v1/facilities/mine?reason=duplicate", headers=writer | {"If-Match": '"2"'}
+        "/v1/facilities/mine?reason=duplicate", headers=writer | {"If-Match": '"2-public"'}
     )
     assert retracted.status_code == 200, retracted.text
     assert await search(client, "Sangnong") == []
@@ -283,7 +283,7 @@ async def test_a_testimony_made_stricter_takes_its_claims_documents_along(
     changed = await client.patch(
         "/v1/testimonies/lee",
         json={"protection_level": "restricted"},
-        headers=writer | {"If-Match": '"1"'},
+        headers=writer | {"If-Match": '"1-public"'},
     )
     assert changed.status_code == 200, changed.text
     # The quote is now withheld from anonymous clients, and so unsearchable for them.

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.seeding.loader import load_seed, read_seed
@@ -292,12 +291,6 @@ async def test_anonymous_answers_repeat_nothing_withheld(
     assert not findings, "\n".join(findings)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="Facility mentions still serve verbatim the passages that restricted and "
-    "confidential testimonies quote; they are to be withheld wherever a protected record "
-    "quotes them.",
-)
 async def test_facility_mentions_repeat_no_withheld_quote(
     client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
