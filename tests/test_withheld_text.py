@@ -7,6 +7,7 @@ coarsened records leave out."""
 
 from __future__ import annotations
 
+import calendar
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,20 +22,7 @@ from tests import factories
 
 KINDS = ["organizations", "sources", "facilities", "testimonies", "claims"]
 RUN = 40  # consecutive characters of a withheld text that may not appear anywhere
-MONTHS = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-]
+MONTHS = list(calendar.month_name)[1:]
 NUMBER_WORDS = [
     "zero",
     "one",

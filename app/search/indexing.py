@@ -119,24 +119,21 @@ _QUOTING_PROTECTED = text(
               WHERE t.id IN (c.claimant_testimony_id, c.about_testimony_id)
                 AND t.protection_level <> 'public'))
     )
-    SELECT 'claims', q.id FROM claims AS q JOIN spans AS s
-      ON q.source_id = s.source_id AND q.char_start < s.char_end AND s.char_start < q.char_end
-    UNION
-    SELECT 'claims', id FROM claims
-    WHERE source_id = ANY(:sources) OR relayed_from_id = ANY(:sources)
-    UNION
-    SELECT 'facilities', q.facility_id FROM facility_mentions AS q JOIN spans AS s
-      ON q.source_id = s.source_id AND q.char_start < s.char_end AND s.char_start < q.char_end
-    UNION
-    SELECT 'facilities', facility_id FROM facility_mentions
-    WHERE source_id = ANY(:sources) OR relayed_from_id = ANY(:sources)
-    UNION
-    SELECT 'testimonies', q.testimony_id FROM testimony_excerpts AS q JOIN spans AS s
-      ON q.source_id = s.source_id AND q.char_start < s.char_end AND s.char_start < q.char_end
-    UNION
-    SELECT 'testimonies', testimony_id FROM testimony_excerpts
-    WHERE source_id = ANY(:sources) OR relayed_from_id = ANY(:sources)
     """
+    + "    UNION\n".join(
+        f"""
+    SELECT '{kind}', q.{owner} FROM {table} AS q JOIN spans AS s
+      ON q.source_id = s.source_id AND q.char_start < s.char_end AND s.char_start < q.char_end
+    UNION
+    SELECT '{kind}', {owner} FROM {table}
+    WHERE source_id = ANY(:sources) OR relayed_from_id = ANY(:sources)
+"""
+        for kind, table, owner in (
+            ("claims", "claims", "id"),
+            ("facilities", "facility_mentions", "facility_id"),
+            ("testimonies", "testimony_excerpts", "testimony_id"),
+        )
+    )
 )
 
 
