@@ -47,7 +47,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, array, distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import InstrumentedAttribute, aliased
 from sqlalchemy.orm.util import AliasedClass
 
 from app.auth.scopes import Principal
@@ -58,7 +58,7 @@ from app.facilities.models import FacilityMention
 from app.kit.listing import one_of
 from app.kit.protection import ProtectionLevel
 from app.kit.schemas import RecordStatus
-from app.sources.models import SourceRelay
+from app.sources.models import Source, SourceRelay
 
 _PATH = ARRAY(Text)
 _Claims = type[Claim] | AliasedClass[Claim]
@@ -145,7 +145,18 @@ def comparable_claims(principal: Principal) -> ColumnElement[bool]:
     if not principal.sees_in_full(ProtectionLevel.restricted):
         # IS NOT TRUE: the test is null for a claim that rests on no testimony.
         conditions.append(protected_claims().is_not(true()))
+    conditions.append(_from_shown_sources(Claim.source_id, principal))
     return and_(*conditions)
+
+
+def _from_shown_sources(
+    source: InstrumentedAttribute[str], principal: Principal
+) -> ColumnElement[bool]:
+    """Evidence counts for a client only from sources it is shown in full: a count must not
+    tell that a protected source exists."""
+    if len(principal.full_levels) == len(ProtectionLevel):
+        return true()
+    return source.in_(select(Source.id).where(Source.protection_level.in_(principal.full_levels)))
 
 
 def _range(claim: _Claims) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
@@ -270,11 +281,13 @@ async def facility_sources(
         mentions.where(
             one_of(FacilityMention.facility_id, facility_ids),
             FacilityMention.status == RecordStatus.active,
+            _from_shown_sources(FacilityMention.source_id, principal),
         ),
         claims.where(
             one_of(Claim.about_facility_id, facility_ids),
             Claim.status == RecordStatus.active,
             visible if visible is not None else true(),
+            _from_shown_sources(Claim.source_id, principal),
         ),
     ).cte("facility_quotes")
     counts = dict((await session.execute(_count_origins(quotes))).all())
