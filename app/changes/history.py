@@ -146,9 +146,9 @@ async def list_revisions(
             Revision.revision == first - 1,
         )
     )
-    shown = [before, *window.rows] if before is not None else [None, *window.rows]
-    levels = await revision_levels(session, kind.level(row), [r for r in shown if r])
-    if before is None:
+    earlier = [before] if before is not None else []
+    levels = await revision_levels(session, kind.level(row), [*earlier, *window.rows])
+    if before is None:  # the first revision's changes hold nothing older
         levels = [ProtectionLevel.public, *levels]
     change_levels = [strictest(a, b) for a, b in pairwise(levels)]
     admin = viewer.principal.has(Scope.admin)
