@@ -21,7 +21,7 @@ from app.audit import repository as audit
 from app.audit.schemas import AuditAction
 from app.auth.keys import create_key, list_keys, revoke_key
 from app.auth.scopes import Scope
-from app.changes.imports import ImportReport, run_import
+from app.changes.imports import ImportReport, command_line, run_import
 from app.db import migrations
 from app.db.engine import ensure_database, make_engine, resolve_database_url
 from app.kit.cursor_secrets import CursorSecretError, cursor_secrets
@@ -276,9 +276,7 @@ def import_file(
     raw = path.read_bytes()
 
     async def load(session: AsyncSession) -> ImportReport:
-        report, written = await run_import(session, raw, None, dry_run=dry_run)
-        if written:
-            _audit_command(session, "import", written)
+        report, _ = await run_import(session, raw, command_line("import"), dry_run=dry_run)
         return report
 
     try:

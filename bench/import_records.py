@@ -3,7 +3,7 @@
 Writes an NDJSON file of generated records (organizations, sources with archived texts, and
 claims quoting them), then imports it into a scratch database the way `testimony import`
 does: validated, checked against the sources, written with revisions and search documents in
-one transaction.
+one transaction, each record through the code of a single create.
 
     .venv/bin/python -m bench.import_records [--records 100000]
 
@@ -21,7 +21,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from app.changes.imports import run_import
+from app.changes.imports import command_line, run_import
 from app.db import migrations
 from app.db.engine import make_engine
 from app.search.indexing import index_pending
@@ -77,7 +77,7 @@ async def main() -> None:
         engine = make_engine(url, pooled=False)
         started = time.perf_counter()
         async with async_sessionmaker(engine)() as session, session.begin():
-            report, _ = await run_import(session, raw, None, dry_run=False)
+            report, _ = await run_import(session, raw, command_line("import"), dry_run=False)
             await index_pending(session)
         elapsed = time.perf_counter() - started
         await engine.dispose()

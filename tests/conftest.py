@@ -22,7 +22,13 @@ from sqlalchemy.pool import NullPool
 
 from app.db import migrations
 from app.db.embedded import embedded_server_url
-from app.db.engine import async_url, get_session, make_engine, run_before_commit
+from app.db.engine import (
+    async_url,
+    get_session,
+    make_engine,
+    run_before_commit,
+    run_whatever_happens,
+)
 from app.kit.exports import StreamSessions, get_stream_sessions
 from app.main import create_app
 from app.search.indexing import index_pending
@@ -130,6 +136,9 @@ async def client(app: FastAPI, session: AsyncSession) -> AsyncIterator[httpx.Asy
             await savepoint.commit()
         except BaseException:
             await savepoint.rollback()
+            # What is recorded whatever happens (an audited refusal), as after a rollback.
+            async with session.begin_nested():
+                await run_whatever_happens(request, session)
             raise
 
     app.dependency_overrides[get_session] = test_session

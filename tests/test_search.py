@@ -270,7 +270,8 @@ async def test_writes_keep_the_documents_in_step(
 async def test_a_testimony_made_stricter_takes_its_claims_documents_along(
     client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
-    writer = await factories.api_key(session, "write")
+    # A key that reads restricted records in full: it may make a record restricted.
+    writer = await factories.api_key(session, "write", "read:restricted")
     await factories.testimony(session, id="lee", witness_pseudonym="Lee")
     await factories.claim(
         session,

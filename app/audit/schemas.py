@@ -13,6 +13,8 @@ class AuditAction(StrEnum):
     read_restricted = "read_restricted"
     read_confidential = "read_confidential"
     write = "write"
+    # A write refused because its id is held by a record the key may not write (see README).
+    write_refused = "write_refused"
 
 
 class AuditEvent(BaseModel):

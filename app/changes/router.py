@@ -4,12 +4,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from app.audit import repository as audit
-from app.audit.schemas import AuditAction
 from app.auth.dependencies import PrincipalDep, ViewerDep, access
 from app.auth.scopes import Scope
 from app.changes.feed import ChangePage, ChangeQuery, read_changes
 from app.changes.imports import ImportReport, run_import
+from app.changes.routes import write_context
 from app.db.engine import SessionDep
 from app.kit.deps import CursorsDep
 from app.kit.errors import ProblemError, problem_responses
@@ -53,7 +52,7 @@ async def list_changes(
             }
         },
     ),
-    responses=problem_responses(413, 415, 422),
+    responses=problem_responses(409, 413, 415, 422),
 )
 async def import_records(
     request: Request,
@@ -61,7 +60,8 @@ async def import_records(
     principal: PrincipalDep,
     dry_run: Annotated[bool, Query(description="Validate everything, write nothing.")] = False,
 ) -> ImportReport:
-    """Create or update many records at once, all or nothing. Errors name the line and field."""
+    """Create or update many records at once, all or nothing, each as a single create or
+    update would be, with its checks and answers. Errors name the line and field."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type not in NDJSON_TYPES:
         raise ProblemError(415, "unsupported-media-type", "Send application/x-ndjson.")
@@ -73,17 +73,8 @@ async def import_records(
         raw += chunk
         if len(raw) > limit:
             raise _too_large(limit)
-    report, written = await run_import(session, bytes(raw), principal.key_id, dry_run=dry_run)
-    if written:
-        audit.record(
-            session,
-            key_id=principal.key_id,
-            action=AuditAction.write,
-            method=request.method,
-            route="/v1/import",
-            path=request.url.path,
-            records=written,
-        )
+    context = write_context(request, principal, batch=True)
+    report, _ = await run_import(session, bytes(raw), context, dry_run=dry_run)
     return report
 
 

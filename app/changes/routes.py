@@ -14,17 +14,19 @@ from fastapi import APIRouter, Header, Path, Query, Request, Response
 from pydantic import BaseModel, Field, create_model
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.audit import repository as audit
+from app.audit.schemas import AuditAction
 from app.auth.dependencies import Viewer, ViewerDep, access
-from app.auth.scopes import Scope
+from app.auth.scopes import Principal, Scope
 from app.changes import idempotency
 from app.changes.history import RevisionPage, RevisionQuery, list_revisions, read_revision
 from app.changes.service import RecordKind, WriteContext, create, retract, update
 from app.db.base import EvidenceRecord
-from app.db.engine import SessionDep
+from app.db.engine import SessionDep, whatever_happens
 from app.kit.citing import Citer
 from app.kit.conditional import conditional_get, etag_of
 from app.kit.deps import CiterDep, CursorsDep
-from app.kit.errors import ProblemError, problem_responses
+from app.kit.errors import problem_responses
 from app.kit.pagination import page_envelope
 from app.kit.schemas import NonEmptyText, RecordIn, RecordStatus, StrictModel
 
@@ -62,6 +64,36 @@ def update_schema(create_schema: type[BaseModel], name: str) -> type[BaseModel]:
     )
 
 
+def write_context(request: Request, principal: Principal, *, batch: bool = False) -> WriteContext:
+    """Who writes through this request, and where, for the audit trail; an id refused as
+    unavailable is audited even though the request's transaction rolls back."""
+    route = request.scope.get("route")
+    template = getattr(route, "path", request.url.path)
+
+    def refused(record: str) -> None:
+        async def audit_refusal(session: AsyncSession) -> None:
+            audit.record(
+                session,
+                key_id=principal.key_id,
+                action=AuditAction.write_refused,
+                method=request.method,
+                route=template,
+                path=request.url.path,
+                records=[record],
+            )
+
+        whatever_happens(request, audit_refusal)
+
+    return WriteContext(
+        principal=principal,
+        method=request.method,
+        route=template,
+        path=request.url.path,
+        batch=batch,
+        refused=refused,
+    )
+
+
 def add_record_routes(router: APIRouter, routes: RecordRoutes[Any, Any, Any]) -> None:
     kind = routes.kind
     singular, plural = kind.singular, kind.plural
@@ -88,18 +120,8 @@ def add_record_routes(router: APIRouter, routes: RecordRoutes[Any, Any, Any]) ->
         viewer: Viewer,
         status_code: int = 200,
     ) -> Any:
-        try:
-            row = await routes.get(session, record_id, viewer.principal, fresh=True)
-        except ProblemError as error:
-            if error.status != 404:
-                raise
-            # The write would make a record this client may not see: refuse it (the whole
-            # transaction rolls back) rather than write what the writer cannot read back.
-            raise ProblemError(
-                403,
-                "forbidden",
-                f"The {singular} would be confidential: writing it needs read:confidential.",
-            ) from None
+        # The write was authorized as the record now stands: this client reads it in full.
+        row = await routes.get(session, record_id, viewer.principal, fresh=True)
         response.status_code = status_code
         response.headers["ETag"] = etag_of(row.version, viewer.principal.tier)
         response.headers["Vary"] = "Authorization"
@@ -108,13 +130,7 @@ def add_record_routes(router: APIRouter, routes: RecordRoutes[Any, Any, Any]) ->
         return (await routes.present(session, [row], citer, viewer))[0]
 
     def context(request: Request, viewer: Viewer) -> WriteContext:
-        route = request.scope.get("route")
-        return WriteContext(
-            principal=viewer.principal,
-            method=request.method,
-            route=getattr(route, "path", request.url.path),
-            path=request.url.path,
-        )
+        return write_context(request, viewer.principal)
 
     @router.get(
         f"/{{{id_param}}}",
@@ -160,8 +176,10 @@ def add_record_routes(router: APIRouter, routes: RecordRoutes[Any, Any, Any]) ->
             ),
         ] = None,
     ) -> Any:
-        """Create a record. A reference to an unknown record is a 422 naming the field; an id
-        or URL that exists is a 409."""
+        """Create a record. A reference to an unknown record (or one this key may not see) is
+        a 422 naming the field; an id or URL that exists is a 409 (`id-unavailable` when its
+        record is one this key may not write). A record this key would not read in full, as
+        written, is a 403."""
         return await idempotency.once(
             session,
             viewer.principal,
@@ -205,7 +223,8 @@ def add_record_routes(router: APIRouter, routes: RecordRoutes[Any, Any, Any]) ->
             NonEmptyText | None, Query(max_length=2000, description="Why, for the history.")
         ] = None,
     ) -> Any:
-        """Change some fields of a record; needs If-Match (428 without, 412 when stale)."""
+        """Change some fields of a record; needs If-Match (428 without, 412 when stale). A
+        record this key does not read in full, before or after the change, is a 403."""
         await update(session, kind, record_id, body, if_match, context(request, viewer), reason)
         return await answer(session, request, response, record_id, citer, viewer)
 

@@ -1,14 +1,18 @@
-"""Create, update and retract any evidence record: one path for every kind.
+"""Create, update and retract any evidence record: one path for every kind, for single
+writes and for imports alike.
 
 Every write checks what it links to, keeps a revision and an audit event, and commits with
 them or not at all. Updates and retractions need the ETag the client last saw.
+
+A client writes only what it reads in full, and refers only to what it may read: `authorize`
+decides it for every kind and every write, from the kind's `level` and `visible`.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -19,7 +23,7 @@ from sqlalchemy.sql.base import ExecutableOption
 
 from app.audit import repository as audit
 from app.audit.schemas import AuditAction
-from app.auth.scopes import Principal
+from app.auth.scopes import Principal, Scope
 from app.changes.revisions import Action, record_revision
 from app.claims.models import Claim
 from app.claims.repository import claim_input
@@ -28,12 +32,13 @@ from app.facilities.models import Facility, FacilityMention
 from app.facilities.repository import facility_input
 from app.kit.conditional import etag_of, matches
 from app.kit.errors import FieldError, ProblemError, not_found
-from app.kit.listing import one_of
+from app.kit.listing import held, one_of
 from app.kit.protection import ProtectionLevel
 from app.kit.schemas import SINGULAR, RecordIn, RecordStatus, is_slug
 from app.organizations.models import Organization
 from app.sources.models import Source
-from app.sources.quotes import QuoteMismatchError, rests_on_retracted
+from app.sources.quotes import QuoteMismatchError, rests_on_retracted, with_locators
+from app.sources.repository import quoted_sources
 from app.testimonies.models import Testimony, TestimonyExcerpt
 from app.testimonies.repository import testimony_input
 
@@ -57,22 +62,107 @@ class RecordKind(Generic[Row, In]):
     model: type[Row]
     create_schema: type[In]
     update_schema: type[BaseModel]
-    # Everything `as_input` and the presenter read, loaded with the row.
+    # Everything `as_input`, `level` and the presenter read, loaded with the row.
     loads: tuple[ExecutableOption, ...]
     as_input: Callable[[Row], In]
     new: Callable[[In], Row]
     # Apply validated input onto a row (new or existing), loading what it links to.
     write: Callable[[AsyncSession, In, Row], Awaitable[object]]
+    # The rows this client may learn exist (None: all of them).
     visible: Callable[[Principal], ColumnElement[bool] | None]
-    # The protection level the record is served at (needs the row's loads).
+    # The protection level a client must read in full to have the whole record: to read its
+    # revisions, and to write it (needs the row's loads).
     level: Callable[[Row], ProtectionLevel] = lambda _row: ProtectionLevel.public
     # The fields a PATCH is merged onto; values the schema derives are left out, so that
     # they follow the fields they derive from.
     patch_base: Callable[[In], dict[str, Any]] = lambda data: data.model_dump()
 
+    def __post_init__(self) -> None:
+        KINDS[self.plural] = self  # what references to this kind are checked against
+
     @property
     def singular(self) -> str:
         return SINGULAR[self.plural]
+
+
+# Every kind of record, by its plural, as declared with its routes.
+KINDS: dict[str, RecordKind[Any, Any]] = {}
+
+
+def record_kind(plural: str) -> RecordKind[Any, Any]:
+    try:
+        return KINDS[plural]
+    except KeyError:
+        raise RuntimeError(f"no record kind {plural!r} is declared (import its router)") from None
+
+
+# --- Who may write what ----------------------------------------------------------------------
+
+_SCOPE_TO_READ = {
+    ProtectionLevel.restricted: Scope.read_restricted,
+    ProtectionLevel.confidential: Scope.read_confidential,
+}
+
+
+def may_write(kind: RecordKind[Row, In], principal: Principal, row: Row) -> bool:
+    """Whether this client reads the record in full, as it stands: the condition of every
+    write of it. A record hidden from the client is never read in full."""
+    return principal.sees_in_full(kind.level(row))
+
+
+def authorize(
+    kind: RecordKind[Row, In], principal: Principal, row: Row, *, written: bool = False
+) -> None:
+    """Refuse a write of a record the client does not read in full: the one decision of what
+    a client may write, for every kind and every write (create, update, retract, import).
+
+    `row` was found among the records the client may see (`kind.visible`; a hidden one is a
+    404 exactly like a missing id before it gets here). A record the client sees coarsened
+    is a 403 naming the scope it needs, before the write; and so is a write that would leave
+    the record at a level the client does not read in full (`written`: the row as stored
+    after the write), and the transaction rolls back with it.
+    """
+    if may_write(kind, principal, row):
+        return
+    level = kind.level(row)
+    scope = _SCOPE_TO_READ[level]
+    # "In part": a testimony may hold an excerpt stricter than itself.
+    record = f"The {kind.singular} would be" if written else f"The {kind.singular} {row.id!r} is"
+    detail = f"{record} {level}, in whole or in part: writing it needs {scope}."
+    raise ProblemError(403, "forbidden", detail)
+
+
+def _sees_everything(principal: Principal) -> bool:
+    return all(principal.sees_in_full(level) for level in ProtectionLevel)
+
+
+async def _authorize_written(
+    session: AsyncSession, kind: RecordKind[Row, In], row: Row, principal: Principal
+) -> None:
+    """The record as the write left it, re-read with what its level depends on (a claim's
+    testimonies), must be one the client reads in full."""
+    if _sees_everything(principal):
+        return  # no level is kept from it: nothing to re-read
+    await session.flush()
+    stored = await session.scalar(
+        select(kind.model)
+        .options(*kind.loads)
+        .where(kind.model.id == row.id)
+        .execution_options(populate_existing=True)
+    )
+    assert stored is not None, "a record just written is there"
+    authorize(kind, principal, stored, written=True)
+
+
+def id_unavailable(record_id: str) -> ProblemError:
+    """The answer to an id held by a record the client may not write: the same whether it
+    may see that record coarsened or not at all, so that it tells only that the id is taken."""
+    return ProblemError(
+        409, "id-unavailable", f"The id {record_id!r} cannot be used; choose another."
+    )
+
+
+# --- References --------------------------------------------------------------------------
 
 
 def _validation_problem(error: ValidationError) -> ProblemError:
@@ -87,22 +177,49 @@ def _validation_problem(error: ValidationError) -> ProblemError:
     return ProblemError(422, "validation-error", "The record is not valid.", errors=errors)
 
 
-async def check_references(session: AsyncSession, data: RecordIn) -> None:
-    """A 422 naming every field that points at a record that does not exist."""
+async def unknown_references(
+    session: AsyncSession,
+    principal: Principal,
+    records: Sequence[RecordIn],
+    known: Mapping[str, Collection[str]] | None = None,
+) -> list[tuple[int, FieldError]]:
+    """(index in `records`, field) for every link to a record that does not exist or that
+    the client may not see: both answer alike, so that a reference tells nothing of records
+    hidden from it. `known`: ids (by kind) to take as existing, such as those of an import."""
+    known = known or {}
     wanted: dict[str, set[str]] = defaultdict(set)
-    for _, kind, target in data.references():
-        wanted[kind].add(target)
-    existing: dict[str, set[str]] = {}
+    for record in records:
+        for _, kind, target in record.references():
+            if target not in known.get(kind, ()):
+                wanted[kind].add(target)
+    found: dict[str, set[str]] = defaultdict(set)
     for kind, ids in wanted.items():
         model = MODELS[kind]
-        existing[kind] = set(await session.scalars(select(model.id).where(one_of(model.id, ids))))
-    missing = [
-        FieldError(
-            location="body", name=field, message=f"no {SINGULAR[kind]} has the id {target!r}"
+        visible = record_kind(kind).visible(principal)
+        if visible is None:  # every row is visible to the client: one in the session exists
+            found[kind] = set(held(session, model, ids))
+            ids = ids - found[kind]
+        if ids:
+            conditions = [c for c in (visible,) if c is not None]
+            statement = select(model.id).where(one_of(model.id, ids), *conditions)
+            found[kind] |= set(await session.scalars(statement))
+    return [
+        (
+            index,
+            FieldError(
+                location="body", name=field, message=f"no {SINGULAR[kind]} has the id {target!r}"
+            ),
         )
-        for field, kind, target in data.references()
-        if target not in existing[kind]
+        for index, record in enumerate(records)
+        for field, kind, target in record.references()
+        if target not in found[kind] and target not in known.get(kind, ())
     ]
+
+
+async def check_references(session: AsyncSession, data: RecordIn, principal: Principal) -> None:
+    """A 422 naming every field that points at a record that does not exist, or that this
+    client may not see."""
+    missing = [error for _, error in await unknown_references(session, principal, [data])]
     if missing:
         raise ProblemError(
             422,
@@ -112,8 +229,10 @@ async def check_references(session: AsyncSession, data: RecordIn) -> None:
         )
 
 
-async def _apply(kind: RecordKind[Row, In], session: AsyncSession, data: In, row: Row) -> None:
-    await check_references(session, data)
+async def _apply(
+    kind: RecordKind[Row, In], session: AsyncSession, data: In, row: Row, principal: Principal
+) -> None:
+    await check_references(session, data, principal)
     try:
         await kind.write(session, data, row)
     except QuoteMismatchError as error:
@@ -125,6 +244,21 @@ async def _apply(kind: RecordKind[Row, In], session: AsyncSession, data: In, row
         ) from None
 
 
+async def _as_stored(session: AsyncSession, data: In) -> In:
+    """The input with the locators the write would find for its quotes, so that a record sent
+    without them compares equal to the one stored with them."""
+    cited = {target for _, kind, target in data.references() if kind == "sources"}
+    if not cited:
+        return data
+    try:
+        return with_locators(data, await quoted_sources(session, cited))
+    except QuoteMismatchError:
+        return data  # the write names it
+
+
+# --- Writes ----------------------------------------------------------------------------------
+
+
 @dataclass
 class WriteContext:
     """Who writes, and where the request came in (for the audit trail)."""
@@ -133,9 +267,32 @@ class WriteContext:
     method: str
     route: str
     path: str
+    # One audit event for all the writes (an import), written by the caller with
+    # `audit_written`, rather than one per write.
+    batch: bool = False
+    # The records written so far, as `type/id`.
+    written: list[str] = field(default_factory=list)
+    # Told of each id refused as unavailable (`type/id`), to audit the refusal although the
+    # transaction that met it rolls back.
+    refused: Callable[[str], None] | None = None
+    # Ids (by kind) that no record held when an import looked them up in bulk, in this
+    # transaction: creating one needs no look-up of its own.
+    vacant: dict[str, set[str]] = field(default_factory=dict)
 
 
 def _audit_write(session: AsyncSession, context: WriteContext, records: Sequence[str]) -> None:
+    context.written.extend(records)
+    if not context.batch:
+        _audit(session, context, records)
+
+
+def audit_written(session: AsyncSession, context: WriteContext) -> None:
+    """The audit event of a batch of writes (see `WriteContext.batch`), when it wrote any."""
+    if context.written:
+        _audit(session, context, context.written)
+
+
+def _audit(session: AsyncSession, context: WriteContext, records: Sequence[str]) -> None:
     audit.record(
         session,
         key_id=context.principal.key_id,
@@ -150,12 +307,27 @@ def _audit_write(session: AsyncSession, context: WriteContext, records: Sequence
 async def create(
     session: AsyncSession, kind: RecordKind[Row, In], data: In, context: WriteContext
 ) -> Row:
-    if await session.get(kind.model, data.id) is not None:
-        raise ProblemError(
-            409, "conflict", f"There is already a {kind.singular} with the id {data.id!r}."
+    vacant = context.vacant.get(kind.plural, set())
+    if data.id in vacant:
+        vacant.discard(data.id)  # it will not be, once this is written
+        holder = None
+    else:
+        holder = await session.scalar(
+            select(kind.model).options(*kind.loads).where(kind.model.id == data.id)
         )
+    if holder is not None:
+        if may_write(kind, context.principal, holder):
+            raise ProblemError(
+                409, "conflict", f"There is already a {kind.singular} with the id {data.id!r}."
+            )
+        # Ids are unique, so this one is refused; whether the client may see its holder at
+        # all, the answer is the same. The refusal is audited: probing ids shows.
+        if context.refused is not None:
+            context.refused(f"{kind.plural}/{data.id}")
+        raise id_unavailable(data.id)
     row = kind.new(data)
-    await _apply(kind, session, data, row)
+    await _apply(kind, session, data, row, context.principal)
+    await _authorize_written(session, kind, row, context.principal)
     record_revision(
         session,
         kind.plural,
@@ -165,7 +337,7 @@ async def create(
         after=kind.as_input(row),  # as stored: with the locators the server found
         key_id=context.principal.key_id,
     )
-    await session.flush()
+    # Flushed with the next statement: an import's records go in together.
     _audit_write(session, context, [f"{kind.plural}/{row.id}"])
     return row
 
@@ -173,7 +345,9 @@ async def create(
 async def _locked(
     session: AsyncSession, kind: RecordKind[Row, In], record_id: str, principal: Principal
 ) -> Row:
-    """The row, locked until the transaction ends, so concurrent writers take turns."""
+    """The row, if the client may write it, locked until the transaction ends so that
+    concurrent writers take turns: a 404 when it is hidden from the client (as when it does
+    not exist), a 403 when the client sees it coarsened (`authorize`)."""
     if not is_slug(record_id):
         raise not_found(kind.singular, record_id)
     conditions = [c for c in (kind.visible(principal),) if c is not None]
@@ -186,6 +360,7 @@ async def _locked(
     row = await session.scalar(statement)
     if row is None:
         raise not_found(kind.singular, record_id)
+    authorize(kind, principal, row)
     return row
 
 
@@ -215,13 +390,17 @@ async def update(
     if_match: str | None,
     context: WriteContext,
     reason: str | None = None,
+    *,
+    whole: bool = False,
 ) -> Row:
+    """Change the fields `patch` sets; with `whole` (an import), `patch` is the whole record
+    and a field it leaves out takes its default. A change to nothing writes nothing."""
     row = await _locked(session, kind, record_id, context.principal)
     check_version(row, if_match, context.principal)
     if row.status is RecordStatus.retracted:
         raise ProblemError(409, "retracted", f"The {kind.singular} {record_id!r} is retracted.")
     before = kind.as_input(row)
-    changes = patch.model_dump(exclude_unset=True)
+    changes = patch.model_dump(exclude={"id"}) if whole else patch.model_dump(exclude_unset=True)
     merged: dict[str, Any] = kind.patch_base(before) | changes
     if {"source", "quote"} & changes.keys() and "locator" not in changes and "locator" in merged:
         merged["locator"] = None  # a new quote or source: find the quote again
@@ -229,9 +408,13 @@ async def update(
         data = kind.create_schema.model_validate(merged)
     except ValidationError as error:
         raise _validation_problem(error) from None
-    if data.model_dump(mode="json") == before.model_dump(mode="json"):
+    stored = before.model_dump(mode="json")
+    if data.model_dump(mode="json") == stored or (
+        (await _as_stored(session, data)).model_dump(mode="json") == stored
+    ):
         return row  # nothing changed: no new version
-    await _apply(kind, session, data, row)
+    await _apply(kind, session, data, row, context.principal)
+    await _authorize_written(session, kind, row, context.principal)
     record_revision(
         session,
         kind.plural,
@@ -242,7 +425,6 @@ async def update(
         key_id=context.principal.key_id,
         reason=reason,
     )
-    await session.flush()
     _audit_write(session, context, [f"{kind.plural}/{row.id}"])
     return row
 
@@ -255,6 +437,8 @@ async def retract(
     if_match: str | None,
     context: WriteContext,
 ) -> Row:
+    # A retraction leaves the record at its level: authorized as it stands, it needs no
+    # second look after.
     row = await _locked(session, kind, record_id, context.principal)
     check_version(row, if_match, context.principal)
     if row.status is RecordStatus.retracted:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
@@ -21,6 +22,8 @@ from app.db.embedded import embedded_server_url
 from app.settings import Settings
 
 _INVALID_CATALOG_NAME = "3D000"  # SQLSTATE: the database does not exist
+
+logger = logging.getLogger(__name__)
 
 
 def async_url(url: str | URL) -> URL:
@@ -80,13 +83,39 @@ def before_commit(request: Request, hook: BeforeCommit) -> None:
     request.state.before_commit = [*getattr(request.state, "before_commit", []), hook]
 
 
+def whatever_happens(request: Request, hook: BeforeCommit) -> None:
+    """Run `hook` whether the request's transaction commits or rolls back: in it before it
+    commits, or after it rolled back in a short transaction of its own. For what is recorded
+    of a request that fails too, such as an audited refusal."""
+    request.state.whatever_happens = [*getattr(request.state, "whatever_happens", []), hook]
+
+
 async def run_before_commit(request: Request, session: AsyncSession) -> None:
     """The request's own hooks, then those the app runs before every commit (keeping
     derived data such as search documents in step)."""
     for hook in getattr(request.state, "before_commit", []):
         await hook(session)
+    await run_whatever_happens(request, session)
     for hook in getattr(request.app.state, "before_every_commit", ()):
         await hook(session)
+
+
+async def run_whatever_happens(request: Request, session: AsyncSession) -> None:
+    """The hooks registered with `whatever_happens`, in `session`'s transaction: the request's
+    own before it commits, or a new one once it rolled back (the caller commits it)."""
+    for hook in getattr(request.state, "whatever_happens", []):
+        await hook(session)
+
+
+async def _keep_after_rollback(request: Request, session: AsyncSession) -> None:
+    if not getattr(request.state, "whatever_happens", None):
+        return
+    try:
+        await run_whatever_happens(request, session)
+        await session.commit()
+    except Exception:  # the request's own error is the one to answer with
+        logger.exception("could not record what a failed request left to record")
+        await session.rollback()
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -99,6 +128,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             await session.commit()
         except BaseException:
             await session.rollback()
+            await _keep_after_rollback(request, session)
             raise
 
 

@@ -9,6 +9,8 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import ColumnElement, Select, Text, any_, bindparam, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import object_session
+from sqlalchemy.orm.util import identity_key
 from sqlalchemy.sql.base import ExecutableOption
 
 from app.auth.scopes import Principal
@@ -149,3 +151,20 @@ def one_of(column: Any, values: Iterable[str]) -> ColumnElement[bool]:
         bindparam(None, list(values), type_=ARRAY(Text))
     )
     return condition
+
+
+def held(session: AsyncSession, model: type[R], ids: Iterable[str], *loaded: str) -> dict[str, R]:
+    """The rows of these ids that the session holds already, with the attributes `loaded`
+    loaded: a query would answer with these very objects, as they are, so it can be spared
+    (a row in the session exists: records are never deleted)."""
+    found: dict[str, R] = {}
+    identities = session.sync_session.identity_map
+    for record_id in ids:
+        row = identities.get(identity_key(model, record_id))
+        if (
+            isinstance(row, model)
+            and object_session(row) is session.sync_session
+            and all(name in row.__dict__ for name in loaded)
+        ):
+            found[record_id] = row
+    return found

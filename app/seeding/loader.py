@@ -9,7 +9,6 @@ whole load is one transaction.
 from __future__ import annotations
 
 import hashlib
-from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +29,6 @@ from app.db.base import EvidenceRecord
 from app.facilities.models import Facility
 from app.facilities.repository import facility_input, save_facility
 from app.facilities.schemas import FacilityCreate
-from app.kit.listing import one_of
 from app.kit.schemas import SINGULAR, RecordIn, RecordStatus
 from app.organizations.models import Organization
 from app.organizations.repository import organization_input, save_organization
@@ -174,14 +172,10 @@ def read_seed(seed_dir: Path) -> SeedData:
     return data
 
 
-def unresolved_references(
-    data: SeedData, elsewhere: Mapping[str, set[str]] | None = None
-) -> list[tuple[str, str, str]]:
-    """(kind, id, problem) for each link to a record neither in `data` nor `elsewhere`."""
+def unresolved_references(data: SeedData) -> list[tuple[str, str, str]]:
+    """(kind, id, problem) for each link to a record not in `data`."""
     records = data.by_kind()
     ids = {kind: {item.id for item in items} for kind, items in records.items()}
-    for kind, known in (elsewhere or {}).items():
-        ids[kind] |= known
     return [
         (kind, item.id, f"{field}: no {SINGULAR[target_kind]} has the id {target!r}")
         for kind, items in records.items()
@@ -202,23 +196,15 @@ def _dump(model: BaseModel) -> dict[str, Any]:
 
 
 class _Loader:
-    def __init__(
-        self, session: AsyncSession, key_id: str | None, data: SeedData, *, partial: bool
-    ) -> None:
+    """The seed's own batch path: it writes as the system, which may write every record, so
+    it reads every record (to report those the files no longer list) and writes in bulk.
+    Imports by API keys go through the single-write code instead (app/changes/imports.py)."""
+
+    def __init__(self, session: AsyncSession, key_id: str | None) -> None:
         self.session = session
         self.key_id = key_id
         self.report = LoadReport()
         self.problems: list[str] = []
-        # A partial load (an import) reads only the records it writes or links to; a full
-        # load (the seed) reads every record, to report those the files no longer list.
-        self.scope: dict[str, set[str]] | None = None
-        if partial:
-            self.scope = defaultdict(set)
-            for kind, items in data.by_kind().items():
-                for item in items:
-                    self.scope[kind].add(item.id)
-                    for _, target_kind, target in item.references():
-                        self.scope[target_kind].add(target)
 
     async def sync(
         self,
@@ -231,13 +217,9 @@ class _Loader:
         sources: Mapping[str, QuotedSource] | None = None,
     ) -> dict[str, Row]:
         """Bring one kind of record in line with the input: write only what differs."""
-        if self.scope is not None:
-            model = query.column_descriptions[0]["entity"]
-            query = query.where(one_of(model.id, self.scope[kind]))
         rows: dict[str, Row] = {row.id: row for row in await self.session.scalars(query)}
         listed = {item.id for item in items}
-        if self.scope is None:
-            self.report.unlisted[kind] = sorted(set(rows) - listed)
+        self.report.unlisted[kind] = sorted(set(rows) - listed)
         changed = []
         before: dict[str, BaseModel] = {}
         for given in items:
@@ -339,18 +321,10 @@ class _Loader:
         return self.report
 
 
-async def load_records(
-    session: AsyncSession, data: SeedData, key_id: str | None, *, partial: bool
-) -> LoadReport:
-    """Write records into the session's transaction (see load_seed); `partial` leaves every
-    record the data does not name alone and unreported."""
-    await locks.hold_until_commit(session, locks.SEED_LOCK)
-    report = await _Loader(session, key_id, data, partial=partial).load(data)
-    await index_pending(session)  # searchable in the same transaction, whoever commits
-    return report
-
-
 async def load_seed(session: AsyncSession, data: SeedData, key_id: str | None = None) -> LoadReport:
     """Write the seed into the session's transaction; the caller commits, or rolls back on
     SeedError (a quote that does not stand at its locator in its archived source)."""
-    return await load_records(session, data, key_id, partial=False)
+    await locks.hold_until_commit(session, locks.SEED_LOCK)
+    report = await _Loader(session, key_id).load(data)
+    await index_pending(session)  # searchable in the same transaction, whoever commits
+    return report

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, Select, func, select
+from sqlalchemy import ColumnElement, Integer, Select, func, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload, undefer
 
@@ -16,7 +16,7 @@ from app.db.base import Quoted
 from app.facilities.models import FacilityMention
 from app.kit.errors import ProblemError
 from app.kit.facets import Facet
-from app.kit.listing import Records, any_of, one_of
+from app.kit.listing import Records, any_of, held, one_of
 from app.kit.pagination import Cursors, SortKey, Window, parse_date, parse_datetime, parse_text
 from app.kit.partial_dates import DatePrecision, PartialDate
 from app.kit.schemas import RecordStatus
@@ -173,11 +173,15 @@ def save_source(
 
 async def quoted_sources(session: AsyncSession, ids: Iterable[str]) -> dict[str, QuotedSource]:
     """What quotes from these sources are checked against."""
-    rows = await session.scalars(
-        select(Source)
-        .where(one_of(Source.id, set(ids)))
-        .options(undefer(Source.archived_text), selectinload(Source.relays))
-    )
+    wanted = set(ids)
+    rows = list(held(session, Source, wanted, "archived_text", "relays").values())
+    missing = wanted - {row.id for row in rows}
+    if missing:
+        rows += await session.scalars(
+            select(Source)
+            .where(one_of(Source.id, missing))
+            .options(undefer(Source.archived_text), selectinload(Source.relays))
+        )
     return {source.id: quoted_source(source) for source in rows}
 
 
@@ -194,22 +198,35 @@ def quoted_source(source: Source) -> QuotedSource:
 async def write_source(session: AsyncSession, data: SourceCreate, row: Source) -> Source:
     relayed = await sources_by_id(session, data.relays)
     saved = save_source(session, data, row, [relayed[r] for r in data.relays])
-    await check_dependent_quotes(session, saved)
+    if inspect(saved).has_identity:  # a new source: nothing quotes it yet
+        await check_dependent_quotes(session, saved)
     return saved
 
 
 async def check_dependent_quotes(session: AsyncSession, source: Source) -> None:
     """Every quote taken from the source must still stand in its (new) archived text, and
-    every passage said to report a relayed source must still name one of its relays."""
+    every passage said to report a relayed source must still name one of its relays.
+
+    The error says neither the quote nor whose it is: the writer may not be allowed to read
+    the record that quotes the source."""
     relays = {r.id for r in source.relays}
     quoting: tuple[type[Quoted], ...] = (Claim, FacilityMention, TestimonyExcerpt)
     for model in quoting:
         quotes = await session.scalars(select(model).where(model.source_id == source.id))
         for quoted in quotes:
-            verify_quote(quoted.quote, locator_of(quoted), source.archived_text)
+            try:
+                verify_quote(quoted.quote, locator_of(quoted), source.archived_text)
+            except QuoteMismatchError:
+                raise QuoteMismatchError(
+                    "a quote that another record takes from this source does not stand in "
+                    "the new archived text as it was located",
+                    "archived_text",
+                ) from None
             if quoted.relayed_from_id is not None and quoted.relayed_from_id not in relays:
                 raise QuoteMismatchError(
-                    f"a quote relays {quoted.relayed_from_id!r}, no longer among the relays"
+                    "a quote that another record takes from this source reports a source no "
+                    "longer among its relays",
+                    "relays",
                 )
 
 

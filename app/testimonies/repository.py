@@ -15,7 +15,7 @@ from app.kit.listing import Records, any_of
 from app.kit.pagination import Cursors, SortKey, Window, parse_date, parse_datetime, parse_text
 from app.kit.partial_dates import PartialDate
 from app.kit.periods import overlap_conditions, set_period, widened_to_years
-from app.kit.protection import ProtectionLevel, small_cell
+from app.kit.protection import ProtectionLevel, small_cell, strictest
 from app.kit.schemas import RecordStatus
 from app.sources.models import Source
 from app.sources.quotes import QuotedSource, quote_columns, quote_input, support
@@ -129,6 +129,12 @@ def visible_testimonies(principal: Principal) -> ColumnElement[bool] | None:
     if not principal.hidden_levels:
         return None
     return Testimony.protection_level.not_in(principal.hidden_levels)
+
+
+def testimony_level(row: Testimony) -> ProtectionLevel:
+    """The level a client must read to have the whole testimony: its own, or that of a
+    stricter excerpt (which is withheld from clients below it). Needs excerpts loaded."""
+    return strictest(row.protection_level, *(e.protection_level for e in row.excerpts))
 
 
 def testimony_input(row: Testimony) -> TestimonyCreate:

@@ -77,7 +77,7 @@ add_record_routes(
             new=lambda data: TestimonyRow(id=data.id, facilities=[], excerpts=[]),
             write=repository.write_testimony,
             visible=repository.visible_testimonies,
-            level=lambda row: row.protection_level,
+            level=repository.testimony_level,
         ),
         out_schema=Testimony,
         get=repository.get_testimony,
