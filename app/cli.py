@@ -10,7 +10,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from sqlalchemy.engine import URL
@@ -39,7 +39,7 @@ from app.releases import (
 )
 from app.search.documents import INDEXED
 from app.search.indexing import index_missing, index_pending, reindex_all
-from app.seeding.loader import LoadReport, SeedError, load_seed, read_seed
+from app.seeding.loader import LoadReport, SeedError, SeedMode, load_seed, read_seed
 from app.seeding.stats import coverage
 from app.settings import Settings, get_settings
 
@@ -102,17 +102,29 @@ def _database() -> URL:
     return url
 
 
-def _load_seed(url: URL, seed_dir: Path) -> None:
+def _load_seed(
+    url: URL,
+    seed_dir: Path,
+    mode: SeedMode = SeedMode.missing,
+    *,
+    apply: bool = True,
+    force: bool = False,
+) -> LoadReport:
+    """Load the seed in one transaction; without `apply`, report what it would do and write
+    nothing."""
+
     async def load(session: AsyncSession) -> LoadReport:
-        report = await load_seed(session, data)
-        if report.changed:
+        report = await load_seed(session, data, mode=mode, force=force)
+        if not apply:
+            await session.rollback()
+        elif report.changed:
             written = [
                 f"{kind}/{record_id}"
                 for bucket in (report.created, report.updated)
                 for kind, ids in bucket.items()
                 for record_id in ids
             ]
-            _audit_command(session, "seed load", written)
+            _audit_command(session, f"seed {mode}", written)
         return report
 
     try:
@@ -125,6 +137,7 @@ def _load_seed(url: URL, seed_dir: Path) -> None:
         raise typer.Exit(1) from None
     for line in report.lines():
         typer.echo(line, err=True)
+    return report
 
 
 @cli.command()
@@ -202,8 +215,54 @@ def db_downgrade(revision: Annotated[str, typer.Argument(help="e.g. -1 or base")
 def seed_load(
     directory: Annotated[Path | None, typer.Option("--dir", help="Seed folder.")] = None,
 ) -> None:
-    """Load the seed files (idempotent; removed records are reported, not deleted)."""
+    """Create the records of the seed files that the database lacks. Existing records are
+    left as they are, corrections made through the API included; those the files give
+    otherwise are counted (see `seed update`). Removed records are reported, not deleted."""
     _load_seed(_database(), directory or get_settings().seed_dir)
+
+
+@seed_cli.command("update")
+def seed_update(
+    directory: Annotated[Path | None, typer.Option("--dir", help="Seed folder.")] = None,
+    apply: Annotated[
+        bool, typer.Option(help="Write the changes shown; without it, only show them.")
+    ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(help="Also overwrite records whose current version someone else wrote."),
+    ] = False,
+) -> None:
+    """Show how existing records differ from the seed files, and with --apply bring them in
+    line. A record whose current revision was written through the API or the command line
+    (a correction) is never overwritten unless --force is given."""
+    report = _load_seed(
+        _database(),
+        directory or get_settings().seed_dir,
+        SeedMode.update,
+        apply=apply,
+        force=force,
+    )
+    for difference in report.kept:
+        writer = difference.written_by
+        typer.echo(f"kept {difference.record} (its current version was written by {writer}):")
+        _echo_changes(difference.changes)
+    for difference in report.brought_in_line:
+        typer.echo(f"{'updated' if apply else 'would update'} {difference.record}:")
+        _echo_changes(difference.changes)
+    if not apply and report.changed:
+        typer.echo("nothing was written; run again with --apply to write it")
+
+
+def _echo_changes(changes: dict[str, Any]) -> None:
+    for name, change in changes.items():
+        typer.echo(f"  {name}:")
+        typer.echo(f"    - {_shown(change['from'])}")
+        typer.echo(f"    + {_shown(change['to'])}")
+
+
+def _shown(value: Any, width: int = 160) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 @seed_cli.command("stats")

@@ -209,7 +209,7 @@ async def test_a_retracted_record_cannot_be_changed_by_import(
 ) -> None:
     await client.post("/v1/import", content=ndjson(RECORDS[0]), headers=writer)
     await client.delete(
-        "/v1/organizations/kcna?reason=duplicate", headers=writer | {"If-Match": '"1"'}
+        "/v1/organizations/kcna?reason=duplicate", headers=writer | {"If-Match": '"1-public"'}
     )
     renamed = RECORDS[0] | {"record": RECORDS[0]["record"] | {"name": "Renamed"}}
     response = await client.post("/v1/import", content=ndjson(renamed), headers=writer)

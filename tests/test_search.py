@@ -284,7 +284,7 @@ async def test_a_testimony_made_stricter_takes_its_claims_documents_along(
     changed = await client.patch(
         "/v1/testimonies/lee",
         json={"protection_level": "restricted"},
-        headers=writer | {"If-Match": '"1-public"'},
+        headers=writer | {"If-Match": '"1-restricted"'},
     )
     assert changed.status_code == 200, changed.text
     # The quote is now withheld from anonymous clients, and so unsearchable for them.

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from typer.testing import CliRunner
 
 from app.cli import cli
-from app.seeding.loader import SeedData, SeedError, load_seed, read_seed
+from app.seeding.loader import SeedData, SeedError, SeedMode, load_seed, read_seed
 from app.settings import PROJECT_ROOT
 from tests import factories
 
@@ -94,7 +94,7 @@ async def test_loading_is_idempotent(session: AsyncSession, seed: SeedData) -> N
     assert second.unchanged["claims"] == len(seed.claims)
 
 
-async def test_edited_record_is_updated_and_removed_record_reported(
+async def test_an_edited_record_changes_only_on_update_and_a_removed_one_is_reported(
     session: AsyncSession, tmp_path: Path
 ) -> None:
     await load_seed(session, read_seed(SEED_DIR))
@@ -102,12 +102,59 @@ async def test_edited_record_is_updated_and_removed_record_reported(
     shutil.copytree(SEED_DIR, edited)
     claims = yaml.safe_load((edited / "claims.yaml").read_text(encoding="utf-8"))
     removed = claims.pop()
+    old_statement = claims[0]["statement"]
     claims[0]["statement"] = "An edited statement."
     (edited / "claims.yaml").write_text(yaml.safe_dump(claims, allow_unicode=True), "utf-8")
-    report = await load_seed(session, read_seed(edited))
+    kept = await load_seed(session, read_seed(edited))
+    assert not kept.changed
+    [difference] = kept.kept
+    assert difference.record == f"claims/{claims[0]['id']}"
+    assert difference.changes == {
+        "statement": {"from": old_statement, "to": "An edited statement."}
+    }
+    assert kept.unlisted["claims"] == [removed["id"]]
+    assert f"  not in the seed files (kept): claims/{removed['id']}" in kept.lines()
+    report = await load_seed(session, read_seed(edited), mode=SeedMode.update)
     assert report.updated == {"claims": [claims[0]["id"]]}
-    assert report.unlisted["claims"] == [removed["id"]]
-    assert f"  not in the seed files (kept): claims/{removed['id']}" in report.lines()
+    assert [d.record for d in report.brought_in_line] == [difference.record]
+
+
+async def test_a_correction_made_through_the_api_survives_every_seed_load(
+    client: httpx.AsyncClient, session: AsyncSession, tmp_path: Path
+) -> None:
+    await load_seed(session, read_seed(SEED_DIR))
+    writer = await factories.api_key(session, "write", "read:confidential")
+    etag = (await client.get("/v1/organizations/kcna", headers=writer)).headers["etag"]
+    corrected = await client.patch(
+        "/v1/organizations/kcna?reason=The+agency%27s+own+spelling",
+        json={"description": "Corrected through the API."},
+        headers=writer | {"If-Match": etag},
+    )
+    assert corrected.status_code == 200, corrected.text
+
+    async def kcna() -> tuple[str, int]:
+        body = (await client.get("/v1/organizations/kcna/revisions")).json()
+        description = (await client.get("/v1/organizations/kcna")).json()["description"]
+        return description, len(body["data"])
+
+    assert await kcna() == ("Corrected through the API.", 2)
+    again = await load_seed(session, read_seed(SEED_DIR))  # what every start does
+    assert not again.changed
+    assert [d.record for d in again.kept] == ["organizations/kcna"]
+    update = await load_seed(session, read_seed(SEED_DIR), mode=SeedMode.update)
+    assert not update.changed  # the correction was written by the API: left alone
+    [kept] = update.kept
+    assert kept.written_by == "api"
+    assert kept.changes["description"]["from"] == "Corrected through the API."
+    assert await kcna() == ("Corrected through the API.", 2)
+    revisions = (await client.get("/v1/organizations/kcna/revisions")).json()["data"]
+    assert [r["written_by"] for r in revisions] == ["seed", "api"]
+
+    forced = await load_seed(session, read_seed(SEED_DIR), mode=SeedMode.update, force=True)
+    assert forced.updated == {"organizations": ["kcna"]}
+    description, count = await kcna()
+    assert description != "Corrected through the API."
+    assert count == 3
 
 
 async def test_misplaced_quote_is_a_seed_error(session: AsyncSession, tmp_path: Path) -> None:

@@ -71,7 +71,7 @@ async def test_create_answers_201_with_location_etag_and_record(
     response = await client.post("/v1/claims", json=CLAIM, headers=writer)
     assert response.status_code == 201, response.text
     assert response.headers["location"] == "http://testserver/v1/claims/orphans-700"
-    assert response.headers["etag"] == '"1"'
+    assert response.headers["etag"] == '"1-confidential"'
     body = response.json()
     assert body["state"] == {"status": "active", "reason": None, "changed_at": None, "version": 1}
     assert body["citations"][0]["locator"] == {"char_start": 10, "char_end": 33}
@@ -157,15 +157,17 @@ async def test_update_needs_if_match_and_refuses_stale_versions(
         await client.patch("/v1/claims/orphans-700", json=patch, headers=writer)
     ).status_code == 428
     stale = await client.patch(
-        "/v1/claims/orphans-700", json=patch, headers=writer | {"If-Match": '"7"'}
+        "/v1/claims/orphans-700", json=patch, headers=writer | {"If-Match": '"7-confidential"'}
     )
     assert stale.status_code == 412
-    assert stale.headers["etag"] == '"1"'
+    assert stale.headers["etag"] == '"1-confidential"'
     done = await client.patch(
-        "/v1/claims/orphans-700?reason=typo", json=patch, headers=writer | {"If-Match": '"1"'}
+        "/v1/claims/orphans-700?reason=typo",
+        json=patch,
+        headers=writer | {"If-Match": '"1-confidential"'},
     )
     assert done.status_code == 200, done.text
-    assert done.headers["etag"] == '"2"'
+    assert done.headers["etag"] == '"2-confidential"'
     assert done.json()["value"] == 701
     assert (done.json()["value"], done.json()["value_min"], done.json()["value_max"]) == (
         701,
@@ -173,7 +175,9 @@ async def test_update_needs_if_match_and_refuses_stale_versions(
         700,
     ) or True
     again = await client.patch(
-        "/v1/claims/orphans-700", json={"value": 702}, headers=writer | {"If-Match": '"1"'}
+        "/v1/claims/orphans-700",
+        json={"value": 702},
+        headers=writer | {"If-Match": '"1-confidential"'},
     )
     assert again.status_code == 412
 
@@ -185,14 +189,16 @@ async def test_patch_merges_and_revalidates(
     await client.post("/v1/claims", json=CLAIM, headers=writer)
     # A lower bound above the value breaks min <= value <= max: nothing changes.
     broken = await client.patch(
-        "/v1/claims/orphans-700", json={"value_min": 800}, headers=writer | {"If-Match": '"1"'}
+        "/v1/claims/orphans-700",
+        json={"value_min": 800},
+        headers=writer | {"If-Match": '"1-confidential"'},
     )
     assert broken.status_code == 422
     # Bounds that only repeated the value follow it.
     fixed = await client.patch(
         "/v1/claims/orphans-700",
         json={"value": 5000, "notes": "corrected"},
-        headers=writer | {"If-Match": '"1"'},
+        headers=writer | {"If-Match": '"1-confidential"'},
     )
     assert fixed.status_code == 200, fixed.text
     assert (fixed.json()["value"], fixed.json()["value_min"], fixed.json()["value_max"]) == (
@@ -202,7 +208,9 @@ async def test_patch_merges_and_revalidates(
     )
     assert fixed.json()["notes"] == "corrected"
     cleared = await client.patch(
-        "/v1/claims/orphans-700", json={"notes": None}, headers=writer | {"If-Match": '"2"'}
+        "/v1/claims/orphans-700",
+        json={"notes": None},
+        headers=writer | {"If-Match": '"2-confidential"'},
     )
     assert cleared.json()["notes"] is None
 
@@ -210,19 +218,19 @@ async def test_patch_merges_and_revalidates(
 async def test_conditional_get(client: httpx.AsyncClient, writer: dict[str, str]) -> None:
     await base_records(client, writer)
     first = await client.get("/v1/organizations/kcna")
-    assert first.headers["etag"] == '"1"'
+    assert first.headers["etag"] == '"1-public"'
     assert first.headers["vary"] == "Authorization"
-    unchanged = await client.get("/v1/organizations/kcna", headers={"If-None-Match": '"1"'})
+    unchanged = await client.get("/v1/organizations/kcna", headers={"If-None-Match": '"1-public"'})
     assert unchanged.status_code == 304
     assert unchanged.content == b""
     await client.patch(
         "/v1/organizations/kcna",
         json={"name": "Korean Central News Agency"},
-        headers=writer | {"If-Match": '"1"'},
+        headers=writer | {"If-Match": '"1-confidential"'},
     )
-    changed = await client.get("/v1/organizations/kcna", headers={"If-None-Match": '"1"'})
+    changed = await client.get("/v1/organizations/kcna", headers={"If-None-Match": '"1-public"'})
     assert changed.status_code == 200
-    assert changed.headers["etag"] == '"2"'
+    assert changed.headers["etag"] == '"2-public"'
 
 
 async def test_idempotency_key_replays_the_first_answer(
@@ -254,11 +262,11 @@ async def test_revisions_record_every_write_and_read_back_every_version(
     await client.patch(
         "/v1/claims/orphans-700?reason=Checked against the archive",
         json={"statement": "KCNA claimed that 700 orphans volunteered."},
-        headers=writer | {"If-Match": '"1"'},
+        headers=writer | {"If-Match": '"1-confidential"'},
     )
     await client.delete(
         "/v1/claims/orphans-700?reason=Duplicate of another claim",
-        headers=writer | {"If-Match": '"2"'},
+        headers=writer | {"If-Match": '"2-confidential"'},
     )
     history = (await client.get("/v1/claims/orphans-700/revisions")).json()["data"]
     assert [(r["revision"], r["action"], r["status"]) for r in history] == [
@@ -291,10 +299,13 @@ async def test_retraction_leaves_a_tombstone_and_default_lists(
     await client.post("/v1/claims", json=CLAIM, headers=writer)
     unconditional = await client.delete("/v1/claims/orphans-700?reason=x", headers=writer)
     assert unconditional.status_code == 428
-    no_reason = await client.delete("/v1/claims/orphans-700", headers=writer | {"If-Match": '"1"'})
+    no_reason = await client.delete(
+        "/v1/claims/orphans-700", headers=writer | {"If-Match": '"1-confidential"'}
+    )
     assert no_reason.status_code == 422
     retracted = await client.delete(
-        "/v1/claims/orphans-700?reason=Misattributed", headers=writer | {"If-Match": '"1"'}
+        "/v1/claims/orphans-700?reason=Misattributed",
+        headers=writer | {"If-Match": '"1-confidential"'},
     )
     assert retracted.status_code == 200
     state = retracted.json()["state"]
@@ -307,7 +318,9 @@ async def test_retraction_leaves_a_tombstone_and_default_lists(
     listed = (await client.get("/v1/claims?include_retracted=true")).json()["data"]
     assert [c["id"] for c in listed] == ["orphans-700"]
     edit = await client.patch(
-        "/v1/claims/orphans-700", json={"value": 1}, headers=writer | {"If-Match": '"2"'}
+        "/v1/claims/orphans-700",
+        json={"value": 1},
+        headers=writer | {"If-Match": '"2-confidential"'},
     )
     assert edit.status_code == 409
 
@@ -330,7 +343,8 @@ async def test_retracting_a_source_leaves_what_rests_on_it_unsupported(
         headers=writer,
     )
     await client.delete(
-        "/v1/sources/bbc-article?reason=Fabricated", headers=writer | {"If-Match": '"1"'}
+        "/v1/sources/bbc-article?reason=Fabricated",
+        headers=writer | {"If-Match": '"1-confidential"'},
     )
     claim = (await client.get("/v1/claims/orphans-700")).json()
     assert claim["state"]["status"] == "unsupported"
@@ -361,7 +375,8 @@ async def test_retracting_a_testimony_leaves_its_claims_unsupported(
     claim = CLAIM | {"claimant_organization": None, "claimant_testimony": "witness"}
     assert (await client.post("/v1/claims", json=claim, headers=writer)).status_code == 201
     await client.delete(
-        "/v1/testimonies/witness?reason=Withdrawn", headers=writer | {"If-Match": '"1"'}
+        "/v1/testimonies/witness?reason=Withdrawn",
+        headers=writer | {"If-Match": '"1-confidential"'},
     )
     assert (await client.get("/v1/claims/orphans-700")).json()["state"]["status"] == "unsupported"
 
@@ -390,7 +405,9 @@ async def test_writers_cannot_touch_what_they_cannot_see(
     await factories.testimony(session, id="hidden", protection_level="confidential")
     writer = await factories.api_key(session, "write")
     response = await client.patch(
-        "/v1/testimonies/hidden", json={"summary": "x"}, headers=writer | {"If-Match": '"1"'}
+        "/v1/testimonies/hidden",
+        json={"summary": "x"},
+        headers=writer | {"If-Match": '"1-confidential"'},
     )
     assert response.status_code == 404
 
@@ -403,13 +420,13 @@ async def test_a_source_text_change_must_keep_its_quotes_standing(
     broken = await client.patch(
         "/v1/sources/bbc-article",
         json={"archived_text": "Nothing about orphans."},
-        headers=writer | {"If-Match": '"1"'},
+        headers=writer | {"If-Match": '"1-confidential"'},
     )
     assert broken.status_code == 422
     kept = await client.patch(
         "/v1/sources/bbc-article",
         json={"archived_text": ARTICLE + " More text."},
-        headers=writer | {"If-Match": '"1"'},
+        headers=writer | {"If-Match": '"1-confidential"'},
     )
     assert kept.status_code == 200, kept.text
     # The digest follows the new text: it is recomputed, not kept from the old one.
@@ -432,17 +449,18 @@ async def test_retraction_gives_the_testimonies_quoting_it_a_new_version(
     }
     await client.post("/v1/testimonies", json=account, headers=writer)
     await client.delete(
-        "/v1/sources/bbc-article?reason=Fabricated", headers=writer | {"If-Match": '"1"'}
+        "/v1/sources/bbc-article?reason=Fabricated",
+        headers=writer | {"If-Match": '"1-confidential"'},
     )
     testimony = await client.get("/v1/testimonies/witness")
-    assert testimony.headers["etag"] == '"2"'
+    assert testimony.headers["etag"] == '"2-public"'
     history = (await client.get("/v1/testimonies/witness/revisions")).json()["data"]
     assert [r["action"] for r in history] == ["created", "unsupported"]
     # Editing the testimony does not make the quote of a retracted source stand again.
     await client.patch(
         "/v1/testimonies/witness",
         json={"summary": "An account, reviewed."},
-        headers=writer | {"If-Match": '"2"'},
+        headers=writer | {"If-Match": '"2-confidential"'},
     )
     citation = (await client.get("/v1/testimonies/witness")).json()["citations"][0]
     assert citation["status"] == "unsupported"
@@ -453,7 +471,8 @@ async def test_claims_follow_the_support_of_their_source(
 ) -> None:
     await base_records(client, writer)
     await client.delete(
-        "/v1/sources/bbc-article?reason=Fabricated", headers=writer | {"If-Match": '"1"'}
+        "/v1/sources/bbc-article?reason=Fabricated",
+        headers=writer | {"If-Match": '"1-confidential"'},
     )
     created = (await client.post("/v1/claims", json=CLAIM, headers=writer)).json()
     assert created["state"]["status"] == "unsupported"
@@ -470,7 +489,7 @@ async def test_claims_follow_the_support_of_their_source(
     moved = await client.patch(
         "/v1/claims/orphans-700",
         json={"source": "other", "relayed_from": None},
-        headers=writer | {"If-Match": '"1"'},
+        headers=writer | {"If-Match": '"1-confidential"'},
     )
     assert moved.status_code == 200, moved.text
     assert moved.json()["state"]["status"] == "active"
@@ -549,10 +568,11 @@ async def test_facility_mentions_lose_support_with_their_source(
     }
     assert (await client.post("/v1/facilities", json=mine, headers=writer)).status_code == 201
     await client.delete(
-        "/v1/sources/bbc-article?reason=Fabricated", headers=writer | {"If-Match": '"1"'}
+        "/v1/sources/bbc-article?reason=Fabricated",
+        headers=writer | {"If-Match": '"1-confidential"'},
     )
     facility = await client.get("/v1/facilities/mine")
-    assert facility.headers["etag"] == '"2"'
+    assert facility.headers["etag"] == '"2-public"'
     assert facility.json()["citations"][0]["status"] == "unsupported"
     history = (await client.get("/v1/facilities/mine/revisions")).json()["data"]
     assert [r["action"] for r in history] == ["created", "unsupported"]

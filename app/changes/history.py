@@ -29,6 +29,10 @@ class RevisionEntry(BaseModel):
     action: str = Field(description="created, updated, retracted or unsupported.")
     created_at: datetime
     key_id: str | None = Field(description="The API key that wrote it; shown to admin keys.")
+    written_by: str = Field(
+        description="api (a client of the API), command (`testimony import`) or seed (the "
+        "seed files)."
+    )
     reason: str | None
     status: RecordStatus = Field(description="The record's status after this revision.")
     changed_fields: list[str]
@@ -158,6 +162,7 @@ async def list_revisions(
             action=revision.action,
             created_at=revision.created_at,
             key_id=revision.key_id if admin else None,
+            written_by=revision.written_by,
             reason=revision.reason,
             status=revision.status,
             changed_fields=sorted(revision.changes),

@@ -29,6 +29,7 @@ import app.sources.router
 import app.testimonies.router  # noqa: F401
 from app.auth.scopes import Principal, Scope
 from app.changes import service
+from app.changes.revisions import Writer
 from app.changes.service import MODELS, WriteContext, record_kind
 from app.claims.schemas import ClaimCreate
 from app.db import locks
@@ -71,6 +72,7 @@ def command_line(command: str) -> WriteContext:
         route=f"testimony {command}",
         path=f"testimony {command}",
         batch=True,
+        written_by=Writer.command,
     )
 
 

@@ -5,6 +5,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    CheckConstraint,
     DateTime,
     ForeignKey,
     Identity,
@@ -37,6 +38,9 @@ class Revision(Base):
     revision: Mapped[int] = mapped_column(Integer)
     action: Mapped[str] = mapped_column(String(20))
     key_id: Mapped[str | None] = mapped_column(ForeignKey("api_keys.id", ondelete="RESTRICT"))
+    # api, command or seed (see app.changes.revisions.Writer); plain text keeps the models
+    # free of the write path's imports.
+    written_by: Mapped[str] = mapped_column(String(10), server_default="api")
     reason: Mapped[str | None] = mapped_column(Text)
     changes: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
     snapshot: Mapped[dict[str, Any]] = mapped_column(JSONB)
@@ -55,6 +59,7 @@ class Revision(Base):
             unique=True,
         ),
         Index("ix_revisions_transaction_id_id", "transaction_id", "id"),
+        CheckConstraint("written_by IN ('api', 'command', 'seed')", name="written_by_known"),
     )
 
 

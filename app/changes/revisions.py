@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel
@@ -10,6 +11,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.changes.models import Revision
 from app.db.base import EvidenceRecord
 from app.kit.schemas import RecordStatus
+
+
+class Writer(StrEnum):
+    """Who wrote a revision: a client of the API, the command line (`testimony import`), or
+    the seed loader. The seed never overwrites what anyone but the seed wrote."""
+
+    api = "api"
+    command = "command"
+    seed = "seed"
 
 
 class Action:
@@ -39,6 +49,7 @@ def record_revision(
     after: BaseModel,
     key_id: str | None,
     reason: str | None = None,
+    written_by: Writer = Writer.api,
 ) -> Revision:
     """Bump the row's version and store the revision; both commit with the write itself."""
     row.version = 1 if before is None else row.version + 1
@@ -51,6 +62,7 @@ def record_revision(
         revision=row.version,
         action=action,
         key_id=key_id,
+        written_by=written_by,
         reason=reason,
         changes=field_changes(
             before.model_dump(mode="json") if before is not None else None, snapshot

@@ -24,7 +24,7 @@ from sqlalchemy.sql.base import ExecutableOption
 from app.audit import repository as audit
 from app.audit.schemas import AuditAction
 from app.auth.scopes import Principal, Scope
-from app.changes.revisions import Action, record_revision
+from app.changes.revisions import Action, Writer, record_revision
 from app.claims.models import Claim
 from app.claims.repository import claim_input
 from app.db.base import EvidenceRecord, Quoted
@@ -278,6 +278,7 @@ class WriteContext:
     # Ids (by kind) that no record held when an import looked them up in bulk, in this
     # transaction: creating one needs no look-up of its own.
     vacant: dict[str, set[str]] = field(default_factory=dict)
+    written_by: Writer = Writer.api
 
 
 def _audit_write(session: AsyncSession, context: WriteContext, records: Sequence[str]) -> None:
@@ -336,6 +337,7 @@ async def create(
         before=None,
         after=kind.as_input(row),  # as stored: with the locators the server found
         key_id=context.principal.key_id,
+        written_by=context.written_by,
     )
     # Flushed with the next statement: an import's records go in together.
     _audit_write(session, context, [f"{kind.plural}/{row.id}"])
@@ -423,6 +425,7 @@ async def update(
         before=before,
         after=kind.as_input(row),
         key_id=context.principal.key_id,
+        written_by=context.written_by,
         reason=reason,
     )
     _audit_write(session, context, [f"{kind.plural}/{row.id}"])
@@ -453,6 +456,7 @@ async def retract(
         before=state,
         after=state,
         key_id=context.principal.key_id,
+        written_by=context.written_by,
         reason=reason,
     )
     touched = [f"{kind.plural}/{row.id}"]
@@ -522,6 +526,7 @@ async def _unsupport_quotes(
             before=state,
             after=state,
             key_id=context.principal.key_id,
+            written_by=context.written_by,
             reason=why,
         )
         touched.append(f"{quoting.plural}/{record.id}")
@@ -558,6 +563,7 @@ async def _unsupport_dependents(
             before=state,
             after=state,
             key_id=context.principal.key_id,
+            written_by=context.written_by,
             reason=why,
         )
         touched.append(f"claims/{claim.id}")

@@ -11,16 +11,18 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import Select, select
+from sqlalchemy import Select, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload, undefer
 
-from app.changes.revisions import Action, record_revision
+from app.changes.models import Revision
+from app.changes.revisions import Action, Writer, field_changes, record_revision
 from app.claims.models import Claim
 from app.claims.repository import claim_input, save_claim
 from app.claims.schemas import ClaimCreate
@@ -73,6 +75,24 @@ class SeedData:
         }
 
 
+class SeedMode(StrEnum):
+    """`missing`: create the records the database lacks and leave every existing one alone
+    (what a start does). `update`: also bring existing records in line with the files, except
+    those whose current revision someone other than the seed wrote."""
+
+    missing = "missing"
+    update = "update"
+
+
+@dataclass(frozen=True)
+class Difference:
+    """An existing record that the seed files give otherwise."""
+
+    record: str  # type/id
+    written_by: str  # who wrote its current revision
+    changes: dict[str, Any]  # field: {from, to}
+
+
 @dataclass
 class LoadReport:
     created: dict[str, list[str]] = field(default_factory=dict)
@@ -80,6 +100,11 @@ class LoadReport:
     unchanged: dict[str, int] = field(default_factory=dict)
     # In the database but no longer in the seed files: reported, left in place.
     unlisted: dict[str, list[str]] = field(default_factory=dict)
+    # Existing records the files give otherwise, and were left as they are: all of them when
+    # only missing records are loaded, those written by others when updating.
+    kept: list[Difference] = field(default_factory=list)
+    # Existing records brought in line with the files, and how.
+    brought_in_line: list[Difference] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -95,6 +120,11 @@ class LoadReport:
             )
             for record_id in self.unlisted.get(kind, []):
                 lines.append(f"  not in the seed files (kept): {kind}/{record_id}")
+        if self.kept:
+            lines.append(
+                f"{len(self.kept)} existing records differ from the seed files and were left as "
+                "they are; `testimony seed update` shows how"
+            )
         return lines
 
 
@@ -200,11 +230,25 @@ class _Loader:
     it reads every record (to report those the files no longer list) and writes in bulk.
     Imports by API keys go through the single-write code instead (app/changes/imports.py)."""
 
-    def __init__(self, session: AsyncSession, key_id: str | None) -> None:
+    def __init__(
+        self, session: AsyncSession, key_id: str | None, mode: SeedMode, *, force: bool
+    ) -> None:
         self.session = session
         self.key_id = key_id
+        self.mode = mode
+        self.force = force  # update records others wrote too
         self.report = LoadReport()
         self.problems: list[str] = []
+
+    async def writers(self, kind: str, rows: Mapping[str, EvidenceRecord]) -> dict[str, str]:
+        """Who wrote the current revision of each of these records of `kind`."""
+        latest = select(Revision.record_id, Revision.written_by).where(
+            Revision.record_type == kind,
+            tuple_(Revision.record_id, Revision.revision).in_(
+                [(row.id, row.version) for row in rows.values()]
+            ),
+        )
+        return {record_id: writer for record_id, writer in await self.session.execute(latest)}
 
     async def sync(
         self,
@@ -220,20 +264,30 @@ class _Loader:
         rows: dict[str, Row] = {row.id: row for row in await self.session.scalars(query)}
         listed = {item.id for item in items}
         self.report.unlisted[kind] = sorted(set(rows) - listed)
+        writers = await self.writers(kind, rows) if rows else {}
         changed = []
         before: dict[str, BaseModel] = {}
         for given in items:
+            row = rows.get(given.id)
             try:
                 item = with_locators(given, sources) if sources is not None else given
             except QuoteMismatchError as error:
-                self.problems.append(f"{kind}/{given.id}: {error}")
-                continue
-            row = rows.get(item.id)
+                if row is None or self.mode is SeedMode.update:
+                    self.problems.append(f"{kind}/{given.id}: {error}")
+                    continue
+                item = given  # an existing record is left alone; the difference is reported
             if row is not None:
                 before[item.id] = as_input(row)
                 if _dump(before[item.id]) == _dump(item):
                     self.report.unchanged[kind] = self.report.unchanged.get(kind, 0) + 1
                     continue
+                writer = writers.get(item.id, Writer.seed)
+                changes = field_changes(_dump(before[item.id]), _dump(item))
+                difference = Difference(f"{kind}/{item.id}", writer, changes)
+                if self.mode is SeedMode.missing or (writer != Writer.seed and not self.force):
+                    self.report.kept.append(difference)
+                    continue
+                self.report.brought_in_line.append(difference)
             if row is not None and row.status is RecordStatus.retracted:
                 self.problems.append(f"{kind}/{item.id}: it is retracted and cannot change")
                 continue
@@ -260,6 +314,7 @@ class _Loader:
                 before=previous,
                 after=item,
                 key_id=self.key_id,
+                written_by=Writer.seed,
             )
         await self.session.flush()
         return rows
@@ -321,10 +376,18 @@ class _Loader:
         return self.report
 
 
-async def load_seed(session: AsyncSession, data: SeedData, key_id: str | None = None) -> LoadReport:
-    """Write the seed into the session's transaction; the caller commits, or rolls back on
-    SeedError (a quote that does not stand at its locator in its archived source)."""
+async def load_seed(
+    session: AsyncSession,
+    data: SeedData,
+    key_id: str | None = None,
+    mode: SeedMode = SeedMode.missing,
+    *,
+    force: bool = False,
+) -> LoadReport:
+    """Write the seed into the session's transaction (see `SeedMode`; `force` lets an update
+    overwrite records others wrote); the caller commits, or rolls back on SeedError (a quote
+    that does not stand at its locator in its archived source)."""
     await locks.hold_until_commit(session, locks.SEED_LOCK)
-    report = await _Loader(session, key_id).load(data)
+    report = await _Loader(session, key_id, mode, force=force).load(data)
     await index_pending(session)  # searchable in the same transaction, whoever commits
     return report
