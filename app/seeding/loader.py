@@ -105,6 +105,7 @@ class LoadReport:
     kept: list[Difference] = field(default_factory=list)
     # Existing records brought in line with the files, and how.
     brought_in_line: list[Difference] = field(default_factory=list)
+    mode: SeedMode = SeedMode.missing
 
     @property
     def changed(self) -> bool:
@@ -121,9 +122,15 @@ class LoadReport:
             for record_id in self.unlisted.get(kind, []):
                 lines.append(f"  not in the seed files (kept): {kind}/{record_id}")
         if self.kept:
+            count = len(self.kept)
+            records = "record differs" if count == 1 else "records differ"
             lines.append(
-                f"{len(self.kept)} existing records differ from the seed files and were left as "
-                "they are; `testimony seed update` shows how"
+                f"{count} existing {records} from the seed files and left as written: "
+                + (
+                    "`testimony seed update` shows how"
+                    if self.mode is SeedMode.missing
+                    else "written by others, overwritten only with --force"
+                )
             )
         return lines
 
@@ -237,7 +244,7 @@ class _Loader:
         self.key_id = key_id
         self.mode = mode
         self.force = force  # update records others wrote too
-        self.report = LoadReport()
+        self.report = LoadReport(mode=mode)
         self.problems: list[str] = []
 
     async def writers(self, kind: str, rows: Mapping[str, EvidenceRecord]) -> dict[str, str]:
