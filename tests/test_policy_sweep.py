@@ -385,6 +385,26 @@ async def test_withheld_material_is_still_shown_to_cleared_clients(
     assert "claimant" in inside["disclosure"]["withheld"]
     by_claimant = await client.get("/v1/claims", params={"claimant": "insider"})
     assert by_claimant.json()["data"] == []
+    # A witness who speaks about themself, withheld as the claimant, is not shown as subject.
+    await factories.claim(
+        session,
+        id="c-self",
+        statement="A witness counts those sent abroad.",
+        value=40,
+        claimant_testimony="t-public",
+        about_testimony="t-public",
+        claimant_level="restricted",
+        source=ARTICLE_ID,
+        quote=INSIDE_QUOTE,
+    )
+    self_claim = (await client.get("/v1/claims/c-self")).json()
+    assert self_claim["claimant"]["withheld"] is True
+    assert self_claim["about"]["testimony"] is None
+    by_subject = await client.get("/v1/claims", params={"testimony": "t-public"})
+    assert "c-self" not in [c["id"] for c in by_subject.json()["data"]]
+    assert (await client.get("/v1/claims/c-self", headers=restricted)).json()["about"][
+        "testimony"
+    ] == {"id": "t-public", "name": "Public witness"}
     cleared = (await client.get("/v1/claims/c-inside", headers=restricted)).json()
     assert cleared["claimant"]["id"] == "insider"
 

@@ -158,11 +158,7 @@ def _present(
         period=period,
         claimant=claimant,
         stance=claim.stance,
-        about=ClaimSubject(
-            facility=_ref(claim.about_facility),
-            testimony=_ref(claim.about_testimony),
-            organization=_ref(claim.about_organization),
-        ),
+        about=_subjects(claim, claimant),
         citations=[cited.citation],
         notes=notes,
         independent_sources=sources[claim.id] if full else None,
@@ -171,6 +167,24 @@ def _present(
         updated_at=claim.updated_at,
         state=claim.state(),
         cite_as=citer.cite("claims", claim.id, f"{claim.statement} {_quoted_from(cited)}"),
+    )
+
+
+def _subjects(claim: ClaimRow, claimant: Claimant) -> ClaimSubject:
+    """What the claim is about; a withheld claimant is not given away as its subject."""
+    hidden = (
+        {claim.claimant_organization_id, claim.claimant_testimony_id} - {None}
+        if claimant.withheld
+        else set()
+    )
+
+    def shown(record: Organization | Facility | Testimony | None) -> RecordRef | None:
+        return None if record is not None and record.id in hidden else _ref(record)
+
+    return ClaimSubject(
+        facility=shown(claim.about_facility),
+        testimony=shown(claim.about_testimony),
+        organization=shown(claim.about_organization),
     )
 
 

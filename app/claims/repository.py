@@ -115,9 +115,13 @@ def claim_conditions(query: ClaimQuery, principal: Principal) -> list[ColumnElem
         )
         conditions.append(claimant_shown)
     if query.testimony:
+        # A withheld claimant is not found as the claim's subject either.
+        subject_shown = or_(
+            claimant_shown, Claim.claimant_testimony_id.is_distinct_from(Claim.about_testimony_id)
+        )
         conditions.append(
             or_(
-                Claim.about_testimony_id.in_(query.testimony),
+                and_(subject_shown, Claim.about_testimony_id.in_(query.testimony)),
                 and_(claimant_shown, Claim.claimant_testimony_id.in_(query.testimony)),
             )
         )
