@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 
 import httpx
 import pytest
@@ -14,10 +15,17 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncSession
 from typer.testing import CliRunner
 
+from app.auth.dependencies import access
 from app.auth.keys import revoke_key
+from app.auth.scopes import Scope
 from app.cli import cli
+from app.db.engine import SessionDep
 from app.kit.routes import api_routes
-from app.main import check_every_route_decides_access, create_app
+from app.main import (
+    check_every_record_route_takes_the_policy,
+    check_every_route_decides_access,
+    create_app,
+)
 from tests import factories
 from tests.conftest import app_settings
 
@@ -77,6 +85,27 @@ def test_an_undecided_route_stops_the_app(database_url: URL) -> None:
     app.include_router(extra)
     with pytest.raises(RuntimeError, match="/v1/forgotten"):
         check_every_route_decides_access(app)
+
+
+def test_a_route_serving_records_around_the_policy_stops_the_app(database_url: URL) -> None:
+    """A route that reads a record and answers it its own way, without the `Viewer`."""
+    extra = APIRouter()
+
+    @extra.get("/v1/testimonies/{testimony_id}/raw", **access(None))
+    async def raw(testimony_id: str, session: SessionDep) -> dict[str, str]:
+        return {"id": testimony_id}
+
+    @extra.get("/v1/report", **access(Scope.admin, record_data=False))
+    async def report() -> dict[str, int]:
+        return {"imports": 0}
+
+    app = create_app(app_settings(database_url))
+    app.include_router(extra)
+    with pytest.raises(
+        RuntimeError, match=re.escape("GET /v1/testimonies/{testimony_id}/raw")
+    ) as error:
+        check_every_record_route_takes_the_policy(app)
+    assert "/v1/report" not in str(error.value)
 
 
 def test_the_document_declares_each_routes_scope(app: FastAPI) -> None:
