@@ -95,6 +95,7 @@ async def claim(session: AsyncSession, **fields: Any) -> Claim:
     defaults = {
         "id": unique("claim"),
         "statement": "KCNA claims 700 orphans volunteered.",
+        "fact": "orphans-assigned-to-labour",
         "metric": "persons_count",
         "value": 700,
         "unit": "persons",

@@ -1,5 +1,6 @@
 """Independent sources and related claims: relays counted once, agreement and conflict,
-protection of what a client may not see, and a fixed cost per page."""
+protection of what a client may not see, and a fixed cost per page. (One claimant counting
+once, facts and stances on the hard cases: tests/test_independence.py.)"""
 
 from __future__ import annotations
 
@@ -71,7 +72,13 @@ async def retract(session: AsyncSession, row: Claim) -> None:
     await session.flush()
 
 
-# Origins and relay chains.
+async def unnamed_claim(session: AsyncSession, **fields: Any) -> Claim:
+    """A claim whose claimant anonymous clients are not shown: for them its origin is where
+    its quote comes from, up the relays."""
+    return await factories.claim(session, claimant_level="restricted", **fields)
+
+
+# Origins and relay chains: the origin of a quote whose claimant the client is not shown.
 
 
 async def test_three_outlets_relaying_one_report_count_once(
@@ -79,7 +86,7 @@ async def test_three_outlets_relaying_one_report_count_once(
 ) -> None:
     report = await factories.source(session, id="kcna-report")
     for number, outlet in enumerate(await outlets_relaying(session, report, 3)):
-        await factories.claim(
+        await unnamed_claim(
             session, id=f"repeat-{number}", source=outlet.id, relayed_from=report.id
         )
     for number in range(3):
@@ -102,8 +109,8 @@ async def test_a_report_and_an_outlet_relaying_it_count_once(
 ) -> None:
     report = await factories.source(session)
     (outlet,) = await outlets_relaying(session, report, 1)
-    await factories.claim(session, id="own-words", source=report.id)
-    await factories.claim(session, id="reported", source=outlet.id, relayed_from=report.id)
+    await unnamed_claim(session, id="own-words", source=report.id)
+    await unnamed_claim(session, id="reported", source=outlet.id, relayed_from=report.id)
     assert await sources_of(client, "own-words") == 1
 
 
@@ -114,8 +121,8 @@ async def test_a_chain_of_relays_is_followed_to_the_top(
     middle = await factories.source(session, id="agency-rewrite", relays=[top])
     outlet = await factories.source(session, id="outlet", relays=[middle])
     other_outlet = await factories.source(session, id="other-outlet", relays=[top])
-    await factories.claim(session, id="two-steps", source=outlet.id, relayed_from=middle.id)
-    await factories.claim(session, id="one-step", source=other_outlet.id, relayed_from=top.id)
+    await unnamed_claim(session, id="two-steps", source=outlet.id, relayed_from=middle.id)
+    await unnamed_claim(session, id="one-step", source=other_outlet.id, relayed_from=top.id)
     assert await sources_of(client, "two-steps") == 1
     assert await sources_of(client, "one-step") == 1
     # The relay chain shown on the claim leads to the same origin.
@@ -129,11 +136,11 @@ async def test_a_source_relaying_several_is_its_own_origin(
     first, second = await factories.source(session), await factories.source(session)
     digest = await factories.source(session, id="digest", relays=[first, second])
     outlet = await factories.source(session, relays=[digest])
-    await factories.claim(session, id="from-digest", source=outlet.id, relayed_from=digest.id)
+    await unnamed_claim(session, id="from-digest", source=outlet.id, relayed_from=digest.id)
     # One quote is one report: it never counts as the two sources its origin relays.
     assert await sources_of(client, "from-digest") == 1
     (reporter,) = await outlets_relaying(session, first, 1)
-    await factories.claim(session, id="from-first", source=reporter.id, relayed_from=first.id)
+    await unnamed_claim(session, id="from-first", source=reporter.id, relayed_from=first.id)
     assert await sources_of(client, "from-digest") == 2
 
 
@@ -146,8 +153,8 @@ async def test_relays_that_loop_have_one_origin(
     await session.flush()
     via_one = await factories.source(session, relays=[one])
     via_other = await factories.source(session, relays=[other])
-    await factories.claim(session, id="via-one", source=via_one.id, relayed_from=one.id)
-    await factories.claim(session, id="via-other", source=via_other.id, relayed_from=other.id)
+    await unnamed_claim(session, id="via-one", source=via_one.id, relayed_from=one.id)
+    await unnamed_claim(session, id="via-other", source=via_other.id, relayed_from=other.id)
     assert await sources_of(client, "via-one") == 1
     assert await sources_of(client, "via-other") == 1
 
@@ -224,8 +231,14 @@ async def neighbours(session: AsyncSession) -> None:
     await claim("other-metric", value=700, metric="deaths")
     await claim("other-subject", value=700, about_facility=mine.id)
     await claim("other-period", value=700, period_start="2015", period_end="2015")
+    await claim("other-fact", value=700, fact="youth-brigade-recruits-youngest-age")
+    await claim("no-fact", value=700, fact=None)
+    # A dispute says only that the number it gives is untrue: of 100, nothing about 600-800.
+    await claim("disputes-100", value=100, stance="disputes")
+    # Retracted, and by a claimant of its own: which the counts must leave out.
+    other_agency = await factories.organization(session, id="other-agency")
     retracted = await factories.claim(
-        session, id="retracted", claimant_organization=kcna.id, value=700
+        session, id="retracted", claimant_organization=other_agency.id, value=700
     )
     await retract(session, retracted)
 
@@ -256,8 +269,9 @@ async def test_related_claims_split_into_agreeing_and_conflicting(
     )
     assert body["id"] == "target"
     assert body["withheld"] is False
-    # Each of the six claims that agree has a source of its own.
-    assert body["independent_sources"] == 6
+    # Six claims agree (the target with them), each quoted from a source of its own, but all
+    # are KCNA's: one claimant is one origin.
+    assert body["independent_sources"] == 1
     assert body["independent_sources"] == await sources_of(client, "target")
     item = body["agrees"]["data"][0]["claim"]
     assert item == await claim_of(client, item["id"])
@@ -280,13 +294,13 @@ async def test_a_retracted_claim_corroborates_nothing(client: httpx.AsyncClient)
     # "retracted" (700, undated) has the same values as "undated" and would agree with it.
     undated = await related(client, "undated")
     assert "retracted" not in listed(undated, "agrees")
-    assert undated["independent_sources"] == 1 + undated["agrees"]["total"]
+    assert undated["independent_sources"] == 1  # KCNA, not the retracted claim's claimant
     tombstone = await related(client, "retracted")
     assert set(listed(tombstone, "agrees")) == {"undated", *listed(undated, "agrees")} - {
         "retracted"
     }
-    # It counts the active claims that agree with it, not its own withdrawn words.
-    assert tombstone["independent_sources"] == tombstone["agrees"]["total"]
+    # It counts the active claims that agree with it (KCNA's), not its own withdrawn words.
+    assert tombstone["independent_sources"] == 1
 
 
 # Protection.
@@ -378,6 +392,7 @@ async def test_writes_answer_with_the_count(
     body = {
         "id": "new-claim",
         "statement": "KCNA claims 700 orphans volunteered.",
+        "fact": "orphans-assigned-to-labour",
         "metric": "persons_count",
         "value": 700,
         "unit": "persons",
@@ -387,6 +402,7 @@ async def test_writes_answer_with_the_count(
     }
     created = await client.post("/v1/claims", json=body, headers=writer)
     assert created.status_code == 201, created.text
+    assert created.json()["fact"] == "orphans-assigned-to-labour"
     assert created.json()["independent_sources"] == 2
     facility = await client.post(
         "/v1/facilities",
@@ -474,20 +490,19 @@ async def test_a_page_costs_the_same_few_queries_whatever_its_size(
 # The corpus.
 
 
-async def test_the_seed_sets_state_media_beside_what_contradicts_and_repeats_it(
+async def test_the_seed_sets_state_media_beside_what_repeats_it(
     client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
     await load_seed(session, read_seed(PROJECT_ROOT / "seed"))
     volunteers = await related(client, "claim-kcna-700-orphans-volunteered")
     assert set(listed(volunteers, "agrees")) == {"claim-kcna-hundreds-of-children-volunteered"}
-    assert {
-        "claim-north-korea-denies-forced-child-labour",
-        "claim-north-korea-denies-state-department-child-labour-allegations",
-    } <= set(listed(volunteers, "conflicts"))
-    # The KCNA report, and BBC's own account of what state media said.
-    assert volunteers["independent_sources"] == 2
+    # The denials of forced child labour are of another fact: that children are forced.
+    assert listed(volunteers, "conflicts") == {}
+    # KCNA's, both: the BBC article reports one without naming the KCNA report it relays.
+    assert volunteers["independent_sources"] == 1
+    # The orphans' ages and the brigade recruits' youngest age are about different people.
     teens = await related(client, "claim-bbc-orphan-volunteers-in-their-teens")
-    assert set(listed(teens, "agrees")) == {"claim-us-state-department-youth-brigades-age-16-17"}
+    assert listed(teens, "agrees") == listed(teens, "conflicts") == {}
     # The mention and the claim both report one KCNA report.
     assert await facility_sources_of(client, "chonnae-area-coal-mining-complex") == 1
     coarsened = await related(client, "claim-kim-hye-sook-age-starting-mine-work")

@@ -30,11 +30,12 @@ SELECT 'gen-facility-' || n, 'Site ' || substr(md5(n::text), 1, 8),
        (ARRAY['north_hamgyong', 'chagang', NULL])[1 + n % 3]
 FROM generate_series(1, :rows) AS n;
 UPDATE facilities SET name = 'Kaech''ŏn camp' WHERE id = 'gen-facility-77';
-INSERT INTO claims (id, statement, metric, value, unit, approximation, claimant_organization_id,
-                    stance, source_id, quote, about_facility_id)
+INSERT INTO claims (id, statement, fact, metric, value, unit, approximation,
+                    claimant_organization_id, stance, source_id, quote, about_facility_id)
 SELECT 'gen-claim-' || n,
        'Workers at site ' || substr(md5(n::text), 1, 6)
          || CASE WHEN n % 20000 = 0 THEN ' volunteered' ELSE ' were counted' END,
+       CASE WHEN n % 100 = 0 THEN 'age-of-workers' ELSE 'workers-count' END,
        CASE WHEN n % 100 = 0 THEN 'age_years' ELSE 'persons_count' END,
        n % 5000, CASE WHEN n % 100 = 0 THEN 'years' ELSE 'persons' END, 'exact', 'gen-org',
        'asserts', 'gen-source', 'generated', 'gen-facility-' || (1 + n % 20000)
@@ -114,7 +115,8 @@ CASES = [
     ("/v1/claims?facility=gen-facility-7", "LIMIT", {"ix_claims_about_facility_id"}),
     ("/v1/claims?metric=age_years&sort=-value", "LIMIT", {"ix_claims_metric"}),
     ("/v1/facilities?province=chagang&facet=facility_type", "GROUP BY", {"ix_facilities_province"}),
-    # Corroboration finds the claims on the same metric, unit and subjects by their index.
+    # Corroboration finds the claims of the same fact, metric, unit and subjects by their
+    # index.
     ("/v1/claims/gen-claim-7/related", "target", {"ix_claims_subject"}),
     ("/v1/claims?facility=gen-facility-7", "corroborating_quotes", {"ix_claims_subject"}),
 ]

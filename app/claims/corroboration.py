@@ -1,19 +1,38 @@
-"""Corroboration: how many original sources stand behind a number, and which claims agree or
-conflict with it.
+"""Corroboration: how many independent origins stand behind a number, and which claims agree
+or conflict with it.
 
-A quote's origin is the source its words first come from. A quote in its publisher's own
-words originates in its own source. A quote that reports a relayed source (`relayed_from`)
-originates there, or further up the relays: while a source relays exactly one other, what
-it says is taken to come from that one. The walk stops at a source that relays none (the
-top of the chain) and at one that relays several, where which of them a statement comes from
-cannot be told, so that source itself is the origin. Relays that loop back (A relays B, B
-relays A) have the least id of the loop as their origin, whichever member a quote reports.
+Which claims compare. Two claims are related when they name the same fact and measure the
+same metric in the same unit about the same subjects (facility, testimony and organization
+each equal, none equal to none) over periods that overlap, an undated claim comparing with any
+period. A claim without a fact is related to no other. A dispute says that the number it gives
+is untrue and nothing about any other number: it is related only to the claims whose range
+meets its own.
 
-Two claims are related when they measure the same metric in the same unit about the same
-subjects (facility, testimony and organization each equal, none equal to none) over periods
-that overlap, an undated claim comparing with any period. Related claims agree when their
-ranges overlap (a missing bound is open) and they stand on the same side: `asserts` on one,
-`denies` and `disputes` on the other. Otherwise they conflict.
+Agree or conflict. Related claims agree when they take the same stance and their ranges
+overlap (a missing bound is open); otherwise they conflict: an assertion and a denial, a
+dispute and what states the number it disputes, two assertions (or two denials) of disjoint
+ranges.
+
+Origins. A claim's origin is its claimant, the organization or the testimony (its witness)
+that makes it: one claimant is one origin however many outlets repeat it, and whether or not
+a quote names the report it relays (KCNA's statements count as KCNA in any number of BBC
+articles). A claim in its publisher's own words has that publisher as claimant and counts as
+it. Where the claimant is withheld from the client, the count must not tell whether it is
+another claim's claimant: the claim's origin is then its quote's source origin (below), an
+origin that equals no claimant.
+
+A quote's source origin is the source its words first come from. A quote in its publisher's
+own words originates in its own source. A quote that reports a relayed source
+(`relayed_from`) originates there, or further up the relays: while a source relays exactly
+one other, what it says is taken to come from that one. The walk stops at a source that
+relays none (the top of the chain) and at one that relays several, where which of them a
+statement comes from cannot be told, so that source itself is the origin. Relays that loop
+back (A relays B, B relays A) have the least id of the loop as their origin, whichever member
+a quote reports.
+
+A claim's independent sources are the distinct origins of the claim and of the claims that
+agree with it; a claim without a fact counts its own alone. A facility's are the distinct
+source origins of its supported mentions (which have no claimant) and of the claims about it.
 
 Only active claims take part, and only those this client is shown in full: a coarsened claim
 compared on its exact values would give them away, and a hidden one its existence.
@@ -39,6 +58,7 @@ from sqlalchemy import (
     func,
     literal,
     not_,
+    null,
     or_,
     select,
     true,
@@ -51,7 +71,7 @@ from sqlalchemy.orm import InstrumentedAttribute, aliased
 from sqlalchemy.orm.util import AliasedClass
 
 from app.auth.scopes import Principal
-from app.claims.models import Claim, subject_key
+from app.claims.models import Claim, claimant_key, subject_key
 from app.claims.repository import RECORDS, protected_claims, visible_claims
 from app.claims.schemas import Approximation, RelationReason, Stance
 from app.facilities.models import FacilityMention
@@ -113,14 +133,16 @@ def _relay_origins(roots: Select[Any]) -> CTE:
 
 
 def _count_origins(quotes: CTE) -> Select[str, int]:
-    """Distinct origins per owner of the `quotes` (owner, source_id, relayed_from_id)."""
+    """Distinct origins per owner of the `quotes` (owner, claimant, source_id,
+    relayed_from_id): the claimant where there is one, else the quote's source origin."""
     roots = (
         select(quotes.c.relayed_from_id.label("root"))
         .where(quotes.c.relayed_from_id.is_not(None))
         .distinct()
     )
     origins = _relay_origins(roots)
-    origin = func.coalesce(origins.c.origin, quotes.c.source_id)
+    source_origin = func.coalesce(origins.c.origin, quotes.c.source_id)
+    origin = func.coalesce(quotes.c.claimant, literal("source:", Text).concat(source_origin))
     return (
         select(quotes.c.owner, func.count(origin.distinct()))
         .select_from(quotes.outerjoin(origins, origins.c.root == quotes.c.relayed_from_id))
@@ -132,6 +154,33 @@ def _quote_columns(model: Any) -> tuple[ColumnElement[str], ColumnElement[str]]:
     return (
         cast(model.source_id, Text).label("source_id"),
         cast(model.relayed_from_id, Text).label("relayed_from_id"),
+    )
+
+
+def _claimant_shown(claim: _Claims, principal: Principal) -> ColumnElement[bool]:
+    """Whether this client is shown who makes the claim (see `claimant_level`)."""
+    if len(principal.full_levels) == len(ProtectionLevel):
+        return true()
+    return claim.claimant_level.in_(principal.full_levels)
+
+
+def _claimant_origin(
+    claimant: ColumnElement[Any], by_organization: ColumnElement[bool], shown: ColumnElement[bool]
+) -> ColumnElement[str]:
+    """The claimant as an origin ('organization:kcna', 'testimony:choi-ki-sun'), or null
+    where it is withheld from the client: then the quote's source origin stands in."""
+    return case(
+        (not_(shown), cast(null(), Text)),
+        (by_organization, literal("organization:", Text).concat(claimant)),
+        else_=literal("testimony:", Text).concat(claimant),
+    ).label("claimant")
+
+
+def _claim_origin(claim: _Claims, principal: Principal) -> ColumnElement[str]:
+    return _claimant_origin(
+        claimant_key(claim),
+        claim.claimant_organization_id.is_not(None),
+        _claimant_shown(claim, principal),
     )
 
 
@@ -188,8 +237,8 @@ def _ranges_overlap(one: _Claims, other: _Claims) -> ColumnElement[bool]:
     )
 
 
-def _same_side(one: _Claims, other: _Claims) -> ColumnElement[bool]:
-    return (one.stance == Stance.asserts) == (other.stance == Stance.asserts)
+def _same_stance(one: _Claims, other: _Claims) -> ColumnElement[bool]:
+    return one.stance == other.stance
 
 
 def _both_dated(one: _Claims, other: _Claims) -> ColumnElement[bool]:
@@ -197,6 +246,8 @@ def _both_dated(one: _Claims, other: _Claims) -> ColumnElement[bool]:
 
 
 def _related(one: _Claims, other: _Claims) -> ColumnElement[bool]:
+    """Same fact (a null fact equals none), metric, unit and subjects; periods that meet; and
+    where either is a dispute, ranges that meet."""
     (one_start, one_end), (other_start, other_end) = _period(one), _period(other)
     return and_(
         *(
@@ -208,21 +259,15 @@ def _related(one: _Claims, other: _Claims) -> ColumnElement[bool]:
             other_start.is_(None),
             and_(one_start <= other_end, other_start <= one_end),
         ),
+        or_(
+            and_(one.stance != Stance.disputes, other.stance != Stance.disputes),
+            _ranges_overlap(one, other),
+        ),
     )
 
 
 def _agrees(one: _Claims, other: _Claims) -> ColumnElement[bool]:
-    return and_(_related(one, other), _ranges_overlap(one, other), _same_side(one, other))
-
-
-def _quotes_its_own(target: _Claims, quoted: Any) -> ColumnElement[bool]:
-    """An active claim agrees with itself: its own source needs no search (in a subject
-    quoted from one source alone, none is made)."""
-    return and_(
-        target.status == RecordStatus.active,
-        target.source_id == quoted.c.source_id,
-        func.coalesce(target.relayed_from_id, "") == func.coalesce(quoted.c.relayed_from_id, ""),
-    )
+    return and_(_related(one, other), _ranges_overlap(one, other), _same_stance(one, other))
 
 
 async def claim_sources(
@@ -233,15 +278,23 @@ async def claim_sources(
     claims only. One query for any number of claims."""
     if not claim_ids:
         return {}
-    # The sources each subject of these claims is quoted from (one pass over those subjects),
-    # then for each claim and each such source whether a claim quoting it agrees: an index
-    # probe that stops at the first, where pairing every two claims of a large subject would
-    # cost its size squared.
+    # Who is quoted from which source on each subject of these claims (one pass over those
+    # subjects), then for each claim and each such quote whether a claim making it agrees: an
+    # index probe that stops at the first, where pairing every two claims of a large subject
+    # would cost its size squared. A claim without a fact has no subject: only its own quote.
     comparable = comparable_claims(principal)
     targets = aliased(Claim, select(Claim).where(one_of(Claim.id, claim_ids)).subquery("target"))
     subject = [expression.label(f"subject_{i}") for i, expression in enumerate(subject_key(Claim))]
+    shown = _claimant_shown(Claim, principal)
     quoted = (
-        select(*subject, Claim.source_id, Claim.relayed_from_id)
+        select(
+            *subject,
+            claimant_key(Claim).label("claimant_key"),
+            Claim.claimant_organization_id.is_not(None).label("by_organization"),
+            shown.label("claimant_shown"),
+            Claim.source_id,
+            Claim.relayed_from_id,
+        )
         .where(tuple_(*subject_key(Claim)).in_(select(*subject_key(targets))), comparable)
         .distinct()
         .subquery("quoted")
@@ -250,6 +303,9 @@ async def claim_sources(
         select(Claim.id)
         .where(
             _agrees(targets, Claim),
+            claimant_key(Claim) == quoted.c.claimant_key,
+            Claim.claimant_organization_id.is_not(None) == quoted.c.by_organization,
+            shown == quoted.c.claimant_shown,
             Claim.source_id == quoted.c.source_id,
             func.coalesce(Claim.relayed_from_id, "") == func.coalesce(quoted.c.relayed_from_id, ""),
             comparable,
@@ -257,12 +313,22 @@ async def claim_sources(
         .exists()
     )
     same_subject = zip(subject_key(targets), (quoted.c[s.name] for s in subject), strict=True)
-    quotes = (
-        select(targets.id.label("owner"), *_quote_columns(quoted.c))
+    agreed = (
+        select(
+            targets.id.label("owner"),
+            _claimant_origin(
+                quoted.c.claimant_key, quoted.c.by_organization, quoted.c.claimant_shown
+            ),
+            *_quote_columns(quoted.c),
+        )
         .join(quoted, and_(*(mine == theirs for mine, theirs in same_subject)))
-        .where(or_(_quotes_its_own(targets, quoted), agreeing))
-        .cte("corroborating_quotes")
+        .where(agreeing)
     )
+    # An active claim agrees with itself, fact or none.
+    own = select(
+        Claim.id.label("owner"), _claim_origin(Claim, principal), *_quote_columns(Claim)
+    ).where(one_of(Claim.id, claim_ids), comparable)
+    quotes = union_all(own, agreed).cte("corroborating_quotes")
     counts = dict((await session.execute(_count_origins(quotes))).all())
     return {claim_id: counts.get(claim_id, 0) for claim_id in claim_ids}
 
@@ -275,8 +341,12 @@ async def facility_sources(
     if not facility_ids:
         return {}
     visible = visible_claims(principal)
-    mentions = select(FacilityMention.facility_id.label("owner"), *_quote_columns(FacilityMention))
-    claims = select(Claim.about_facility_id.label("owner"), *_quote_columns(Claim))
+    # Counted by where the quotes come from: a mention names no claimant.
+    no_claimant = cast(null(), Text).label("claimant")
+    mentions = select(
+        FacilityMention.facility_id.label("owner"), no_claimant, *_quote_columns(FacilityMention)
+    )
+    claims = select(Claim.about_facility_id.label("owner"), no_claimant, *_quote_columns(Claim))
     quotes = union_all(
         mentions.where(
             one_of(FacilityMention.facility_id, facility_ids),
@@ -315,9 +385,9 @@ async def related_claims(
     """The claims related to `claim_id` (which this client must be shown in full), at most
     `limit` of each relation: one query for the relations, one for the records."""
     target = aliased(Claim, name="target")
-    overlapping, same_side = _ranges_overlap(target, Claim), _same_side(target, Claim)
+    overlapping, same_stance = _ranges_overlap(target, Claim), _same_stance(target, Claim)
     relation = case(
-        (and_(overlapping, same_side), literal(Relation.agrees.value)),
+        (and_(overlapping, same_stance), literal(Relation.agrees.value)),
         else_=literal(Relation.conflicts.value),
     )
     ranked = (
@@ -325,7 +395,7 @@ async def related_claims(
             Claim.id,
             relation.label("relation"),
             overlapping.label("overlapping"),
-            same_side.label("same_side"),
+            same_stance.label("same_stance"),
             _both_dated(target, Claim).label("dated"),
             func.row_number().over(partition_by=relation, order_by=Claim.id).label("position"),
             func.count().over(partition_by=relation).label("total"),
@@ -357,7 +427,7 @@ async def related_claims(
         related.totals[kind] = item.total
         related.reasons[item.id] = [
             RelationReason.overlapping_range if item.overlapping else RelationReason.disjoint_range,
-            RelationReason.same_stance if item.same_side else RelationReason.opposite_stance,
+            RelationReason.same_stance if item.same_stance else RelationReason.opposite_stance,
             RelationReason.overlapping_period if item.dated else RelationReason.undated_period,
         ]
     return related

@@ -28,6 +28,9 @@ class Claim(Quoted, Period, EvidenceRecord, Base):
     __tablename__ = "claims"
 
     statement: Mapped[str] = mapped_column(Text)
+    # What the number measures, as a slug shared by every claim about the same fact; claims
+    # compare (agree, conflict, corroborate) only on the same fact. None compares with nothing.
+    fact: Mapped[str | None] = mapped_column(Text)
     metric: Mapped[Metric] = mapped_column(text_enum(Metric, "metric"))
     value: Mapped[Decimal | None] = mapped_column(Numeric)
     value_min: Mapped[Decimal | None] = mapped_column(Numeric)
@@ -123,9 +126,11 @@ Index(
 
 
 def subject_key(claim: Any) -> tuple[Any, ...]:
-    """What a claim measures and about what: metric, unit and subjects, with "about nothing"
-    as '' so that it equals itself and an index answers which claims share it."""
+    """What a claim measures and about what: fact, metric, unit and subjects, with "about
+    nothing" as '' so that it equals itself and an index answers which claims share it. A
+    claim without a fact keeps its NULL: it equals no other claim's key."""
     return (
+        claim.fact,
         claim.metric,
         claim.unit,
         func.coalesce(claim.about_facility_id, ""),
@@ -134,11 +139,17 @@ def subject_key(claim: Any) -> tuple[Any, ...]:
     )
 
 
-# Then by the source quoted: whether any claim of a subject quoting a source agrees with
-# another is one probe.
+def claimant_key(claim: Any) -> Any:
+    """Who makes the claim as one value (the id of its organization or of its testimony)."""
+    return func.coalesce(claim.claimant_organization_id, claim.claimant_testimony_id)
+
+
+# Then by who says it and the source quoted: whether any claim of a subject by one claimant
+# in one source agrees with another is one probe.
 Index(
     "ix_claims_subject",
     *subject_key(Claim),
+    claimant_key(Claim),
     Claim.source_id,
     func.coalesce(Claim.relayed_from_id, ""),
 )

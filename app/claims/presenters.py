@@ -149,6 +149,7 @@ def _present(
     return Claim(
         id=claim.id,
         statement=claim.statement,
+        fact=claim.fact,
         metric=claim.metric,
         value=value,
         value_min=value_min,

@@ -94,6 +94,7 @@ def claim_conditions(query: ClaimQuery, principal: Principal) -> list[ColumnElem
         period_high = case((protected, year_high), else_=period_upper)
     conditions = [
         visible_claims(principal),
+        any_of(Claim.fact, query.fact),
         any_of(Claim.metric, query.metric),
         any_of(Claim.unit, query.unit),
         any_of(Claim.stance, query.stance),
@@ -176,6 +177,7 @@ def claim_input(row: Claim) -> ClaimCreate:
     return ClaimCreate(
         id=row.id,
         statement=row.statement,
+        fact=row.fact,
         metric=row.metric,
         value=row.value,
         value_min=row.value_min,
@@ -207,6 +209,7 @@ def save_claim(
     """The quote is checked against its source in `sources`."""
     row = row or Claim(id=data.id)
     row.statement, row.metric, row.unit = data.statement, data.metric, data.unit
+    row.fact = data.fact
     row.value, row.value_min, row.value_max = data.value, data.value_min, data.value_max
     row.approximation, row.stance, row.notes = data.approximation, data.stance, data.notes
     row.protection_level = data.protection_level

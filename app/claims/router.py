@@ -72,8 +72,8 @@ async def list_related_claims(
         int, Query(ge=1, le=MAX_LIMIT, description="At most this many of each relation.")
     ] = DEFAULT_LIMIT,
 ) -> RelatedClaims:
-    """Claims on the same metric, unit and subjects over an overlapping period, split into
-    those that agree with this one and those that conflict with it, by id."""
+    """Claims of the same fact, metric, unit and subjects over an overlapping period, split
+    into those that agree with this one and those that conflict with it, by id."""
     claim = await repository.get_claim(session, claim_id, viewer.principal)
     return await present_related(session, claim, citer, viewer, limit)
 

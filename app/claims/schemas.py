@@ -71,6 +71,11 @@ class Approximation(StrEnum):
 
 
 class Stance(StrEnum):
+    """What the claimant says of the number. `asserts`: the value lies in the range. `denies`:
+    the thing measured does not happen (the range is the "none" the claimant holds to, value
+    0). `disputes`: the number in the range, said by someone else, is untrue (value 0 where
+    what is disputed is a denial)."""
+
     asserts = "asserts"
     denies = "denies"
     disputes = "disputes"
@@ -99,8 +104,18 @@ Number = Annotated[
 ]
 
 
+FACT_DESCRIPTION = (
+    "What the number measures, as a slug shared by every claim about the same fact "
+    "(`age-at-school-entry`, `labour-camps-count`); it names the population where the "
+    "subjects do not (`orphans-assigned-to-labour`, `gemstone-polishers-age`). Claims agree, "
+    "conflict and corroborate one another only when they name the same fact, metric, unit and "
+    "subjects; a claim without a fact corroborates and contradicts nothing but itself."
+)
+
+
 class ClaimCreate(RecordIn):
     statement: ShortText = Field(description="One short sentence in the database's own words.")
+    fact: Slug | None = Field(default=None, description=FACT_DESCRIPTION)
     metric: Metric
     value: Number | None = Field(default=None, description="Point value, when one is given.")
     value_min: Number | None = Field(
@@ -228,6 +243,7 @@ class Claim(BaseModel):
 
     id: str
     statement: str
+    fact: str | None = Field(description=FACT_DESCRIPTION)
     metric: Metric
     value: int | float | None = Field(
         description="Null for a coarsened age (see value_min/value_max).",
@@ -253,12 +269,13 @@ class Claim(BaseModel):
     notes: str | None = Field(description="Null when withheld.", json_schema_extra=RESTRICTED)
     independent_sources: int | None = Field(
         description="How many independent original sources stand behind this number: the "
-        "distinct origins of this claim and of the claims that agree with it (see "
-        "`GET /v1/claims/{claim_id}/related`), counting active claims only. A quote that "
-        "reports another source originates where the relays lead (three outlets repeating "
-        "one report count once); a quote in its publisher's own words originates in its own "
-        "source. Only claims this client is shown in full take part. Null when the claim is "
-        "coarsened for this client.",
+        "distinct origins of this claim and of the active claims of the same fact that agree "
+        "with it (see `GET /v1/claims/{claim_id}/related`). A claim's origin is its claimant, "
+        "the organization or the witness (testimony) that makes it, however many outlets "
+        "repeat it and whether or not they name the relayed report: KCNA counts once. Where "
+        "the claimant is withheld from this client, the origin is the quote's source, followed "
+        "up its relays. Only claims this client is shown in full take part. A claim without a "
+        "fact counts only itself. Null when the claim is coarsened for this client.",
         json_schema_extra=RESTRICTED,
     )
     disclosure: Disclosure
@@ -287,8 +304,9 @@ class RelatedClaim(BaseModel):
     claim: Claim
     reasons: list[RelationReason] = Field(
         description="`overlapping_range` or `disjoint_range`, `same_stance` or "
-        "`opposite_stance` (asserts against denies or disputes), and `overlapping_period` "
-        "(both dated) or `undated_period` (either undated, which compares with any period)."
+        "`opposite_stance` (the stances differ: asserts, denies and disputes each stand "
+        "alone), and `overlapping_period` (both dated) or `undated_period` (either undated, "
+        "which compares with any period)."
     )
 
 
@@ -298,10 +316,12 @@ class RelatedClaimList(BaseModel):
 
 
 class RelatedClaims(BaseModel):
-    """Claims on the same metric, unit and subjects (facility, testimony and organization
-    each equal, none equal to none) whose periods overlap (an undated claim compares with
-    any), split into those that agree with the claim and those that conflict with it. Only
-    active claims this client is shown in full take part."""
+    """Claims of the same fact, metric, unit and subjects (facility, testimony and
+    organization each equal, none equal to none) whose periods overlap (an undated claim
+    compares with any), split into those that agree with the claim and those that conflict
+    with it. A claim without a fact has none. A dispute is related only to the claims whose
+    range meets the range it disputes. Only active claims this client is shown in full take
+    part."""
 
     id: str = Field(description="The claim the others are related to.")
     independent_sources: int | None = Field(
@@ -312,10 +332,11 @@ class RelatedClaims(BaseModel):
         "reveal its exact values, so both lists are empty."
     )
     agrees: RelatedClaimList = Field(
-        description="Ranges overlap (a missing bound is open) and the stance is on the same side."
+        description="Ranges overlap (a missing bound is open) and the stance is the same."
     )
     conflicts: RelatedClaimList = Field(
-        description="Ranges are disjoint, or the stances are on opposite sides."
+        description="Ranges are disjoint, or the stances differ (asserts against denies; a "
+        "dispute against what states the number it disputes)."
     )
 
 
@@ -343,6 +364,9 @@ class ClaimFacet(StrEnum):
 
 class ClaimQuery(SearchableQuery):
     sort: ClaimSort = Field(default=ClaimSort.id_asc, description="Sort order.")
+    fact: list[str] = Field(
+        default_factory=list, description="Only claims of this fact (repeat for several)."
+    )
     metric: list[Metric] = Field(default_factory=list)
     unit: list[Unit] = Field(default_factory=list)
     claimant: list[str] = Field(
