@@ -6,7 +6,7 @@ compare with nothing until one is given (`testimony seed update --apply` gives t
 
 Revision ID: d7c1523d5f15
 Revises: 3c1e9f27a4d8
-Create Date: 2026-12-02 10:15:00
+Create Date: 2026-12-01 10:15:00
 """
 
 from collections.abc import Sequence
