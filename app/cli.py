@@ -27,6 +27,7 @@ from app.db.engine import ensure_database, make_engine, resolve_database_url
 from app.kit.cursor_secrets import CursorSecretError, cursor_secrets
 from app.kit.errors import ProblemError
 from app.kit.exports import DatabaseSessions
+from app.kit.limits import SERVER_OPTIONS
 from app.kit.protection import ProtectionLevel
 from app.releases import (
     Manifest,
@@ -176,6 +177,8 @@ def serve(
         workers=workers or settings.workers,
         proxy_headers=settings.forwarded_allow_ips is not None,
         forwarded_allow_ips=settings.forwarded_allow_ips,
+        # h11, its buffer for a request's head above the app's own limits: see SERVER_OPTIONS.
+        **SERVER_OPTIONS,
     )
 
 

@@ -22,6 +22,7 @@ from app.facilities.router import router as facilities_router
 from app.health import router as health_router
 from app.kit.cursor_secrets import cursor_secrets
 from app.kit.errors import PROBLEM_JSON, install_error_handlers
+from app.kit.limits import MAX_HEADER_BYTES, MAX_JSON_DEPTH, MAX_URL_BYTES, RequestLimits
 from app.kit.pagination import Cursors
 from app.kit.params import reject_unknown_query_params
 from app.kit.routes import api_routes
@@ -34,7 +35,7 @@ from app.stats.router import router as stats_router
 from app.testimonies.router import router as testimonies_router
 
 BEARER = "bearerAuth"
-DESCRIPTION = """
+DESCRIPTION = f"""
 An evidence database of forced labour in North Korea, built from open sources.
 
 Every record is traceable to a source and a verbatim quote: facilities, testimonies and claims
@@ -44,6 +45,10 @@ carry `citations`, and every record carries `cite_as`, its permalink and a plain
 * Filters are typed query parameters; repeating one means OR, different ones combine with AND.
 * Enumerations are open: clients must tolerate values added later.
 * Errors are RFC 9457 `application/problem+json`.
+* Limits: a URL of at most {MAX_URL_BYTES // 1024} KiB (414 beyond), headers of at most
+  {MAX_HEADER_BYTES // 1024} KiB together (431), a JSON body of at most `BODY_MAX_BYTES` (413; 5 MiB
+  by default) nested at most {MAX_JSON_DEPTH} levels deep (422), and text without NUL characters
+  or lone surrogates (422).
 """
 
 
@@ -77,6 +82,11 @@ def create_app(settings: Settings | None = None, *, pooled: bool = True) -> Fast
     app.state.before_every_commit = (index_pending,)
     install_error_handlers(app)
     app.add_middleware(RateLimitHeaders)
+    # Outermost of ours: a request that is too large or too deep is refused before anything
+    # else looks at it. The import streams and limits its own body (IMPORT_MAX_BYTES).
+    app.add_middleware(
+        RequestLimits, max_body_bytes=settings.body_max_bytes, self_limited={"/v1/import"}
+    )
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     for router in (
         health_router,
@@ -183,8 +193,68 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                     "description": "Malformed parameter value",
                     "content": {PROBLEM_JSON: {"schema": problem}},
                 }
+            if "requestBody" in operation:
+                responses.setdefault(
+                    "413",
+                    {
+                        "description": "The body is larger than the limit",
+                        "content": {PROBLEM_JSON: {"schema": problem}},
+                    },
+                )
+            responses["414"] = {
+                "description": f"The URL is longer than {MAX_URL_BYTES // 1024} KiB",
+                "content": {PROBLEM_JSON: {"schema": problem}},
+            }
+            responses["431"] = {
+                "description": f"The headers are larger than {MAX_HEADER_BYTES // 1024} KiB "
+                "together",
+                "content": {PROBLEM_JSON: {"schema": problem}},
+            }
     components = schema["components"]["schemas"]
     for unused in ("HTTPValidationError", "ValidationError"):
         components.pop(unused, None)
+    _declare_storable_text(schema)
     app.openapi_schema = schema
     return schema
+
+
+# Text the database can store holds no NUL (a JSON Schema pattern, ECMA-262); a lone
+# surrogate cannot be sent in a URL or header, and in JSON is no character of any string.
+NO_NUL = "^[^\\x00]*$"
+
+
+def _declare_storable_text(document: dict[str, Any]) -> None:
+    """Declare what every request refuses with a 422 (app/kit/schemas.py, app/kit/params.py):
+    each string a client sends, in a parameter or a body, holds no NUL. Strings with a
+    vocabulary, a format or a pattern of their own exclude it already."""
+    components = document["components"]["schemas"]
+    done: set[str] = set()
+
+    def declare(node: Any) -> None:
+        if isinstance(node, list):
+            for item in node:
+                declare(item)
+            return
+        if not isinstance(node, dict):
+            return
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+            name = ref.removeprefix("#/components/schemas/")
+            if name not in done:
+                done.add(name)
+                declare(components[name])
+            return
+        if node.get("type") == "string" and not {"enum", "const", "format", "pattern"} & set(node):
+            node["pattern"] = NO_NUL
+        for key in ("properties", "patternProperties"):
+            for item in node.get(key, {}).values():
+                declare(item)
+        for key in ("items", "additionalProperties", "anyOf", "oneOf", "allOf", "prefixItems"):
+            declare(node.get(key))
+
+    for path in document["paths"].values():
+        for operation in path.values():
+            for parameter in operation.get("parameters", []):
+                declare(parameter.get("schema"))
+            for media in operation.get("requestBody", {}).get("content", {}).values():
+                declare(media.get("schema"))

@@ -53,6 +53,11 @@ class Settings(BaseSettings):
     idempotency_hours: int = Field(
         default=24, ge=1, description="How long a POST's Idempotency-Key is remembered."
     )
+    body_max_bytes: int = Field(
+        default=5 * 1024 * 1024,
+        description="Largest JSON body a create or update accepts (a source's archived text "
+        "is the largest field).",
+    )
     import_max_bytes: int = Field(
         default=200 * 1024 * 1024, description="Largest body POST /v1/import accepts."
     )

@@ -6,7 +6,7 @@ from enum import StrEnum
 from pydantic import BaseModel, Field
 
 from app.kit.pagination import Page
-from app.kit.params import IsoDateTime, ListQuery
+from app.kit.params import FilterValue, IsoDateTime, ListQuery
 
 
 class AuditAction(StrEnum):
@@ -41,9 +41,9 @@ class AuditSort(StrEnum):
 
 class AuditQuery(ListQuery):
     sort: AuditSort = Field(default=AuditSort.occurred_at_desc, description="Sort order.")
-    key_id: list[str] = Field(default_factory=list, description="Events of these API keys.")
+    key_id: list[FilterValue] = Field(default_factory=list, description="Events of these API keys.")
     action: list[AuditAction] = Field(default_factory=list)
-    record: list[str] = Field(
+    record: list[FilterValue] = Field(
         default_factory=list, description="Events involving this record, as `type/id`."
     )
     occurred_from: IsoDateTime | None = None

@@ -36,6 +36,7 @@ from app.db import locks
 from app.db.base import EvidenceRecord
 from app.facilities.schemas import FacilityCreate
 from app.kit.errors import FieldError, ProblemError
+from app.kit.limits import too_deep, too_deep_message
 from app.kit.listing import one_of
 from app.kit.schemas import RecordIn
 from app.organizations.schemas import OrganizationCreate
@@ -106,14 +107,19 @@ def parse(raw: bytes) -> tuple[list[Line], int]:
     seen: dict[tuple[str, str], int] = {}
     errors: list[FieldError] = []
     count = 0
-    for number, text in enumerate(raw.decode("utf-8", errors="replace").splitlines(), start=1):
+    # Lines end at \n only: a JSON string may hold U+2028 or a form feed, which splitlines()
+    # would break the line at.
+    for number, text in enumerate(raw.decode("utf-8", errors="replace").split("\n"), start=1):
         if not text.strip():
             continue
         count = number
+        if too_deep(text):
+            errors.append(_error(number, "line", too_deep_message()))
+            continue
         try:
             envelope = json.loads(text)
-        except json.JSONDecodeError as error:
-            errors.append(_error(number, "line", f"not JSON: {error.msg}"))
+        except ValueError as error:  # not JSON, or a number too long to convert
+            errors.append(_error(number, "line", f"not JSON: {getattr(error, 'msg', error)}"))
             continue
         if not isinstance(envelope, dict) or set(envelope) != {"type", "record"}:
             errors.append(_error(number, "line", 'expected {"type": ..., "record": {...}}'))

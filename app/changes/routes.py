@@ -94,6 +94,13 @@ def write_context(request: Request, principal: Principal, *, batch: bool = False
     )
 
 
+def _if_match(description: str) -> dict[str, Any]:
+    """If-Match, documented as required: without it a write is a 428 (answered by the
+    service, so the parameter itself is optional to FastAPI, which would answer a 422)."""
+    header = {"name": "If-Match", "in": "header", "required": True, "description": description}
+    return {"parameters": [header | {"schema": {"type": "string"}}]}
+
+
 def add_record_routes(router: APIRouter, routes: RecordRoutes[Any, Any, Any]) -> None:
     kind = routes.kind
     singular, plural = kind.singular, kind.plural
@@ -137,7 +144,8 @@ def add_record_routes(router: APIRouter, routes: RecordRoutes[Any, Any, Any]) ->
         operation_id=f"get_{singular}",
         response_model=routes.out_schema,
         **access(None),
-        responses=problem_responses(404),
+        responses=problem_responses(404)
+        | {304: {"description": "If-None-Match names the current ETag"}},
     )
     async def get_record(
         record_id: record_id_param,
@@ -205,7 +213,7 @@ def add_record_routes(router: APIRouter, routes: RecordRoutes[Any, Any, Any]) ->
         f"/{{{id_param}}}",
         operation_id=f"update_{singular}",
         response_model=routes.out_schema,
-        **access(Scope.write),
+        **access(Scope.write, _if_match("The ETag of the version being changed.")),
         responses=problem_responses(404, 409, 412, 422, 428),
     )
     async def update_record(
@@ -216,9 +224,7 @@ def add_record_routes(router: APIRouter, routes: RecordRoutes[Any, Any, Any]) ->
         session: SessionDep,
         citer: CiterDep,
         viewer: ViewerDep,
-        if_match: Annotated[
-            str | None, Header(description="The ETag of the version being changed.")
-        ] = None,
+        if_match: Annotated[str | None, Header(include_in_schema=False)] = None,
         reason: Annotated[
             NonEmptyText | None, Query(max_length=2000, description="Why, for the history.")
         ] = None,
@@ -232,7 +238,7 @@ def add_record_routes(router: APIRouter, routes: RecordRoutes[Any, Any, Any]) ->
         f"/{{{id_param}}}",
         operation_id=f"retract_{singular}",
         response_model=routes.out_schema,
-        **access(Scope.write),
+        **access(Scope.write, _if_match("The ETag of the version being retracted.")),
         responses=problem_responses(404, 409, 412, 428),
     )
     async def retract_record(
@@ -243,9 +249,7 @@ def add_record_routes(router: APIRouter, routes: RecordRoutes[Any, Any, Any]) ->
         session: SessionDep,
         citer: CiterDep,
         viewer: ViewerDep,
-        if_match: Annotated[
-            str | None, Header(description="The ETag of the version being retracted.")
-        ] = None,
+        if_match: Annotated[str | None, Header(include_in_schema=False)] = None,
     ) -> Any:
         """Retract a record: it is never deleted, and answers with its tombstone. Claims and
         excerpts resting only on a retracted source or testimony become unsupported."""

@@ -15,7 +15,7 @@ from pydantic import (
 )
 
 from app.kit.pagination import Page
-from app.kit.params import IsoDate, SearchableQuery, facet_field
+from app.kit.params import FilterValue, IsoDate, SearchableQuery, facet_field
 from app.kit.partial_dates import PartialDateField
 from app.kit.protection import RESTRICTED, Disclosure, ProtectionLevel
 from app.kit.schemas import (
@@ -369,15 +369,15 @@ class ClaimQuery(SearchableQuery):
     )
     metric: list[Metric] = Field(default_factory=list)
     unit: list[Unit] = Field(default_factory=list)
-    claimant: list[str] = Field(
+    claimant: list[FilterValue] = Field(
         default_factory=list, description="Id of the claimant organization or testimony."
     )
     stance: list[Stance] = Field(default_factory=list)
-    facility: list[str] = Field(default_factory=list, description="About this facility.")
-    testimony: list[str] = Field(
+    facility: list[FilterValue] = Field(default_factory=list, description="About this facility.")
+    testimony: list[FilterValue] = Field(
         default_factory=list, description="About this testimony, or made by its witness."
     )
-    source: list[str] = Field(
+    source: list[FilterValue] = Field(
         default_factory=list,
         description="Published in this source, or reported from it (a KCNA report a BBC "
         "article quotes).",

@@ -7,7 +7,7 @@ from typing import Self
 from pydantic import BaseModel, Field, model_validator
 
 from app.kit.pagination import Page
-from app.kit.params import SearchableQuery, facet_field
+from app.kit.params import FilterValue, SearchableQuery, facet_field
 from app.kit.protection import Disclosure
 from app.kit.provinces import Province, ProvinceField
 from app.kit.schemas import (
@@ -169,7 +169,9 @@ class FacilityQuery(SearchableQuery):
     province: list[ProvinceField] = Field(
         default_factory=list, description="Province; common romanisations are accepted."
     )
-    operator: list[str] = Field(default_factory=list, description="Operator organization id.")
+    operator: list[FilterValue] = Field(
+        default_factory=list, description="Operator organization id."
+    )
     has_location: bool | None = Field(
         default=None, description="Only with (or without) coordinates."
     )

@@ -70,14 +70,25 @@ def not_found(kind: str, record_id: str) -> ProblemError:
     return ProblemError(404, "not-found", f"No {kind} has the id {shown!r}.")
 
 
+def _printable(text: str) -> str:
+    """The text with any lone surrogate (from a JSON `\\ud800` escape in a field name the
+    client sent) spelled out, so that the problem can be encoded as UTF-8."""
+    return text.encode("utf-8", errors="backslashreplace").decode("utf-8")
+
+
 def problem_response(request: Request, error: ProblemError) -> JSONResponse:
     body = Problem(
         type=PROBLEM_BASE + error.code,
         title=error.title,
         status=error.status,
-        detail=error.detail,
+        detail=_printable(error.detail),
         instance=request.url.path,
-        errors=error.errors,
+        errors=[
+            FieldError(location=e.location, name=_printable(e.name), message=_printable(e.message))
+            for e in error.errors
+        ]
+        if error.errors is not None
+        else None,
     )
     return JSONResponse(
         body.model_dump(exclude_none=True),

@@ -1,4 +1,5 @@
-"""Query parameters: the list-endpoint base model and the unknown-parameter guard."""
+"""Query parameters: the list-endpoint base model, id filters, and the guard against unknown
+parameters and text the database cannot store."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from typing import Annotated, Any
 
 from fastapi import Request
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from app.kit.errors import FieldError, ProblemError
+from app.kit.schemas import unstorable
 
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
@@ -36,6 +38,13 @@ def _iso_date(value: Any) -> Any:
 # Only ISO 8601: the default lax parsing would also take numbers as Unix timestamps.
 IsoDateTime = Annotated[datetime, BeforeValidator(_iso_datetime)]
 IsoDate = Annotated[date, BeforeValidator(_iso_date)]
+
+# Search words: something besides white space, and (like all text) no NUL.
+SEARCH_WORDS = r"^[^\x00]*[^\s\x00][^\x00]*$"
+
+# One value of a repeatable filter by id or code (`facility=a&facility=b`). An empty one names
+# nothing: a 422 naming the parameter, rather than a filter that silently matches nothing.
+FilterValue = Annotated[str, StringConstraints(min_length=1)]
 
 
 class ListQuery(BaseModel):
@@ -80,7 +89,7 @@ class SearchableQuery(ListQuery):
         default=None,
         min_length=1,
         max_length=200,
-        pattern=r"\S",
+        pattern=SEARCH_WORDS,
         description='Search words, in web-search syntax: `"a phrase"`, `or`, `-excluded`. '
         "Matches the text this client is shown (names, titles, statements, summaries, "
         "quotes, descriptions), and names across romanisations and small typos.",
@@ -110,27 +119,46 @@ def _query_names(dependant: Any) -> set[str]:
     return names
 
 
-_allowed_by_route: dict[int, frozenset[str]] = {}
+def _header_names(dependant: Any) -> set[str]:
+    names = {field.alias.lower() for field in dependant.header_params}
+    for sub in dependant.dependencies:
+        names |= _header_names(sub)
+    return names
+
+
+_allowed_by_route: dict[int, tuple[frozenset[str], frozenset[str]]] = {}
 
 
 def reject_unknown_query_params(request: Request) -> None:
-    """A parameter the endpoint does not know is a 400 that names it, never silently ignored."""
+    """A parameter the endpoint does not know is a 400 that names it, never silently ignored;
+    a query parameter or header of the endpoint holding text the database cannot store (NUL,
+    a lone surrogate) is a 422 that names it, never an error from the database."""
     route = request.scope.get("route")
     if not isinstance(route, APIRoute):
         return
-    allowed = _allowed_by_route.get(id(route))
-    if allowed is None:
-        allowed = _allowed_by_route[id(route)] = frozenset(_query_names(route.dependant))
-    nul = sorted({name for name, value in request.query_params.multi_items() if "\x00" in value})
-    if nul:
+    known = _allowed_by_route.get(id(route))
+    if known is None:
+        known = _allowed_by_route[id(route)] = (
+            frozenset(_query_names(route.dependant)),
+            frozenset(_header_names(route.dependant)),
+        )
+    allowed, headers = known
+    values = [("query", n, v) for n, v in request.query_params.multi_items()]
+    values += [("header", n, v) for n, v in request.headers.items() if n in headers]
+    found: set[tuple[str, str, str]] = set()
+    for location, name, value in values:
+        problem = unstorable(value)
+        if problem is not None:
+            found.add((location, name, problem))
+    bad = [FieldError(location=loc, name=name, message=msg) for loc, name, msg in sorted(found)]
+    if bad:
         raise ProblemError(
             422,
             "validation-error",
-            "Invalid value for " + ", ".join(f"query parameter {n!r}" for n in nul) + ".",
-            errors=[
-                FieldError(location="query", name=n, message="contains a NUL character")
-                for n in nul
-            ],
+            "Invalid value for "
+            + ", ".join(f"{e.location} parameter {e.name!r}" for e in bad)
+            + ".",
+            errors=bad,
         )
     unknown = sorted(set(request.query_params.keys()) - allowed)
     if unknown:

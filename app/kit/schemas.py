@@ -6,9 +6,17 @@ import re
 from collections.abc import Sequence
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated, Self
+from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 _SLUG = re.compile(SLUG_PATTERN)
@@ -38,10 +46,52 @@ class RecordStatus(StrEnum):
     unsupported = "unsupported"
 
 
+# What PostgreSQL cannot hold in a text or JSON value: NUL, and (not being characters at all)
+# lone UTF-16 surrogates, which a JSON `\ud800` escape yields.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def unstorable(value: str) -> str | None:
+    """Why the database cannot store this text, or None when it can."""
+    found = _UNSTORABLE.search(value)
+    if found is None:
+        return None
+    if found.group() == "\x00":
+        return "contains a NUL character"
+    return f"contains a lone surrogate (U+{ord(found.group()):04X}), which is not a character"
+
+
+def _unstorable_in(value: Any) -> str | None:
+    if isinstance(value, str):
+        return unstorable(value)
+    if isinstance(value, list | tuple | set | frozenset):
+        for i, item in enumerate(value):
+            problem = _unstorable_in(item)
+            if problem:
+                return problem if isinstance(value, set | frozenset) else f"item {i} {problem}"
+    if isinstance(value, dict):
+        for key, item in value.items():
+            problem = _unstorable_in(key) or _unstorable_in(item)
+            if problem:
+                return f"{key!r}: {problem}"
+    # Nested models check their own fields; other values (numbers, URLs, dates) hold no text
+    # of their own.
+    return None
+
+
 class StrictModel(BaseModel):
-    """Input models reject unknown fields so a typo never silently drops data."""
+    """Input models reject unknown fields so a typo never silently drops data, and text the
+    database cannot store (a 422 naming the field, rather than an error from the database)."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        problem = _unstorable_in(value)
+        if problem:
+            raise PydanticCustomError("unstorable_text", problem)
+        return value
 
 
 # (field, kind of record as its plural, id): a link from one record's input to another.

@@ -6,7 +6,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.kit.pagination import Page
-from app.kit.params import DEFAULT_LIMIT, MAX_LIMIT
+from app.kit.params import DEFAULT_LIMIT, MAX_LIMIT, SEARCH_WORDS
 
 
 class ResultType(StrEnum):
@@ -23,7 +23,7 @@ class SearchQuery(BaseModel):
     q: str = Field(
         min_length=1,
         max_length=200,
-        pattern=r"\S",
+        pattern=SEARCH_WORDS,
         description='Search words, in web-search syntax: `"a phrase"`, `or`, `-excluded`. '
         "Names also match across romanisations (Kaech'ŏn, Kaechon, Gaecheon) and small typos.",
         examples=["Kaech'ŏn", '"coal mine" -china'],

@@ -23,6 +23,16 @@ MEDIA_TYPES = {
     CitationFormat.ris: "application/x-research-info-systems",
     CitationFormat.text: "text/plain",
 }
+# The OpenAPI schema of a CSL-JSON item, as far as every item is sure to have it.
+CSL_ITEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "type", "title"],
+    "properties": {
+        "id": {"type": "string"},
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+    },
+}
 _CSL_TYPES = {
     SourceType.news_report: "article-newspaper",
     SourceType.state_media_report: "article-newspaper",

@@ -18,7 +18,7 @@ from app.kit.exports import (
     JsonArrayWriter,
     choose_format,
 )
-from app.sources.citation_formats import MEDIA_TYPES, csl_item, render
+from app.sources.citation_formats import CSL_ITEM_SCHEMA, MEDIA_TYPES, csl_item, render
 from app.sources.schemas import CitationFormat, Source
 
 
@@ -76,15 +76,7 @@ SOURCE_FORMATS: dict[str, ExportFormat] = EXPORT_FORMATS | {
         schema={
             "type": "array",
             "description": "Every matching source as a CSL-JSON item, in one array.",
-            "items": {
-                "type": "object",
-                "required": ["id", "type", "title"],
-                "properties": {
-                    "id": {"type": "string"},
-                    "type": {"type": "string"},
-                    "title": {"type": "string"},
-                },
-            },
+            "items": CSL_ITEM_SCHEMA,
         },
     ),
     "bibtex": ExportFormat(

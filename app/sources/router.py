@@ -15,7 +15,7 @@ from app.kit.errors import problem_responses
 from app.kit.exports import ExporterDep, ListExport, export_responses
 from app.kit.pagination import page_envelope
 from app.sources import repository
-from app.sources.citation_formats import MEDIA_TYPES, negotiate, render
+from app.sources.citation_formats import CSL_ITEM_SCHEMA, MEDIA_TYPES, negotiate, render
 from app.sources.exports import SOURCE_FORMATS, SourceListFormat, SourceListFormatDep
 from app.sources.models import Source as SourceRow
 from app.sources.presenters import present_sources
@@ -88,9 +88,27 @@ def _base64(hex_digest: str) -> str:
     response_class=Response,
     responses={
         200: {
-            "description": "The citation in the requested format.",
+            "description": "The citation in the requested format; CSL-JSON unless `format` or "
+            "Accept asks for another.",
             "content": {
-                media_type: {"schema": {"type": "string"}} for media_type in MEDIA_TYPES.values()
+                MEDIA_TYPES[CitationFormat.csl_json]: {
+                    "schema": {
+                        "type": "array",
+                        "description": "The source as one CSL-JSON item, in an array.",
+                        "items": CSL_ITEM_SCHEMA,
+                        "minItems": 1,
+                        "maxItems": 1,
+                    }
+                },
+                MEDIA_TYPES[CitationFormat.bibtex]: {
+                    "schema": {"type": "string", "description": "One BibTeX entry."}
+                },
+                MEDIA_TYPES[CitationFormat.ris]: {
+                    "schema": {"type": "string", "description": "One RIS record, `TY` to `ER`."}
+                },
+                MEDIA_TYPES[CitationFormat.text]: {
+                    "schema": {"type": "string", "description": "One formatted reference."}
+                },
             },
         },
         **problem_responses(404, 422),

@@ -16,7 +16,7 @@ from pydantic import (
 )
 
 from app.kit.pagination import Page
-from app.kit.params import IsoDate, SearchableQuery, facet_field
+from app.kit.params import FilterValue, IsoDate, SearchableQuery, facet_field
 from app.kit.partial_dates import DatePrecision, PartialDateField
 from app.kit.protection import RESTRICTED, Disclosure, ProtectionLevel
 from app.kit.schemas import (
@@ -213,16 +213,18 @@ class SourceFacet(StrEnum):
 
 class SourceQuery(SearchableQuery):
     sort: SourceSort = Field(default=SourceSort.published_on_desc, description="Sort order.")
-    publisher: list[str] = Field(default_factory=list, description="Publisher organization id.")
+    publisher: list[FilterValue] = Field(
+        default_factory=list, description="Publisher organization id."
+    )
     source_type: list[SourceType] = Field(default_factory=list)
-    language: list[str] = Field(default_factory=list)
+    language: list[FilterValue] = Field(default_factory=list)
     published_from: IsoDate | None = Field(
         default=None,
         description="Published on or after; a partial date matches when any day it may denote "
         "does (2021-05 matches published_from=2021-05-15).",
     )
     published_to: IsoDate | None = Field(default=None, description="Published on or before.")
-    relays: list[str] = Field(
+    relays: list[FilterValue] = Field(
         default_factory=list, description="Only sources that relay (report) the given source."
     )
     facet: list[SourceFacet] = facet_field()

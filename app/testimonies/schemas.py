@@ -7,7 +7,7 @@ from typing import Self
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.kit.pagination import Page
-from app.kit.params import IsoDate, SearchableQuery, facet_field
+from app.kit.params import FilterValue, IsoDate, SearchableQuery, facet_field
 from app.kit.partial_dates import PartialDateField
 from app.kit.protection import RESTRICTED, Disclosure, ProtectionLevel
 from app.kit.provinces import Province, ProvinceField
@@ -176,7 +176,7 @@ class TestimonyFacet(StrEnum):
 
 class TestimonyQuery(SearchableQuery):
     sort: TestimonySort = Field(default=TestimonySort.id_asc, description="Sort order.")
-    facility: list[str] = Field(default_factory=list, description="Facility id.")
+    facility: list[FilterValue] = Field(default_factory=list, description="Facility id.")
     province: list[ProvinceField] = Field(
         default_factory=list, description="Province; common romanisations are accepted."
     )
@@ -186,7 +186,7 @@ class TestimonyQuery(SearchableQuery):
         default=None, description="Only accounts whose period overlaps [period_from, period_to]."
     )
     period_to: IsoDate | None = None
-    source: list[str] = Field(
+    source: list[FilterValue] = Field(
         default_factory=list, description="Quoted in this source, or reported from it."
     )
     facet: list[TestimonyFacet] = facet_field()
