@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format typecheck openapi clean
+.PHONY: run stop test lint format typecheck openapi clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 run: $(STAMP)
 	$(BIN)/testimony serve --setup
+
+# Stop the embedded PostgreSQL now (it also stops when the last process using it exits).
+stop: $(STAMP)
+	$(BIN)/testimony db stop
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

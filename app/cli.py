@@ -23,6 +23,7 @@ from app.auth.keys import create_key, list_keys, revoke_key
 from app.auth.scopes import Scope
 from app.changes.imports import ImportReport, command_line, run_import
 from app.db import migrations
+from app.db.embedded import stop_embedded_server
 from app.db.engine import ensure_database, make_engine, resolve_database_url
 from app.kit.cursor_secrets import CursorSecretError, cursor_secrets
 from app.kit.errors import ProblemError
@@ -179,6 +180,8 @@ def serve(
         forwarded_allow_ips=settings.forwarded_allow_ips,
         # h11, its buffer for a request's head above the app's own limits: see SERVER_OPTIONS.
         **SERVER_OPTIONS,
+        # On SIGTERM, requests in flight finish; past this they are cancelled and rolled back.
+        timeout_graceful_shutdown=settings.graceful_shutdown_seconds,
     )
 
 
@@ -206,6 +209,27 @@ def search_reindex() -> None:
 
     written = asyncio.run(_in_transaction(_database(), rebuild))
     typer.echo(f"wrote {written} search documents", err=True)
+
+
+@db_cli.command("stop")
+def db_stop() -> None:
+    """Stop the embedded PostgreSQL server of DATA_DIR (it otherwise stops when the last
+    process using it exits)."""
+    settings = get_settings()
+    pid, users = stop_embedded_server(settings.data_dir)
+    where = settings.data_dir / "postgres"
+    if pid is None:
+        typer.echo(f"no embedded PostgreSQL server is running in {where}", err=True)
+    else:
+        typer.echo(f"stopped the embedded PostgreSQL server (pid {pid}) in {where}", err=True)
+    if users:
+        listed = ", ".join(str(user) for user in users)
+        typer.echo(
+            f"processes that were using it ({listed}) answer 503 until it is started again",
+            err=True,
+        )
+    if settings.database_url:
+        typer.echo("DATABASE_URL is set: the server it names is not stopped", err=True)
 
 
 @db_cli.command("downgrade")

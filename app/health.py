@@ -5,10 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
 
 from app.db.engine import SessionDep
-from app.kit.errors import ProblemError, problem_responses
+from app.kit.errors import RETRY_AFTER_SECONDS, ProblemError, database_problem, problem_responses
 
 router = APIRouter(tags=["health"])
 
@@ -30,13 +29,20 @@ async def get_health() -> Health:
 
 @router.get("/readyz", operation_id="get_readiness", responses=problem_responses(503))
 async def get_readiness(request: Request, session: SessionDep) -> Readiness:
-    """The database answers and its schema is at the revision this code expects."""
+    """The database answers and its schema is at the revision this code expects. Not ready
+    while the database is unreachable; ready again once it is back (no restart needed: broken
+    pooled connections are replaced)."""
     expected: str | None = request.app.state.head_revision
     try:
         current = await session.scalar(text("SELECT version_num FROM alembic_version"))
-    except (SQLAlchemyError, OSError):  # OSError: the server's socket is not there at all
+    except Exception as error:
+        if database_problem(error) is None:
+            raise
         raise ProblemError(
-            503, "not-ready", "The database is not reachable or not migrated."
+            503,
+            "not-ready",
+            "The database is not reachable or not migrated.",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         ) from None
     if current != expected:
         raise ProblemError(

@@ -16,12 +16,13 @@ from app.auth.dependencies import NO_RECORD_DATA, REQUIRED_SCOPES, get_viewer
 from app.auth.ratelimit import RateLimiter, RateLimitHeaders
 from app.changes.router import router as changes_router
 from app.claims.router import router as claims_router
-from app.db.engine import make_engine, resolve_database_url
+from app.db.engine import ROLLBACK_SECONDS, make_engine, resolve_database_url
 from app.db.migrations import head_revision
 from app.facilities.router import router as facilities_router
 from app.health import router as health_router
 from app.kit.cursor_secrets import cursor_secrets
 from app.kit.errors import PROBLEM_JSON, install_error_handlers
+from app.kit.lifecycle import InFlight, RequestsInFlight
 from app.kit.limits import MAX_HEADER_BYTES, MAX_JSON_DEPTH, MAX_URL_BYTES, RequestLimits
 from app.kit.pagination import Cursors
 from app.kit.params import reject_unknown_query_params
@@ -57,12 +58,22 @@ def create_app(settings: Settings | None = None, *, pooled: bool = True) -> Fast
     # Before anything is opened: without a usable secret the app does not start.
     cursors = Cursors(*cursor_secrets(settings))
     engine = make_engine(
-        resolve_database_url(settings), pool_size=settings.database_pool_size, pooled=pooled
+        resolve_database_url(settings),
+        pool_size=settings.database_pool_size,
+        pooled=pooled,
+        statement_timeout=settings.database_statement_timeout,
+        connect_timeout=settings.database_connect_timeout,
+        pool_timeout=settings.database_pool_timeout,
     )
+
+    in_flight = InFlight()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        # Stopping: the requests the server cancelled roll back and answer before the
+        # connections close.
+        await in_flight.drained(ROLLBACK_SECONDS + 1)
         await engine.dispose()
 
     app = FastAPI(
@@ -81,6 +92,7 @@ def create_app(settings: Settings | None = None, *, pooled: bool = True) -> Fast
     app.state.rate_limiter = RateLimiter(settings)
     app.state.before_every_commit = (index_pending,)
     install_error_handlers(app)
+    app.add_middleware(RequestsInFlight, in_flight=in_flight)
     app.add_middleware(RateLimitHeaders)
     # Outermost of ours: a request that is too large or too deep is refused before anything
     # else looks at it. The import streams and limits its own body (IMPORT_MAX_BYTES).
@@ -182,6 +194,10 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                     }
                 responses["429"] = {
                     "description": "Too many requests; see Retry-After",
+                    "content": {PROBLEM_JSON: {"schema": problem}},
+                }
+                responses["503"] = {
+                    "description": "The database cannot answer at the moment; see Retry-After",
                     "content": {PROBLEM_JSON: {"schema": problem}},
                 }
             responses["400"] = {

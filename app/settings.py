@@ -42,6 +42,26 @@ class Settings(BaseSettings):
     )
     seed_dir: Path = Field(default=PROJECT_ROOT / "seed")
     database_pool_size: int = 5
+    database_statement_timeout: float = Field(
+        default=15.0,
+        gt=0,
+        description="Seconds a statement of a request may run before the server cancels it "
+        "(PostgreSQL statement_timeout); the request then answers 503.",
+    )
+    database_connect_timeout: float = Field(
+        default=5.0, gt=0, description="Seconds to wait for a new database connection."
+    )
+    database_pool_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        description="Seconds a request waits for a free pooled connection before a 503.",
+    )
+    graceful_shutdown_seconds: int = Field(
+        default=20,
+        gt=0,
+        description="On SIGTERM, seconds `testimony serve` lets requests in flight finish "
+        "before cancelling them (their transactions are rolled back).",
+    )
     rate_limit_anonymous: str = Field(
         default="120/minute", description="Requests allowed to each anonymous client address."
     )

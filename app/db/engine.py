@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Any
 
+import anyio
 from fastapi import Depends, Request
 from sqlalchemy import text
 from sqlalchemy.engine import URL, make_url
@@ -21,9 +22,14 @@ from sqlalchemy.pool import NullPool
 from app.db.embedded import embedded_server_url
 from app.settings import Settings
 
-_INVALID_CATALOG_NAME = "3D000"  # SQLSTATE: the database does not exist
-
 logger = logging.getLogger(__name__)
+
+_INVALID_CATALOG_NAME = "3D000"  # SQLSTATE: the database does not exist
+# Seconds the driver waits beyond the server's statement_timeout before giving up on a server
+# that stopped answering without closing the connection.
+_DRIVER_GRACE = 2.0
+# Seconds a rollback may take, however the request ended.
+ROLLBACK_SECONDS = 5.0
 
 
 def async_url(url: str | URL) -> URL:
@@ -41,10 +47,34 @@ def resolve_database_url(settings: Settings) -> URL:
     return embedded_server_url(settings.data_dir, settings.database_name)
 
 
-def make_engine(url: URL, *, pool_size: int = 5, pooled: bool = True) -> AsyncEngine:
+def make_engine(
+    url: URL,
+    *,
+    pool_size: int = 5,
+    pooled: bool = True,
+    statement_timeout: float | None = None,
+    connect_timeout: float | None = None,
+    pool_timeout: float = 30.0,
+) -> AsyncEngine:
+    """An engine for `url`. The API passes its deadlines (the command line runs unbounded):
+    `statement_timeout` is PostgreSQL's own, per statement, and the driver gives up a little
+    after it; `connect_timeout` bounds a new connection, `pool_timeout` the wait for a pooled
+    one. A pooled connection is checked before it is handed out (a restart breaks them all)."""
+    connect_args: dict[str, Any] = {}
+    if statement_timeout is not None:
+        connect_args["server_settings"] = {"statement_timeout": str(int(statement_timeout * 1000))}
+        connect_args["command_timeout"] = statement_timeout + _DRIVER_GRACE
+    if connect_timeout is not None:
+        connect_args["timeout"] = connect_timeout
     if not pooled:
-        return create_async_engine(url, poolclass=NullPool)
-    return create_async_engine(url, pool_size=pool_size, pool_pre_ping=True)
+        return create_async_engine(url, poolclass=NullPool, connect_args=connect_args)
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        pool_pre_ping=True,
+        pool_timeout=pool_timeout,
+        connect_args=connect_args,
+    )
 
 
 async def ensure_database(url: URL) -> bool:
@@ -127,9 +157,20 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             await run_before_commit(request, session)
             await session.commit()
         except BaseException:
-            await session.rollback()
+            await roll_back(session)
             await _keep_after_rollback(request, session)
             raise
+
+
+async def roll_back(session: AsyncSession) -> None:
+    """Undo the request's transaction, also when the request is being cancelled (a shutdown's
+    grace period is over): shielded from the cancellation, and bounded. A rollback that fails
+    has lost its connection, and the transaction went with it."""
+    with anyio.move_on_after(ROLLBACK_SECONDS, shield=True):
+        try:
+            await session.rollback()
+        except Exception as error:
+            logger.warning("rollback failed, the connection is lost: %s", error)
 
 
 # "function" scope: the transaction commits before the response is sent, so a failed commit

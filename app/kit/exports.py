@@ -8,6 +8,12 @@ The request's own session commits before a response body is sent, so the body re
 a session of its own, in one REPEATABLE READ transaction: every batch sees one snapshot.
 Disclosures of protected records are written to the audit trail, and committed, in a
 separate short transaction before the batch that shows them leaves.
+
+Once the body has started its status (200) is sent and cannot change. When the database is
+lost mid-stream the body is broken off: the server logs it and closes the connection without
+the chunked body's last chunk, so the client sees an incomplete download (httpx
+RemoteProtocolError, curl exit code 18) rather than a file that looks complete; it never
+hangs (the statements have deadlines, the snapshot's close is bounded).
 """
 
 from __future__ import annotations
@@ -42,9 +48,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.audit.repository import record_disclosure
 from app.auth.dependencies import Viewer, ViewerDep
 from app.auth.scopes import Principal
-from app.db.engine import SessionDep
+from app.db.engine import ROLLBACK_SECONDS, SessionDep
 from app.kit.citing import Citer
 from app.kit.deps import CiterDep, CursorsDep
+from app.kit.errors import database_unavailable
 from app.kit.pagination import Cursors, Window
 from app.kit.params import ListQuery
 
@@ -366,8 +373,9 @@ class DatabaseSessions:
             yield session
         finally:
             # Also when the client went away and the body's task is being cancelled: the
-            # connection goes back to the pool, its transaction rolled back.
-            with anyio.CancelScope(shield=True):
+            # connection goes back to the pool, its transaction rolled back. Bounded: a lost
+            # connection must not hold the body open.
+            with anyio.move_on_after(ROLLBACK_SECONDS, shield=True):
                 await session.close()
 
     @asynccontextmanager
@@ -428,6 +436,10 @@ async def export_batches(
         batch = batch_query(query, window.next_cursor)
 
 
+class ExportCutError(Exception):
+    """The database was lost after the body started: the download is broken off."""
+
+
 @dataclass
 class Exporter:
     """Answers a list request with an export (request-scoped)."""
@@ -461,24 +473,35 @@ class Exporter:
     ) -> AsyncIterator[bytes]:
         viewer = Viewer(self.principal)
         head = writer.start()
-        async with (
-            self.sessions.snapshot() as session,
-            aclosing(
-                export_batches(export, query, session, self.cursors, self.citer, viewer)
-            ) as batches,
-        ):
-            async for rows, records in batches:
-                if viewer.disclosed:
-                    # Recorded and committed before the records leave.
-                    async with self.sessions.audit() as audit:
-                        await record_disclosure(
-                            audit, self.request, self.principal, viewer.disclosed
-                        )
-                    viewer.disclosed.clear()
-                chunk = head + writer.write(rows, records)
-                head = ""
-                if chunk:
-                    yield chunk.encode()
+        sent = 0
+        try:
+            async with (
+                self.sessions.snapshot() as session,
+                aclosing(
+                    export_batches(export, query, session, self.cursors, self.citer, viewer)
+                ) as batches,
+            ):
+                async for rows, records in batches:
+                    if viewer.disclosed:
+                        # Recorded and committed before the records leave.
+                        async with self.sessions.audit() as audit:
+                            await record_disclosure(
+                                audit, self.request, self.principal, viewer.disclosed
+                            )
+                        viewer.disclosed.clear()
+                    chunk = head + writer.write(rows, records)
+                    head = ""
+                    sent += len(records)
+                    if chunk:
+                        yield chunk.encode()
+        except Exception as error:
+            if not database_unavailable(error):
+                raise
+            # Raised out of the body, the server closes the connection without the last
+            # chunk: an incomplete download, never a short file that looks whole.
+            message = f"the export of {export.name} was cut after {sent} records"
+            logger.warning("%s: the database became unavailable", message)
+            raise ExportCutError(message) from error
         yield (head + writer.end()).encode()
 
 
