@@ -364,7 +364,7 @@ class ClaimFacet(StrEnum):
 
 class ClaimQuery(SearchableQuery):
     sort: ClaimSort = Field(default=ClaimSort.id_asc, description="Sort order.")
-    fact: list[str] = Field(
+    fact: list[FilterValue] = Field(
         default_factory=list, description="Only claims of this fact (repeat for several)."
     )
     metric: list[Metric] = Field(default_factory=list)
