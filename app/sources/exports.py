@@ -78,11 +78,16 @@ SOURCE_FORMATS: dict[str, ExportFormat] = EXPORT_FORMATS | {
             "description": "Every matching source as a CSL-JSON item, in one array.",
             "items": {
                 "type": "object",
-                "required": ["id", "type", "title"],
+                "required": ["id", "type"],
                 "properties": {
                     "id": {"type": "string"},
                     "type": {"type": "string"},
-                    "title": {"type": "string"},
+                    "title": {
+                        "type": "string",
+                        "description": "Absent when the document has no title of its own, "
+                        "or its title is withheld: `genre` describes it instead.",
+                    },
+                    "genre": {"type": "string"},
                 },
             },
         },
