@@ -79,6 +79,8 @@ async def testimony(
         "summary": "The witness says she worked in a mine.",
         "protection_level": "public",
     }
+    if fields.get("protection_level", "public") != "public":
+        defaults["protection_reason"] = "A test record."
     data = TestimonyCreate(**defaults | fields | {"facilities": [f.id for f in facilities or []]})
     texts = await quoted_sources(session, [e.source for e in data.excerpts])
     row = save_testimony(session, data, None, list(facilities or []), texts)
@@ -101,6 +103,9 @@ async def claim(session: AsyncSession, **fields: Any) -> Claim:
         "unit": "persons",
         "quote": "700 orphans had volunteered",
     }
+    levels = (fields.get("protection_level", "public"), fields.get("claimant_level", "public"))
+    if any(level != "public" for level in levels):
+        defaults["protection_reason"] = "A test record."
     data = ClaimCreate(**defaults | fields)
     row = save_claim(session, data, None, await quoted_sources(session, [data.source]))
     created(session, "claims", row, data)

@@ -153,6 +153,7 @@ async def test_the_feed_hides_what_the_client_may_not_see(
         "witness_role": "inside_source",
         "summary": "An account.",
         "protection_level": "confidential",
+        "protection_reason": "An inside source.",
     }
     assert (await client.post("/v1/testimonies", json=body, headers=writer)).status_code == 201
     public = {"id": "org", "name": "Org", "kind": "other"}

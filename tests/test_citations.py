@@ -65,6 +65,7 @@ async def test_claim_citation_carries_quote_locator_and_relay_chain(
     assert citation["source"] == {
         "id": "bbc-orphans",
         "title": "North Korea: Orphans 'volunteer' for mines",
+        "title_supplied": False,
         "publisher": {"id": "bbc-news", "name": "BBC News"},
         "published": "2021-05",
         "url": "https://example.org/news/orphans",

@@ -22,6 +22,7 @@ async def corpus(session: AsyncSession) -> None:
         id="kim",
         witness_pseudonym="Kim",
         protection_level="restricted",
+        protection_reason="Her county and dates would single her out.",
         county="Hoeryong",
         witness_age_at_start=16,
         witness_birth_year=1971,
@@ -92,10 +93,12 @@ async def test_anonymous_clients_get_restricted_testimonies_coarsened(
             "witness.age_at_start",
             "witness.birth_year",
             "period",
+            "protection_reason",
             "citations.quote",
             "citations.locator",
         ],
     }
+    assert kim["protection_reason"] is None
 
 
 async def test_read_restricted_sees_restricted_testimonies_in_full(
@@ -108,6 +111,7 @@ async def test_read_restricted_sees_restricted_testimonies_in_full(
     assert kim["witness"]["age_at_start"] == 16
     assert kim["period"] == {"start": "1987-03-14", "end": "1993-06"}
     assert kim["citations"][0]["quote"] == "I was sent to the mine in 1987."
+    assert kim["protection_reason"] == "Her county and dates would single her out."
     assert kim["disclosure"] == {"level": "restricted", "coarsened": False, "withheld": []}
 
 

@@ -204,7 +204,14 @@ async def build(session: AsyncSession, client: httpx.AsyncClient, writer: dict[s
     # The histories, written through the API as a cleared writer would.
     for record, change in [
         ("t-lowered", {"protection_level": "public", "county": None}),
-        ("t-raised", {"protection_level": "confidential", "county": "cmark new county"}),
+        (
+            "t-raised",
+            {
+                "protection_level": "confidential",
+                "protection_reason": "Raised to confidential.",
+                "county": "cmark new county",
+            },
+        ),
         (
             "t-excerpt-raised",
             {

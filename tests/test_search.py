@@ -283,7 +283,7 @@ async def test_a_testimony_made_stricter_takes_its_claims_documents_along(
     assert ids(await search(client, "volunteered")) == ["lee-claim"]
     changed = await client.patch(
         "/v1/testimonies/lee",
-        json={"protection_level": "restricted"},
+        json={"protection_level": "restricted", "protection_reason": "Her dates identify her."},
         headers=writer | {"If-Match": '"1-restricted"'},
     )
     assert changed.status_code == 200, changed.text

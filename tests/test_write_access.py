@@ -47,14 +47,18 @@ def ndjson(*lines: dict[str, Any]) -> bytes:
 
 
 def account(record_id: str, level: str, **fields: Any) -> dict[str, Any]:
-    return {
-        "id": record_id,
-        "witness_pseudonym": "Witness K",
-        "witness_role": "survivor",
-        "summary": "The witness says she worked in a mine.",
-        "county": "Onsong",  # withheld from clients that see the record coarsened
-        "protection_level": level,
-    } | fields
+    return (
+        {
+            "id": record_id,
+            "witness_pseudonym": "Witness K",
+            "witness_role": "survivor",
+            "summary": "The witness says she worked in a mine.",
+            "county": "Onsong",  # withheld from clients that see the record coarsened
+            "protection_level": level,
+        }
+        | ({"protection_reason": "Her county identifies her."} if level != "public" else {})
+        | fields
+    )
 
 
 def claim_body(record_id: str, testimony: str) -> dict[str, Any]:
@@ -206,7 +210,7 @@ async def test_a_record_is_raised_only_to_a_level_the_writer_reads(
     before = await stored(client, session, "testimonies/public-witness")
     raised = await client.patch(
         "/v1/testimonies/public-witness",
-        json={"protection_level": target},
+        json={"protection_level": target, "protection_reason": "Her county identifies her."},
         headers=writer | {"If-Match": "*"},
     )
     created = await client.post(

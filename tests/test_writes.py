@@ -505,6 +505,7 @@ async def test_a_writer_cannot_create_what_it_may_not_read(
         "witness_role": "inside_source",
         "summary": "An account.",
         "protection_level": "confidential",
+        "protection_reason": "An inside source.",
     }
     response = await client.post("/v1/testimonies", json=account, headers=writer)
     assert response.status_code == 403

@@ -64,6 +64,8 @@ class Claim(Quoted, Period, EvidenceRecord, Base):
         text_enum(ProtectionLevel, "claimant_level"), server_default=ProtectionLevel.public
     )
     claimant_description: Mapped[str | None] = mapped_column(Text)
+    # Why the claim, or its claimant, is protected: given whenever either level is above public.
+    protection_reason: Mapped[str | None] = mapped_column(Text)
 
     claimant_organization: Mapped[Organization | None] = relationship(
         foreign_keys=[claimant_organization_id], lazy="raise"
@@ -87,6 +89,11 @@ class Claim(Quoted, Period, EvidenceRecord, Base):
             name="one_claimant",
         ),
         CheckConstraint("num_nonnulls(value, value_min, value_max) >= 1", name="has_value"),
+        CheckConstraint(
+            "(protection_level = 'public' AND claimant_level = 'public') "
+            "OR protection_reason IS NOT NULL",
+            name="protection_reason_given",
+        ),
         CheckConstraint(
             "value_min <= value AND value <= value_max AND value_min <= value_max",
             name="value_range",

@@ -132,6 +132,10 @@ def _present(
     claimant = _claimant(claim, viewer)
     withheld: list[str] = ["claimant"] if claimant.withheld else []
     withheld = merge_withheld(withheld, [cited])
+    # Why the claim or its claimant is protected says something of what is withheld.
+    reason = claim.protection_reason if full and not claimant.withheld else None
+    if reason is None and claim.protection_reason is not None:
+        withheld.append("protection_reason")
     if not full:
         if notes is not None:
             withheld.append("notes")
@@ -162,6 +166,7 @@ def _present(
         about=_subjects(claim, claimant),
         citations=[cited.citation],
         notes=notes,
+        protection_reason=reason,
         independent_sources=sources[claim.id] if full else None,
         disclosure=Disclosure(level=level, coarsened=bool(withheld), withheld=withheld),
         created_at=claim.created_at,

@@ -200,6 +200,7 @@ def claim_input(row: Claim) -> ClaimCreate:
         protection_level=row.protection_level,
         claimant_level=row.claimant_level,
         claimant_description=row.claimant_description,
+        protection_reason=row.protection_reason,
     )
 
 
@@ -214,6 +215,7 @@ def save_claim(
     row.approximation, row.stance, row.notes = data.approximation, data.stance, data.notes
     row.protection_level = data.protection_level
     row.claimant_level, row.claimant_description = data.claimant_level, data.claimant_description
+    row.protection_reason = data.protection_reason
     set_period(row, data.period_start, data.period_end)
     row.claimant_organization_id = data.claimant_organization
     row.claimant_testimony_id = data.claimant_testimony

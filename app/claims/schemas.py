@@ -169,6 +169,13 @@ class ClaimCreate(RecordIn):
         description="How the claimant is described where it is withheld; defaults to 'an "
         "unnamed source quoted by <publisher>'.",
     )
+    protection_reason: NonEmptyText | None = Field(
+        default=None,
+        max_length=2000,
+        description="Why the claim, or its claimant, is protected; required when "
+        "`protection_level` or `claimant_level` is above public.",
+        json_schema_extra=RESTRICTED,
+    )
 
     def references(self) -> list[Reference]:
         links = [
@@ -208,6 +215,13 @@ class ClaimCreate(RecordIn):
             and self.period_start.first_day > self.period_end.last_day
         ):
             raise ValueError("period_start is after period_end")
+        levels = (self.protection_level, self.claimant_level)
+        if any(level is not ProtectionLevel.public for level in levels) and not (
+            self.protection_reason
+        ):
+            raise ValueError(
+                "a claim protected above public, or whose claimant is, needs a protection_reason"
+            )
         return self
 
 
@@ -267,6 +281,11 @@ class Claim(BaseModel):
     about: ClaimSubject
     citations: list[Citation] = Field(json_schema_extra=RESTRICTED)
     notes: str | None = Field(description="Null when withheld.", json_schema_extra=RESTRICTED)
+    protection_reason: str | None = Field(
+        description="Why the claim or its claimant is protected; null when neither is, and "
+        "when withheld from this client.",
+        json_schema_extra=RESTRICTED,
+    )
     independent_sources: int | None = Field(
         description="How many independent original sources stand behind this number: the "
         "distinct origins of this claim and of the active claims of the same fact that agree "

@@ -43,6 +43,7 @@ from app.sources import repository as sources
 from app.sources.models import Source as SourceRow
 from app.sources.presenters import present_sources
 from app.sources.schemas import Citation, Source
+from app.sources.spans import spans_of, without_spans
 from app.testimonies import repository as testimonies
 from app.testimonies.models import Testimony as TestimonyRow
 from app.testimonies.presenters import present_testimonies
@@ -108,9 +109,16 @@ def organization_text(record: Organization, _row: OrganizationRow) -> DocumentTe
 
 
 def source_text(record: Source, row: SourceRow) -> DocumentText:
-    title = record.title or f"[{label(record.source_type)}]"
-    # The archived copy is searchable by whoever may read it.
-    archived = None if record.disclosure.coarsened else row.archived_text
+    if record.title is None:
+        title = f"[{label(record.source_type)}]"
+    else:
+        title = f"[{record.title}]" if record.title_supplied else record.title
+    # The archived copy is searchable by whoever may read it, without the spans that are not
+    # part of the document (links injected into the copy): they are neither matched nor cut
+    # into snippets.
+    archived = None
+    if not record.disclosure.coarsened and row.archived_text is not None:
+        archived = without_spans(row.archived_text, spans_of(row.excluded_spans))
     return DocumentText(
         title=title,
         names=list(record.authors),

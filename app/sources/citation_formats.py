@@ -2,6 +2,16 @@
 
 CSL-JSON is the pivot: the text line is rendered from it by citeproc-py, BibTeX by pybtex and
 RIS by rispy, so each format is written by a library that knows its rules.
+
+A document without a title of its own (`title_supplied`: the title is a description supplied
+for it), or whose title is withheld, is not given a title in any format. Each gets the
+description where that format expects a description of an untitled work:
+
+* CSL-JSON: no `title`; the description in `genre`, the variable CSL styles print in place of
+  a missing title (APA in square brackets, Chicago as is).
+* BibTeX: no `title`; the description in `note`, in square brackets.
+* RIS: no `TI`; the description in `N1` (notes), in square brackets.
+* Text: the description in square brackets where the title would stand, not quoted.
 """
 
 from __future__ import annotations
@@ -26,11 +36,16 @@ MEDIA_TYPES = {
 # The OpenAPI schema of a CSL-JSON item, as far as every item is sure to have it.
 CSL_ITEM_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "required": ["id", "type", "title"],
+    "required": ["id", "type"],
     "properties": {
         "id": {"type": "string"},
         "type": {"type": "string"},
-        "title": {"type": "string"},
+        "title": {
+            "type": "string",
+            "description": "Absent when the document has no title of its own, or its title is "
+            "withheld: `genre` describes it instead.",
+        },
+        "genre": {"type": "string"},
     },
 }
 _CSL_TYPES = {
@@ -72,7 +87,11 @@ def csl_item(source: Source) -> dict[str, Any]:
     """The source as this client is shown it (the presenter's output): a coarsened source is
     cited without what it withholds."""
     item: dict[str, Any] = {"id": source.id, "type": _CSL_TYPES[source.source_type]}
-    item["title"] = source.title if source.title is not None else "[title withheld]"
+    description = _description(source)
+    if description is None:
+        item["title"] = source.title
+    else:
+        item["genre"] = description
     publisher = source.publisher.name if source.publisher else None
     if publisher:
         item["container-title" if item["type"] in _CONTAINED else "publisher"] = publisher
@@ -89,9 +108,25 @@ def csl_item(source: Source) -> dict[str, Any]:
     return item
 
 
+def _description(source: Source) -> str | None:
+    """What stands for the title of a source that has none, or whose title is withheld; None
+    when the source has a title of its own to show."""
+    if source.title is None:
+        return "title withheld"
+    if source.title_supplied:
+        return source.title
+    return None
+
+
+def _bracketed(item: dict[str, Any]) -> str | None:
+    """The description of an untitled item, as a supplied description is written: in square
+    brackets."""
+    return f"[{item['genre']}]" if "title" not in item and "genre" in item else None
+
+
 def _bibtex(item: dict[str, Any]) -> str:
     entry_type = _BIBTEX_TYPES.get(item["type"], "misc")
-    fields: dict[str, str] = {"title": item["title"]}
+    fields: dict[str, str] = {"title": item["title"]} if "title" in item else {}
     publisher = item.get("container-title") or item.get("publisher")
     if publisher:
         fields[{"article": "journal", "techreport": "institution"}.get(entry_type, "publisher")] = (
@@ -108,6 +143,9 @@ def _bibtex(item: dict[str, Any]) -> str:
     authors = " and ".join("{" + a["literal"] + "}" for a in item.get("author", []))
     if authors:
         fields["author"] = authors
+    description = _bracketed(item)
+    if description is not None:
+        fields["note"] = description
     entry = Entry(entry_type, fields=fields)
     return str(BibliographyData({item["id"]: entry}).to_string("bibtex"))
 
@@ -125,8 +163,9 @@ def _ris(item: dict[str, Any]) -> str:
     record: dict[str, Any] = {
         "type_of_reference": _RIS_TYPES.get(item["type"], "GEN"),
         "id": item["id"],
-        "title": item["title"],
     }
+    if "title" in item:
+        record["title"] = item["title"]
     if "author" in item:
         record["authors"] = [a["literal"] for a in item["author"]]
     if "container-title" in item:
@@ -142,14 +181,29 @@ def _ris(item: dict[str, Any]) -> str:
     if "accessed" in item:
         record["access_date"] = _ris_date(item["accessed"]["date-parts"][0])
     record["language"] = item["language"]
+    description = _bracketed(item)
+    if description is not None:
+        record["notes"] = [description]
     return str(rispy.dumps([record], implementation=_RisWriter))
 
 
+# Stands for a description while the style renders the line, then is replaced by it: the
+# style would quote (or italicise) it as a title, and it is not one.
+_PLACEHOLDER = "Xsuppliedtitleplaceholderx"
+
+
 def _text(item: dict[str, Any]) -> str:
+    description = _bracketed(item)
+    if description is not None:
+        item = {k: v for k, v in item.items() if k != "genre"} | {"title": _PLACEHOLDER}
     style = CitationStylesStyle(_TEXT_STYLE, validate=False)
     bibliography = CitationStylesBibliography(style, CiteProcJSON([item]), formatter.plain)
     bibliography.register(CslCitation([CitationItem(item["id"])]))
-    return "".join(str(entry) for entry in bibliography.bibliography()) + "\n"
+    line = "".join(str(entry) for entry in bibliography.bibliography())
+    if description is not None:
+        for quoted in (f"\u201c{_PLACEHOLDER}\u201d", f'"{_PLACEHOLDER}"', _PLACEHOLDER):
+            line = line.replace(quoted, description)
+    return line + "\n"
 
 
 def render(source: Source, citation_format: CitationFormat) -> str:

@@ -70,6 +70,7 @@ def source_ref(source: Source) -> SourceRef:
     return SourceRef(
         id=source.id,
         title=source.title,
+        title_supplied=source.title_supplied,
         publisher=RecordRef(id=source.publisher.id, name=source.publisher.name)
         if source.publisher
         else None,
@@ -93,7 +94,9 @@ def coarsened_source_ref(source: Source) -> SourceRef:
     """A protected source's reference without its title, URL and exact date."""
     ref = source_ref(source)
     year = ref.published[:4] if ref.published else None
-    return ref.model_copy(update={"title": None, "url": None, "published": year})
+    return ref.model_copy(
+        update={"title": None, "title_supplied": None, "url": None, "published": year}
+    )
 
 
 @dataclass(frozen=True)

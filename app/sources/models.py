@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
     Date,
     ForeignKey,
@@ -10,7 +12,7 @@ from sqlalchemy import (
     String,
     Text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db.base import Base, EvidenceRecord, Timestamped, text_enum, undated_last
@@ -24,6 +26,8 @@ class Source(EvidenceRecord, Base):
     __tablename__ = "sources"
 
     title: Mapped[str] = mapped_column(Text)
+    # The document has no title: `title` describes it (stored without square brackets).
+    title_supplied: Mapped[bool] = mapped_column(Boolean, server_default="false")
     publisher_id: Mapped[str | None] = mapped_column(
         ForeignKey("organizations.id", ondelete="RESTRICT")
     )
@@ -40,6 +44,9 @@ class Source(EvidenceRecord, Base):
     accessed_on: Mapped[date | None] = mapped_column(Date)
     archived_text: Mapped[str | None] = mapped_column(Text, deferred=True)
     archive_sha256: Mapped[str | None] = mapped_column(String(64))
+    # Spans of the archived text that are not part of the document (injected links,
+    # boilerplate): [{"char_start", "char_end", "reason"}], in text order, not overlapping.
+    excluded_spans: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default="[]")
     notes: Mapped[str | None] = mapped_column(Text)
     # A published article is public; an unpublished interview transcript is confidential.
     protection_level: Mapped[ProtectionLevel] = mapped_column(
@@ -78,6 +85,11 @@ class Source(EvidenceRecord, Base):
             name="published_span",
         ),
         CheckConstraint("archive_sha256 ~ '^[0-9a-f]{64}$'", name="archive_sha256_hex"),
+        CheckConstraint(
+            "jsonb_typeof(excluded_spans) = 'array' "
+            "AND (excluded_spans = '[]'::jsonb OR archived_text IS NOT NULL)",
+            name="excluded_spans_in_text",
+        ),
         Index("ix_sources_publisher_id", "publisher_id"),
         Index("ix_sources_source_type", "source_type"),
         Index("ix_sources_language", "language"),

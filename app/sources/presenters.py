@@ -10,13 +10,18 @@ from app.kit.partial_dates import DatePrecision, PartialDate
 from app.kit.protection import Disclosure
 from app.sources.citations import coarsened_source_ref, shown_source_ref
 from app.sources.models import Source as SourceRow
-from app.sources.schemas import Source, SourceRef
+from app.sources.schemas import ExcludedSpan, Source, SourceRef
 
 
 def describe_ref(ref: SourceRef) -> str:
     """A short bibliographic description, used in plain-text citations."""
     publisher = f"{ref.publisher.name}, " if ref.publisher else ""
-    title = f'"{ref.title}"' if ref.title is not None else "[title withheld]"
+    if ref.title is None:
+        title = "[title withheld]"
+    elif ref.title_supplied:
+        title = f"[{ref.title}]"  # a description, not the document's own title
+    else:
+        title = f'"{ref.title}"'
     return f"{publisher}{title} ({ref.published or 'n.d.'})."
 
 
@@ -33,7 +38,8 @@ def _shown_refs(sources: Sequence[SourceRow], viewer: Viewer) -> list[SourceRef]
 
 def _present(source: SourceRow, citer: Citer, viewer: Viewer) -> Source:
     """A source the client is shown coarsened keeps its type, publisher, language and year;
-    its title, authors, URL, notes, digest, access date and reason are withheld."""
+    its title, authors, URL, notes, digest, excluded spans, access date and reason are
+    withheld."""
     full = viewer.shows_in_full(source.protection_level, f"sources/{source.id}")
     published = PartialDate.from_columns(source.published_on, source.published_precision)
     # A source hidden from this client is never listed for it (the repository's visibility);
@@ -51,6 +57,7 @@ def _present(source: SourceRow, citer: Citer, viewer: Viewer) -> Source:
                 ("url", source.url),
                 ("accessed_on", source.accessed_on),
                 ("archive_sha256", source.archive_sha256),
+                ("excluded_spans", source.excluded_spans),
                 ("notes", source.notes),
                 ("protection_reason", source.protection_reason),
             )
@@ -60,6 +67,7 @@ def _present(source: SourceRow, citer: Citer, viewer: Viewer) -> Source:
     return Source(
         id=source.id,
         title=ref.title,
+        title_supplied=ref.title_supplied,
         publisher=ref.publisher,
         authors=source.authors if full else [],
         source_type=source.source_type,
@@ -71,6 +79,7 @@ def _present(source: SourceRow, citer: Citer, viewer: Viewer) -> Source:
         language=source.language,
         accessed_on=source.accessed_on if full else None,
         archive_sha256=source.archive_sha256 if full else None,
+        excluded_spans=[ExcludedSpan(**span) for span in source.excluded_spans] if full else [],
         relays=_shown_refs(source.relays, viewer),
         relayed_by=_shown_refs(source.relayed_by, viewer),
         notes=source.notes if full else None,

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple, TypeVar
 
 from pydantic import BaseModel
 
 from app.db.base import Quoted
 from app.kit.schemas import Locator, QuoteIn
+from app.sources.spans import Span, overlapping
 
 
 class QuoteMismatchError(ValueError):
@@ -19,11 +20,18 @@ class QuoteMismatchError(ValueError):
         self.field = field
 
 
-def verify_quote(quote: str, locator: Locator | None, archived_text: str | None) -> Locator | None:
+def verify_quote(
+    quote: str,
+    locator: Locator | None,
+    archived_text: str | None,
+    excluded: Sequence[Span] = (),
+) -> Locator | None:
     """The locator of `quote` in `archived_text`, checked, or found when not given.
 
     Without an archived text nothing can be checked and the locator is kept as given. A
-    quote that occurs more than once needs an explicit locator.
+    quote that occurs more than once needs an explicit locator. A quote may not be taken from
+    a span the source marks as not part of the document (`excluded`): found without a
+    locator, such an occurrence does not count.
     """
     if archived_text is None:
         return locator
@@ -34,22 +42,39 @@ def verify_quote(quote: str, locator: Locator | None, archived_text: str | None)
                 f"the text at {locator.char_start}-{locator.char_end} is {found[:60]!r}, "
                 f"not the quote {quote[:60]!r}"
             )
+        _outside(quote, locator.char_start, locator.char_end, excluded)
         return locator
-    start = archived_text.find(quote)
-    if start < 0:
+    starts, start = [], archived_text.find(quote)
+    while start >= 0:
+        starts.append(start)
+        start = archived_text.find(quote, start + 1)
+    if not starts:
         raise QuoteMismatchError(f"the quote {quote[:60]!r} is not in the source's archived text")
-    if archived_text.find(quote, start + 1) >= 0:
+    kept = [s for s in starts if overlapping(excluded, s, s + len(quote)) is None]
+    if not kept:
+        _outside(quote, starts[0], starts[0] + len(quote), excluded)
+    if len(kept) > 1:
         raise QuoteMismatchError(f"the quote {quote[:60]!r} occurs twice or more; give its locator")
-    return Locator(char_start=start, char_end=start + len(quote))
+    return Locator(char_start=kept[0], char_end=kept[0] + len(quote))
+
+
+def _outside(quote: str, start: int, end: int, excluded: Sequence[Span]) -> None:
+    span = overlapping(excluded, start, end)
+    if span is not None:
+        raise QuoteMismatchError(
+            f"the quote {quote[:60]!r} at {start}-{end} falls in the span {span[0]}-{span[1]}, "
+            "which the source marks as not part of the document"
+        )
 
 
 class QuotedSource(NamedTuple):
-    """What a quote is checked against: its source's archived text and relays, and why the
-    source was retracted, if it was."""
+    """What a quote is checked against: its source's archived text and relays, why the source
+    was retracted, if it was, and the spans of its text that are not part of the document."""
 
     archived_text: str | None
     relays: frozenset[str]
     retraction: str | None = None
+    excluded: tuple[Span, ...] = ()
 
 
 def rests_on_retracted(kind: str, record_id: str, reason: str) -> str:
@@ -77,7 +102,7 @@ def quote_columns(
     quote stands in its record's input (`excerpts.2.`), for error messages."""
     source = sources.get(data.source, QuotedSource(None, frozenset()))
     try:
-        locator = verify_quote(data.quote, data.locator, source.archived_text)
+        locator = verify_quote(data.quote, data.locator, source.archived_text, source.excluded)
     except QuoteMismatchError as error:
         raise QuoteMismatchError(str(error), f"{field}quote") from None
     if data.relayed_from is not None and data.relayed_from not in source.relays:
@@ -122,6 +147,6 @@ def with_locators(record: Located, sources: Mapping[str, QuotedSource]) -> Locat
             updates[name] = [with_locators(quote, sources) for quote in value]
     quote, source = getattr(record, "quote", None), getattr(record, "source", None)
     if isinstance(quote, str) and isinstance(source, str) and record.locator is None:  # type: ignore[attr-defined]
-        text = sources.get(source, QuotedSource(None, frozenset())).archived_text
-        updates["locator"] = verify_quote(quote, None, text)
+        quoted = sources.get(source, QuotedSource(None, frozenset()))
+        updates["locator"] = verify_quote(quote, None, quoted.archived_text, quoted.excluded)
     return record.model_copy(update=updates) if updates else record

@@ -24,6 +24,7 @@ from app.organizations.models import Organization
 from app.sources.models import Source, SourceRelay, published_ascending, published_descending
 from app.sources.quotes import QuotedSource, QuoteMismatchError, locator_of, verify_quote
 from app.sources.schemas import SourceCreate, SourceQuery
+from app.sources.spans import Span, spans_of
 from app.testimonies.models import TestimonyExcerpt
 
 SORT_KEYS = {
@@ -107,9 +108,10 @@ async def get_source(
 
 async def get_archived_text(
     session: AsyncSession, source_id: str, viewer: Viewer
-) -> tuple[str, str]:
-    """A source's archived text and its SHA-256, for clients shown the source in full; 404
-    when there is no archived copy (or the client may not learn the source exists)."""
+) -> tuple[str, str, tuple[Span, ...]]:
+    """A source's archived text, its SHA-256 and the spans of it that are not part of the
+    document, for clients shown the source in full; 404 when there is no archived copy (or
+    the client may not learn the source exists)."""
     source = await get_source(session, source_id, viewer.principal)
     if not viewer.shows_in_full(source.protection_level, f"sources/{source.id}"):
         raise ProblemError(
@@ -118,7 +120,7 @@ async def get_archived_text(
     if source.archive_sha256 is None:
         raise ProblemError(404, "not-found", f"The source {source_id!r} has no archived text.")
     text = await session.scalar(select(Source.archived_text).where(Source.id == source_id))
-    return text or "", source.archive_sha256
+    return text or "", source.archive_sha256, spans_of(source.excluded_spans)
 
 
 async def sources_by_id(session: AsyncSession, ids: Iterable[str]) -> dict[str, Source]:
@@ -136,6 +138,7 @@ def source_input(row: Source) -> SourceCreate:
     return SourceCreate(
         id=row.id,
         title=row.title,
+        title_supplied=row.title_supplied,
         publisher=row.publisher_id,
         authors=row.authors,
         source_type=row.source_type,
@@ -145,6 +148,7 @@ def source_input(row: Source) -> SourceCreate:
         accessed_on=row.accessed_on,
         archived_text=row.archived_text,
         archive_sha256=row.archive_sha256,
+        excluded_spans=row.excluded_spans,
         relays=[s.id for s in row.relays],
         notes=row.notes,
         protection_level=row.protection_level,
@@ -158,6 +162,7 @@ def save_source(
     """`relayed` are the rows of `data.relays`, in that order."""
     row = row or Source(id=data.id)
     row.title, row.publisher_id, row.authors = data.title, data.publisher, data.authors
+    row.title_supplied = data.title_supplied
     row.source_type = data.source_type
     row.published_on = data.published.first_day if data.published else None
     row.published_until = data.published.last_day if data.published else None
@@ -165,6 +170,7 @@ def save_source(
     row.url = str(data.url) if data.url else None
     row.language, row.accessed_on, row.notes = data.language, data.accessed_on, data.notes
     row.archived_text, row.archive_sha256 = data.archived_text, data.archive_sha256
+    row.excluded_spans = [span.model_dump() for span in data.excluded_spans]
     row.relays = relayed
     row.protection_level, row.protection_reason = data.protection_level, data.protection_reason
     session.add(row)
@@ -192,6 +198,7 @@ def quoted_source(source: Source) -> QuotedSource:
         source.archived_text,
         frozenset(r.id for r in source.relays),
         (source.status_reason or "retracted") if retracted else None,
+        spans_of(source.excluded_spans),
     )
 
 
@@ -204,12 +211,14 @@ async def write_source(session: AsyncSession, data: SourceCreate, row: Source) -
 
 
 async def check_dependent_quotes(session: AsyncSession, source: Source) -> None:
-    """Every quote taken from the source must still stand in its (new) archived text, and
-    every passage said to report a relayed source must still name one of its relays.
+    """Every quote taken from the source must still stand in its (new) archived text, outside
+    the spans it marks as not part of the document, and every passage said to report a
+    relayed source must still name one of its relays.
 
     The error says neither the quote nor whose it is: the writer may not be allowed to read
     the record that quotes the source."""
     relays = {r.id for r in source.relays}
+    excluded = spans_of(source.excluded_spans)
     quoting: tuple[type[Quoted], ...] = (Claim, FacilityMention, TestimonyExcerpt)
     for model in quoting:
         quotes = await session.scalars(select(model).where(model.source_id == source.id))
@@ -221,6 +230,14 @@ async def check_dependent_quotes(session: AsyncSession, source: Source) -> None:
                     "a quote that another record takes from this source does not stand in "
                     "the new archived text as it was located",
                     "archived_text",
+                ) from None
+            try:
+                verify_quote(quoted.quote, locator_of(quoted), source.archived_text, excluded)
+            except QuoteMismatchError:
+                raise QuoteMismatchError(
+                    "a quote that another record takes from this source falls in a span "
+                    "marked as not part of the document",
+                    "excluded_spans",
                 ) from None
             if quoted.relayed_from_id is not None and quoted.relayed_from_id not in relays:
                 raise QuoteMismatchError(

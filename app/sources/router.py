@@ -62,19 +62,38 @@ async def list_sources(
         200: {
             "description": "The archived copy, UTF-8. Quote locators count code points in it.",
             "content": {"text/plain": {"schema": {"type": "string"}}},
+            "headers": {
+                "Excluded-Spans": {
+                    "description": "The spans of the text that are not part of the document "
+                    "(injected links, boilerplate), as `start-end` code-point offsets, end "
+                    "exclusive, comma-separated, in text order; absent when there are none. "
+                    "Their reasons are the source's `excluded_spans`.",
+                    "schema": {"type": "string", "example": "507-817, 1367-1672"},
+                },
+                "Link": {
+                    "description": 'The source record, `rel="describedby"`: its '
+                    "`archive_sha256` and `excluded_spans`.",
+                    "schema": {"type": "string"},
+                },
+            },
         },
         **problem_responses(403, 404),
     },
 )
 async def get_source_text(source_id: str, session: SessionDep, viewer: ViewerDep) -> Response:
-    """The archived text of a source, against which every quote's locator can be checked;
-    a protected source's only for clients cleared for its level."""
-    text, sha256 = await repository.get_archived_text(session, source_id, viewer)
-    return Response(
-        text,
-        media_type="text/plain; charset=utf-8",
-        headers={"ETag": f'"{sha256}"', "Repr-Digest": f"sha-256=:{_base64(sha256)}:"},
-    )
+    """The archived text of a source, byte for byte, against which every quote's locator can
+    be checked; a protected source's only for clients cleared for its level. The spans of it
+    that are not part of the document are named in the `Excluded-Spans` header."""
+    text, sha256, excluded = await repository.get_archived_text(session, source_id, viewer)
+    headers = {
+        "ETag": f'"{sha256}"',
+        "Repr-Digest": f"sha-256=:{_base64(sha256)}:",
+        # The id is a slug (the source was found by it): nothing in it needs escaping.
+        "Link": f'</v1/sources/{source_id}>; rel="describedby"; type="application/json"',
+    }
+    if excluded:
+        headers["Excluded-Spans"] = ", ".join(f"{start}-{end}" for start, end in excluded)
+    return Response(text, media_type="text/plain; charset=utf-8", headers=headers)
 
 
 def _base64(hex_digest: str) -> str:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import hashlib
 from datetime import date, datetime
 from enum import StrEnum
+from itertools import pairwise
 from typing import Annotated, Self
 
 from pydantic import (
@@ -30,6 +31,7 @@ from app.kit.schemas import (
     Reference,
     ShortText,
     Slug,
+    StrictModel,
 )
 
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
@@ -50,8 +52,35 @@ class SourceType(StrEnum):
     other = "other"
 
 
+class ExcludedSpan(StrictModel):
+    """A span of the archived text that is not part of the document: links injected into the
+    copy, page furniture, boilerplate. Offsets count code points, end exclusive, like quote
+    locators; no quote may be taken from it, and search leaves it out."""
+
+    char_start: int = Field(ge=0, description="Offset of the span's first character.")
+    char_end: int = Field(gt=0, description="Offset just past the span's last character.")
+    reason: ShortText = Field(
+        description="Why it is not part of the document.", examples=["injected spam links"]
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.char_end <= self.char_start:
+            raise ValueError("char_end must be greater than char_start")
+        return self
+
+
 class SourceCreate(RecordIn):
-    title: ShortText
+    title: ShortText = Field(
+        description="The document's own title; where it has none, a description of it with "
+        "`title_supplied` true. A title given wholly in square brackets is read as supplied: "
+        "it is stored without the brackets and `title_supplied` is set."
+    )
+    title_supplied: bool = Field(
+        default=False,
+        description="True when the document has no title and `title` is a description "
+        "supplied for it (a reference manager gets it as a description, not as a title).",
+    )
     publisher: Slug | None = Field(default=None, description="Organization that published it.")
     authors: list[ShortText] = Field(default_factory=list)
     source_type: SourceType
@@ -66,6 +95,12 @@ class SourceCreate(RecordIn):
     )
     archive_sha256: Sha256 | None = Field(
         default=None, description="SHA-256 of the archived copy's UTF-8 bytes."
+    )
+    excluded_spans: list[ExcludedSpan] = Field(
+        default_factory=list,
+        description="Spans of `archived_text` that are not part of the document (injected "
+        "links, boilerplate), each with its reason; inside the text, not overlapping. The text "
+        "itself is kept as archived.",
     )
     relays: list[Slug] = Field(
         default_factory=list,
@@ -96,8 +131,39 @@ class SourceCreate(RecordIn):
     def _relays_as_set(cls, relays: list[str]) -> list[str]:
         return sorted(set(relays))
 
+    @field_validator("excluded_spans")
+    @classmethod
+    def _spans_in_order(cls, spans: list[ExcludedSpan]) -> list[ExcludedSpan]:
+        spans = sorted(spans, key=lambda span: (span.char_start, span.char_end))
+        for before, after in pairwise(spans):
+            if after.char_start < before.char_end:
+                raise ValueError(
+                    f"the spans {before.char_start}-{before.char_end} and "
+                    f"{after.char_start}-{after.char_end} overlap"
+                )
+        return spans
+
+    @model_validator(mode="after")
+    def _supplied_title(self) -> Self:
+        title = self.title
+        if len(title) > 2 and title.startswith("[") and title.endswith("]"):
+            inner = title[1:-1].strip()
+            if inner:
+                self.title, self.title_supplied = inner, True
+        return self
+
     @model_validator(mode="after")
     def _archive_consistent(self) -> Self:
+        if self.excluded_spans:
+            if self.archived_text is None:
+                raise ValueError("excluded_spans need an archived_text to lie in")
+            length = len(self.archived_text)
+            outside = [s for s in self.excluded_spans if s.char_end > length]
+            if outside:
+                raise ValueError(
+                    f"the span {outside[0].char_start}-{outside[0].char_end} ends past the "
+                    f"archived text ({length} characters)"
+                )
         if self.archived_text is not None:
             digest = hashlib.sha256(self.archived_text.encode("utf-8")).hexdigest()
             if self.archive_sha256 is None:
@@ -117,9 +183,22 @@ class SourceRef(BaseModel):
 
     id: str
     title: str | None = Field(description="Null when withheld.")
+    title_supplied: bool | None = Field(
+        default=False,
+        description="True when the document has no title and `title` describes it (cite it "
+        "as a description, e.g. in square brackets); null when the title is withheld.",
+    )
     publisher: RecordRef | None
     published: str | None = Field(description="ISO 8601 date of reduced precision, or null.")
     url: str | None
+
+
+class Speaker(StrEnum):
+    """Whose words a testimony's excerpt is: the witness's own (`witness`), or the reporter's
+    narration about the witness (`narrator`: "Ms Kim was just 16 when she started work")."""
+
+    witness = "witness"
+    narrator = "narrator"
 
 
 class Citation(BaseModel):
@@ -140,6 +219,12 @@ class Citation(BaseModel):
         description="`unsupported` when the quote's source has been retracted.",
     )
     status_reason: str | None = None
+    speaker: Speaker | None = Field(
+        default=None,
+        description="For a testimony's excerpt: `witness` when the quote is the witness's own "
+        "words, `narrator` when it is the reporter's narration about the witness. Null for "
+        "other citations.",
+    )
     relay_chain: list[SourceRef] = Field(
         description="When the quote reports another source's statement: that source, then the "
         "sources it in turn reports, to the origin (for a KCNA statement quoted by the BBC, "
@@ -156,6 +241,10 @@ class Source(BaseModel):
 
     id: str
     title: str | None = Field(description="Null when withheld.", json_schema_extra=RESTRICTED)
+    title_supplied: bool | None = Field(
+        description="True when the document has no title and `title` is a description "
+        "supplied for it; null when the title is withheld."
+    )
     publisher: RecordRef | None
     authors: list[str] = Field(json_schema_extra=RESTRICTED)
     source_type: SourceType
@@ -165,6 +254,12 @@ class Source(BaseModel):
     language: str
     accessed_on: date | None
     archive_sha256: str | None
+    excluded_spans: list[ExcludedSpan] = Field(
+        description="Spans of the archived text (`GET /v1/sources/{id}/text`) that are not part "
+        "of the document, such as injected links; empty when none, and when the text is "
+        "withheld.",
+        json_schema_extra=RESTRICTED,
+    )
     relays: list[SourceRef] = Field(description="Sources whose statements this source reports.")
     relayed_by: list[SourceRef] = Field(description="Sources that report this source.")
     notes: str | None = Field(json_schema_extra=RESTRICTED)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     Boolean,
+    CheckConstraint,
     Column,
     DateTime,
     ForeignKey,
@@ -28,6 +29,7 @@ from app.db.base import (
 from app.facilities.models import Facility
 from app.kit.protection import ProtectionLevel
 from app.kit.provinces import Province
+from app.sources.schemas import Speaker
 from app.testimonies.schemas import Gender, WitnessRole
 
 testimony_facilities = Table(
@@ -62,6 +64,7 @@ class Testimony(Period, EvidenceRecord, Base):
     protection_level: Mapped[ProtectionLevel] = mapped_column(
         text_enum(ProtectionLevel, "protection_level"), server_default=ProtectionLevel.restricted
     )
+    protection_reason: Mapped[str | None] = mapped_column(Text)
 
     facilities: Mapped[list[Facility]] = relationship(
         secondary=testimony_facilities, order_by="Facility.id", lazy="raise"
@@ -72,6 +75,10 @@ class Testimony(Period, EvidenceRecord, Base):
 
     __table_args__ = (
         *Period.period_checks(),
+        CheckConstraint(
+            "protection_level = 'public' OR protection_reason IS NOT NULL",
+            name="protection_reason_given",
+        ),
         Index("ix_testimonies_province", "province"),
         Index("ix_testimonies_witness_role", "witness_role"),
         Index("ix_testimonies_protection_level", "protection_level"),
@@ -81,7 +88,8 @@ class Testimony(Period, EvidenceRecord, Base):
 
 
 class TestimonyExcerpt(Quoted, Supported, Timestamped, Base):
-    """A verbatim quote of the witness's own account."""
+    """A verbatim quote of the account: the witness's own words, or the reporter's narration
+    about the witness (`speaker`)."""
 
     __tablename__ = "testimony_excerpts"
 
@@ -92,6 +100,9 @@ class TestimonyExcerpt(Quoted, Supported, Timestamped, Base):
     position: Mapped[int]
     protection_level: Mapped[ProtectionLevel] = mapped_column(
         text_enum(ProtectionLevel, "protection_level"), server_default=ProtectionLevel.public
+    )
+    speaker: Mapped[Speaker] = mapped_column(
+        text_enum(Speaker, "speaker"), server_default=Speaker.witness
     )
 
     __table_args__ = Quoted.quote_checks()

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,8 +17,9 @@ from app.kit.protection import (
     year_only,
 )
 from app.kit.schemas import RecordRef
-from app.sources.citations import CitationBuilder, merge_withheld
+from app.sources.citations import CitationBuilder, Cited, merge_withheld
 from app.testimonies.models import Testimony as TestimonyRow
+from app.testimonies.models import TestimonyExcerpt
 from app.testimonies.schemas import LabourType, Testimony, Witness
 
 
@@ -54,14 +56,11 @@ def _present(
         if is_finer_than_year(period):
             withheld.append("period")
             period = year_only(period)
+        if testimony.protection_reason is not None:
+            withheld.append("protection_reason")
     cited = [
         one
-        for one in (
-            citations.cite(
-                e, strictest(e.protection_level, testimony.protection_level), viewer, record
-            )
-            for e in testimony.excerpts
-        )
+        for one in (_cite(citations, e, testimony, viewer, record) for e in testimony.excerpts)
         if not one.hidden
     ]
     withheld = merge_withheld(withheld, cited)
@@ -84,6 +83,7 @@ def _present(
         labour_types=[LabourType(t) for t in testimony.labour_types],
         summary=testimony.summary,
         protection_level=testimony.protection_level,
+        protection_reason=testimony.protection_reason if full else None,
         citations=[one.citation for one in cited],
         disclosure=Disclosure(
             level=testimony.protection_level, coarsened=bool(withheld), withheld=withheld
@@ -95,3 +95,17 @@ def _present(
             "testimonies", testimony.id, f"Testimony of {testimony.witness_pseudonym}."
         ),
     )
+
+
+def _cite(
+    citations: CitationBuilder,
+    excerpt: TestimonyExcerpt,
+    testimony: TestimonyRow,
+    viewer: Viewer,
+    record: str,
+) -> Cited:
+    """An excerpt's citation, saying who speaks in it (the witness, or the reporter)."""
+    level = strictest(excerpt.protection_level, testimony.protection_level)
+    cited = citations.cite(excerpt, level, viewer, record)
+    citation = cited.citation.model_copy(update={"speaker": excerpt.speaker})
+    return replace(cited, citation=citation)

@@ -155,8 +155,13 @@ def testimony_input(row: Testimony) -> TestimonyCreate:
         labour_types=[LabourType(t) for t in row.labour_types],
         summary=row.summary,
         protection_level=row.protection_level,
+        protection_reason=row.protection_reason,
         excerpts=[
-            ExcerptIn(**quote_input(e).model_dump(), protection_level=e.protection_level)
+            ExcerptIn(
+                **quote_input(e).model_dump(),
+                protection_level=e.protection_level,
+                speaker=e.speaker,
+            )
             for e in row.excerpts
         ],
     )
@@ -180,11 +185,13 @@ def save_testimony(
     row.province, row.county = data.province, data.county
     row.labour_types = [t.value for t in data.labour_types]
     row.summary, row.protection_level = data.summary, data.protection_level
+    row.protection_reason = data.protection_reason
     row.facilities = facilities
     row.excerpts = [
         TestimonyExcerpt(
             position=i,
             protection_level=e.protection_level,
+            speaker=e.speaker,
             status=RecordStatus.unsupported if support(e, sources) else RecordStatus.active,
             status_reason=support(e, sources),
             **quote_columns(e, sources, f"excerpts.{i}."),

@@ -24,7 +24,7 @@ from app.kit.schemas import (
     Slug,
     quote_references,
 )
-from app.sources.schemas import Citation
+from app.sources.schemas import Citation, Speaker
 
 
 class WitnessRole(StrEnum):
@@ -62,6 +62,12 @@ class ExcerptIn(QuoteIn):
         description="Set stricter than the testimony's level to protect this quote more; a "
         "looser value has no effect (an excerpt inherits its testimony's level).",
     )
+    speaker: Speaker = Field(
+        default=Speaker.witness,
+        description="`witness` when the quote is the witness's own words (what they say or "
+        "write, quoted); `narrator` when it is the reporter's narration about the witness "
+        '("Ms Kim was just 16 when she started work in the mine").',
+    )
 
 
 class TestimonyCreate(RecordIn):
@@ -83,7 +89,18 @@ class TestimonyCreate(RecordIn):
     facilities: list[Slug] = Field(default_factory=list)
     labour_types: list[LabourType] = Field(default_factory=list)
     summary: NonEmptyText = Field(description="The account in the database's own, neutral words.")
-    protection_level: ProtectionLevel = ProtectionLevel.restricted
+    protection_level: ProtectionLevel = Field(
+        default=ProtectionLevel.restricted,
+        description="public for an account already published as it is recorded here; "
+        "restricted where its details would single the witness out; confidential where even "
+        "its existence is sensitive (see the README's access section).",
+    )
+    protection_reason: NonEmptyText | None = Field(
+        default=None,
+        max_length=2000,
+        description="Why the testimony is protected; required above public.",
+        json_schema_extra=RESTRICTED,
+    )
     excerpts: list[ExcerptIn] = Field(default_factory=list, description="Verbatim quotes.")
 
     def references(self) -> list[Reference]:
@@ -103,6 +120,12 @@ class TestimonyCreate(RecordIn):
             and self.period_start.first_day > self.period_end.last_day
         ):
             raise ValueError("period_start is after period_end")
+        return self
+
+    @model_validator(mode="after")
+    def _reason_given(self) -> Self:
+        if self.protection_level is not ProtectionLevel.public and not self.protection_reason:
+            raise ValueError("a protected testimony needs a protection_reason")
         return self
 
 
@@ -139,8 +162,13 @@ class Testimony(BaseModel):
     labour_types: list[LabourType]
     summary: str
     protection_level: ProtectionLevel
+    protection_reason: str | None = Field(
+        description="Why the testimony is protected; null when public, and when withheld.",
+        json_schema_extra=RESTRICTED,
+    )
     citations: list[Citation] = Field(
-        description="The witness's own words, verbatim; quotes are withheld when coarsened.",
+        description="The account's excerpts, verbatim, each with its `speaker` (the witness, "
+        "or the reporter narrating); quotes are withheld when coarsened.",
         json_schema_extra=RESTRICTED,
     )
     disclosure: Disclosure
