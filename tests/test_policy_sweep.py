@@ -412,6 +412,31 @@ async def test_withheld_material_is_still_shown_to_cleared_clients(
     assert (await client.get("/v1/claims/c-self", headers=restricted)).json()["about"][
         "testimony"
     ] == {"id": "t-public", "name": "Public witness"}
+    # The withheld witness's own excerpt of the passage would name them: it is withheld too,
+    # while the same words quoted by others stay.
+    await factories.testimony(
+        session,
+        id="t-insider",
+        witness_pseudonym="An insider",
+        excerpts=[{"source": ARTICLE_ID, "quote": INSIDE_QUOTE}],
+    )
+    await factories.claim(
+        session,
+        id="c-insider",
+        statement="About 40 workers were sent abroad, an insider says.",
+        value=40,
+        claimant_testimony="t-insider",
+        claimant_level="restricted",
+        source=ARTICLE_ID,
+        quote=INSIDE_QUOTE,
+    )
+    insider = (await client.get("/v1/testimonies/t-insider")).json()
+    assert [c["quote"] for c in insider["citations"]] == [None]
+    cleared_insider = (await client.get("/v1/testimonies/t-insider", headers=restricted)).json()
+    assert [c["quote"] for c in cleared_insider["citations"]] == [INSIDE_QUOTE]
+    assert (await client.get("/v1/claims/c-inside")).json()["citations"][0]["quote"] == INSIDE_QUOTE
+    found = await client.get("/v1/search", params={"q": "workers sent abroad", "type": "testimony"})
+    assert "t-insider" not in [r["id"] for r in found.json()["data"]]
     cleared = (await client.get("/v1/claims/c-inside", headers=restricted)).json()
     assert cleared["claimant"]["id"] == "insider"
 

@@ -71,7 +71,7 @@ def _span(quote: dict[str, Any]) -> tuple[int, int] | None:
 
 
 async def revision_levels(
-    session: AsyncSession, current: ProtectionLevel, revisions: Sequence[Revision]
+    session: AsyncSession, record: str, current: ProtectionLevel, revisions: Sequence[Revision]
 ) -> list[ProtectionLevel]:
     """The level each revision is served at: the strictest of the record's current level,
     the levels the revision itself recorded (the record's, its claimant's, each quote's) and
@@ -105,6 +105,7 @@ async def revision_levels(
                         q.get("relayed_from"),
                         _span(q),
                         q["quote"],
+                        record,
                     )
                     for q in quotes[id(revision)]
                 ),
@@ -151,7 +152,7 @@ async def list_revisions(
         )
     )
     earlier = [before] if before is not None else []
-    levels = await revision_levels(session, kind.level(row), [*earlier, *window.rows])
+    levels = await revision_levels(session, record, kind.level(row), [*earlier, *window.rows])
     if before is None:  # the first revision's changes hold nothing older
         levels = [ProtectionLevel.public, *levels]
     change_levels = [strictest(a, b) for a, b in pairwise(levels)]
@@ -189,8 +190,9 @@ async def read_revision(
     )
     if revision is None:
         raise ProblemError(404, "not-found", f"The {kind.singular} has no revision {number}.")
-    [level] = await revision_levels(session, kind.level(row), [revision])
-    if not viewer.shows_in_full(level, f"{kind.plural}/{row.id}"):
+    record = f"{kind.plural}/{row.id}"
+    [level] = await revision_levels(session, record, kind.level(row), [revision])
+    if not viewer.shows_in_full(level, record):
         scope = "read:confidential" if level is ProtectionLevel.confidential else "read:restricted"
         raise ProblemError(
             403,

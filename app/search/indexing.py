@@ -114,7 +114,7 @@ _QUOTING_PROTECTED = text(
         SELECT c.source_id, c.char_start, c.char_end
         FROM claims AS c
         WHERE c.id = ANY(:claims) AND c.char_start IS NOT NULL
-          AND (c.protection_level <> 'public' OR EXISTS (
+          AND (c.protection_level <> 'public' OR c.claimant_level <> 'public' OR EXISTS (
               SELECT FROM testimonies AS t
               WHERE t.id IN (c.claimant_testimony_id, c.about_testimony_id)
                 AND t.protection_level <> 'public'))

@@ -44,13 +44,13 @@ _RELAY_CHAINS = text(
 # one route is never served on another.
 _PROTECTED_PASSAGES = text(
     """
-    SELECT e.source_id, e.char_start, e.char_end, e.quote,
+    SELECT e.source_id, e.char_start, e.char_end, e.quote, NULL AS only_for,
            e.protection_level AS own, t.protection_level AS owner, NULL AS other
     FROM testimony_excerpts AS e JOIN testimonies AS t ON t.id = e.testimony_id
     WHERE e.source_id = ANY(:sources) AND e.char_start IS NOT NULL
       AND (e.protection_level <> 'public' OR t.protection_level <> 'public')
     UNION ALL
-    SELECT c.source_id, c.char_start, c.char_end, c.quote,
+    SELECT c.source_id, c.char_start, c.char_end, c.quote, NULL,
            c.protection_level, made_by.protection_level, about.protection_level
     FROM claims AS c
     LEFT JOIN testimonies AS made_by ON made_by.id = c.claimant_testimony_id
@@ -60,6 +60,14 @@ _PROTECTED_PASSAGES = text(
            OR c.about_testimony_id IS NOT NULL)
       AND (c.protection_level <> 'public' OR made_by.protection_level <> 'public'
            OR about.protection_level <> 'public')
+    UNION ALL
+    -- A claim that withholds its witness as claimant: the witness's own excerpts of the
+    -- passage would tell who said it, so they are served at the claimant's level.
+    SELECT c.source_id, c.char_start, c.char_end, c.quote,
+           'testimonies/' || c.claimant_testimony_id, c.claimant_level, NULL, NULL
+    FROM claims AS c
+    WHERE c.source_id = ANY(:sources) AND c.char_start IS NOT NULL
+      AND c.claimant_level <> 'public' AND c.claimant_testimony_id IS NOT NULL
     """
 )
 
@@ -112,14 +120,19 @@ class Cited:
 
 @dataclass(frozen=True)
 class Passage:
-    """A span of a source's text that a protected record quotes, and that record's level."""
+    """A span of a source's text that a protected record quotes, and that record's level;
+    `only_for` names the one record whose quotes of it it protects, where it protects no
+    other (a withheld claimant's own excerpts)."""
 
     start: int
     end: int
     words: str
     level: ProtectionLevel
+    only_for: str | None = None
 
-    def meets(self, span: tuple[int, int] | None, words: str) -> bool:
+    def meets(self, span: tuple[int, int] | None, words: str, record: str) -> bool:
+        if self.only_for is not None and self.only_for != record:
+            return False
         if span is not None:
             return self.start < span[1] and span[0] < self.end
         return words in self.words or self.words in words
@@ -143,8 +156,8 @@ class QuoteLevels:
         wanted = sorted(set(source_ids))
         if wanted:
             for row in await session.execute(_PROTECTED_PASSAGES, {"sources": wanted}):
-                level = strictest(*(ProtectionLevel(v) for v in row[4:] if v is not None))
-                passage = Passage(row.char_start, row.char_end, row.quote, level)
+                level = strictest(*(ProtectionLevel(v) for v in row[5:] if v is not None))
+                passage = Passage(row.char_start, row.char_end, row.quote, level, row.only_for)
                 found.setdefault(row.source_id, []).append(passage)
         return found
 
@@ -160,11 +173,13 @@ class QuoteLevels:
         relayed_from_id: str | None,
         span: tuple[int, int] | None,
         words: str,
+        record: str,
     ) -> ProtectionLevel:
+        """`record` (`type/id`) is the record the quote belongs to."""
         overlapping = [
             passage.level
             for passage in self._passages.get(source_id, [])
-            if passage.meets(span, words)
+            if passage.meets(span, words, record)
         ]
         quoted = [self._sources.get(s) for s in (source_id, relayed_from_id) if s is not None]
         return strictest(
@@ -201,12 +216,12 @@ class CitationBuilder:
             sources |= {root: refs[root] for root in roots}
         return cls(chains, QuoteLevels(sources, passages))
 
-    def level(self, quoted: Quoted, owner_level: ProtectionLevel) -> ProtectionLevel:
-        """The level the quote is served at. Needs `quoted.source` loaded."""
+    def level(self, quoted: Quoted, owner_level: ProtectionLevel, record: str) -> ProtectionLevel:
+        """The level the quote of `record` is served at. Needs `quoted.source` loaded."""
         start, end = quoted.char_start, quoted.char_end
         span = (start, end) if start is not None and end is not None else None
         return self._levels.of(
-            owner_level, quoted.source_id, quoted.relayed_from_id, span, quoted.quote
+            owner_level, quoted.source_id, quoted.relayed_from_id, span, quoted.quote, record
         )
 
     def cite(
@@ -214,7 +229,7 @@ class CitationBuilder:
     ) -> Cited:
         """Needs `quoted.source.publisher` loaded. `record` names the record the quote belongs
         to, for the audit of what was disclosed."""
-        level = self.level(quoted, owner_level)
+        level = self.level(quoted, owner_level, record)
         withheld: list[str] = []
         source = shown_source_ref(quoted.source, viewer)
         if source is None or source.title is None:
