@@ -209,22 +209,16 @@ def read_seed(seed_dir: Path) -> SeedData:
     return data
 
 
-def unresolved_references(data: SeedData) -> list[tuple[str, str, str]]:
-    """(kind, id, problem) for each link to a record not in `data`."""
+def _unresolved_references(data: SeedData) -> list[str]:
+    """`type/id: field: problem` for each link to a record not in `data`."""
     records = data.by_kind()
     ids = {kind: {item.id for item in items} for kind, items in records.items()}
     return [
-        (kind, item.id, f"{field}: no {SINGULAR[target_kind]} has the id {target!r}")
+        f"{kind}/{item.id}: {field}: no {SINGULAR[target_kind]} has the id {target!r}"
         for kind, items in records.items()
         for item in items
         for field, target_kind, target in item.references()
         if target not in ids[target_kind]
-    ]
-
-
-def _unresolved_references(data: SeedData) -> list[str]:
-    return [
-        f"{kind}/{record_id}: {problem}" for kind, record_id, problem in unresolved_references(data)
     ]
 
 
