@@ -52,10 +52,12 @@ db_cli = typer.Typer(help="Database schema (Alembic migrations).")
 seed_cli = typer.Typer(help="The seed corpus in seed/.")
 keys_cli = typer.Typer(help="API keys.")
 search_cli = typer.Typer(help="Search documents.")
+views_cli = typer.Typer(help="Stored views: each record as each access tier is shown it.")
 cli.add_typer(db_cli, name="db")
 cli.add_typer(seed_cli, name="seed")
 cli.add_typer(keys_cli, name="keys")
 cli.add_typer(search_cli, name="search")
+cli.add_typer(views_cli, name="views")
 export_cli = typer.Typer(help="Releases: versioned snapshots of the data, to publish.")
 cli.add_typer(export_cli, name="export")
 
@@ -187,8 +189,8 @@ def serve(
 
 @db_cli.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
-    """Apply migrations up to REVISION (default: head), then index records that have no
-    search documents yet."""
+    """Apply migrations up to REVISION (default: head), then render records that have no
+    stored views yet."""
     _upgrade(_database(), revision)
 
 
@@ -197,18 +199,27 @@ def _upgrade(url: URL, revision: str) -> None:
     if revision == "head":
         indexed = asyncio.run(_in_transaction(url, index_missing))
         if indexed:
-            typer.echo(f"indexed {indexed} records for search", err=True)
+            typer.echo(f"rendered {indexed} records (views and search documents)", err=True)
+
+
+async def _rebuild(session: AsyncSession) -> int:
+    return sum([await reindex_all(session, kind) for kind in INDEXED])
 
 
 @search_cli.command("reindex")
 def search_reindex() -> None:
-    """Rebuild every record's search documents (after changing how documents are built)."""
-
-    async def rebuild(session: AsyncSession) -> int:
-        return sum([await reindex_all(session, kind) for kind in INDEXED])
-
-    written = asyncio.run(_in_transaction(_database(), rebuild))
+    """Rebuild every record's search documents (and stored views: both are cut from one
+    rendering)."""
+    written = asyncio.run(_in_transaction(_database(), _rebuild))
     typer.echo(f"wrote {written} search documents", err=True)
+
+
+@views_cli.command("rebuild")
+def views_rebuild() -> None:
+    """Render every record's stored views (and search documents) again, in one transaction:
+    after changing how records are presented, or to check them (see the README)."""
+    written = asyncio.run(_in_transaction(_database(), _rebuild))
+    typer.echo(f"rendered every record again ({written} search documents)", err=True)
 
 
 @db_cli.command("stop")

@@ -48,7 +48,7 @@ from app.testimonies.schemas import TestimonyQuery
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = "testimony-api release 1"
 # Each list with the query of its default view (the first page of `GET /v1/{plural}`).
-RELEASED: Sequence[tuple[ListExport[Any, Any, Any], type[ListQuery]]] = [
+RELEASED: Sequence[tuple[ListExport[Any, Any], type[ListQuery]]] = [
     (ORGANIZATIONS, OrganizationQuery),
     (SOURCES, SourceQuery),
     (FACILITIES, FacilityQuery),
@@ -125,7 +125,7 @@ def _fsync(path: Path) -> None:
 async def _write_file(
     session: AsyncSession,
     path: Path,
-    export: ListExport[Any, Any, Any],
+    export: ListExport[Any, Any],
     query: ListQuery,
     citer: Citer,
     viewer: Viewer,
@@ -136,8 +136,8 @@ async def _write_file(
     batches = export_batches(export, query, session, cursors, citer, viewer)
     async with aclosing(batches):
         with path.open("wb") as out:
-            async for rows, records in batches:
-                chunk = writer.write(rows, records).encode()
+            async for records in batches:
+                chunk = writer.write(records).encode()
                 out.write(chunk)
                 digest.update(chunk)
                 size += len(chunk)

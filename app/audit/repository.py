@@ -22,6 +22,7 @@ RECORDS = Records(
     AuditEvent,
     "audit event",
     {"occurred_at": SortKey(AuditEvent.created_at, parse_datetime)},
+    stored=False,
 )
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,6 +16,8 @@ from app.db.engine import SessionDep, before_commit
 from app.kit.errors import ProblemError
 from app.kit.protection import ProtectionLevel, strictest
 
+R = TypeVar("R")
+T = TypeVar("T")
 REQUIRED_SCOPES = "x-required-scopes"
 # Marks a route that answers with no part of any record (an import report, the audit trail
 # of requests): the one kind of /v1 route that need not go through the disclosure policy.
@@ -98,13 +101,38 @@ class Viewer:
 
     principal: Principal
     disclosed: dict[str, ProtectionLevel] = field(default_factory=dict)
+    # While a record is being presented: what its presentation disclosed (a stored view
+    # keeps it, to audit whoever reads the view).
+    presenting: str | None = None
+    disclosed_by: dict[str, dict[str, ProtectionLevel]] = field(default_factory=dict)
 
     def shows_in_full(self, level: ProtectionLevel, record: str) -> bool:
         """Whether to show a record of `level` uncoarsened; logs it when it is sensitive."""
         full = self.principal.sees_in_full(level)
         if full and level is not ProtectionLevel.public:
             self.disclosed[record] = strictest(self.disclosed.get(record), level)
+            if self.presenting is not None:
+                mine = self.disclosed_by.setdefault(self.presenting, {})
+                mine[record] = strictest(mine.get(record), level)
         return full
+
+    def note_disclosed(self, disclosed: Mapping[str, str]) -> None:
+        """Log what a stored view, shown to this client, disclosed when it was rendered."""
+        for record, level in disclosed.items():
+            self.disclosed[record] = strictest(self.disclosed.get(record), ProtectionLevel(level))
+
+    def each(
+        self, records: Iterable[R], path: Callable[[R], str], present: Callable[[R], T]
+    ) -> list[T]:
+        """`present` applied to every record, each presentation's disclosures noted apart."""
+        shown = []
+        for record in records:
+            self.presenting = path(record)
+            try:
+                shown.append(present(record))
+            finally:
+                self.presenting = None
+        return shown
 
 
 async def get_viewer(request: Request, session: SessionDep, principal: PrincipalDep) -> Viewer:

@@ -69,6 +69,8 @@ async def once(
         response.headers["Idempotent-Replayed"] = "true"
         return stored.body
     result = await run()
+    # A write answers with its stored view's JSON text.
+    answer = json.loads(bytes(result.body)) if isinstance(result, Response) else result
     session.add(
         IdempotentRequest(
             key_id=principal.key_id,
@@ -77,7 +79,7 @@ async def once(
             path=request.url.path,
             request_sha256=digest,
             status=response.status_code or 200,
-            body=jsonable_encoder(result),
+            body=jsonable_encoder(answer),
             headers={h: response.headers[h] for h in _REPLAYED_HEADERS if h in response.headers},
         )
     )

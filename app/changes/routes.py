@@ -5,7 +5,7 @@ No `from __future__ import annotations` here: the endpoints are built per kind a
 and FastAPI reads their parameter types from the live annotations.
 """
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
@@ -27,8 +27,11 @@ from app.kit.citing import Citer
 from app.kit.conditional import conditional_get, etag_of
 from app.kit.deps import CiterDep, CursorsDep
 from app.kit.errors import problem_responses
+from app.kit.listing import Records
 from app.kit.pagination import page_envelope
 from app.kit.schemas import NonEmptyText, RecordIn, RecordStatus, StrictModel
+from app.search.indexing import index_pending
+from app.views.serving import json_response, served
 
 Row = TypeVar("Row", bound=EvidenceRecord)
 In = TypeVar("In", bound=RecordIn)
@@ -40,7 +43,7 @@ class RecordRoutes(Generic[Row, In, Out]):
     kind: RecordKind[Row, In]
     out_schema: type[Out]
     get: Callable[..., Awaitable[Row]]
-    present: Callable[[AsyncSession, Sequence[Row], Citer, Viewer], Awaitable[list[Out]]]
+    records: Records[Any]
 
 
 def update_schema(create_schema: type[BaseModel], name: str) -> type[BaseModel]:
@@ -127,14 +130,17 @@ def add_record_routes(router: APIRouter, routes: RecordRoutes[Any, Any, Any]) ->
         viewer: Viewer,
         status_code: int = 200,
     ) -> Any:
-        # The write was authorized as the record now stands: this client reads it in full.
-        row = await routes.get(session, record_id, viewer.principal, fresh=True)
+        # The write was authorized as the record now stands: this client reads it in full,
+        # as its view rendered in this transaction.
+        await index_pending(session)
+        view = await routes.records.get_view(session, record_id, viewer.principal.tier)
         response.status_code = status_code
-        response.headers["ETag"] = etag_of(row.version, viewer.principal.tier)
+        response.headers["ETag"] = etag_of(view.version, viewer.principal.tier)
         response.headers["Vary"] = "Authorization"
         if status_code == 201:
-            response.headers["Location"] = citer.permalink(plural, row.id)
-        return (await routes.present(session, [row], citer, viewer))[0]
+            response.headers["Location"] = citer.permalink(plural, record_id)
+        (shown,) = served([view], routes.out_schema, citer, viewer)
+        return json_response(response, shown.json)
 
     def context(request: Request, viewer: Viewer) -> WriteContext:
         return write_context(request, viewer.principal)
@@ -157,9 +163,10 @@ def add_record_routes(router: APIRouter, routes: RecordRoutes[Any, Any, Any]) ->
     ) -> Any:
         """One record. Send If-None-Match with its ETag to get a 304 when it is unchanged. A
         retracted record answers with its state: status, reason and date."""
-        row = await routes.get(session, record_id, viewer.principal)
-        conditional_get(request, response, row.version, viewer.principal.tier)
-        return (await routes.present(session, [row], citer, viewer))[0]
+        view = await routes.records.get_view(session, record_id, viewer.principal.tier)
+        conditional_get(request, response, view.version, viewer.principal.tier)
+        (shown,) = served([view], routes.out_schema, citer, viewer)
+        return json_response(response, shown.json)
 
     @router.post(
         "",

@@ -61,6 +61,7 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    text,
     true,
     tuple_,
     union_all,
@@ -79,6 +80,8 @@ from app.kit.listing import one_of
 from app.kit.protection import ProtectionLevel
 from app.kit.schemas import RecordStatus
 from app.sources.models import Source, SourceRelay
+from app.views.models import RecordView
+from app.views.rendering import TIERS
 
 _PATH = ARRAY(Text)
 _Claims = type[Claim] | AliasedClass[Claim]
@@ -431,3 +434,49 @@ async def related_claims(
             RelationReason.overlapping_period if item.dated else RelationReason.undated_period,
         ]
     return related
+
+
+# A claim's independent sources change with every claim that comes to agree or stops
+# agreeing with it: a figure over its group, kept beside its stored views (`live`) so that a
+# write updates numbers rather than re-rendering every view of the group.
+_LIVE_FIGURE = "independent_sources"
+
+
+async def refresh_figures(session: AsyncSession, facts: Collection[str]) -> int:
+    """Bring the stored figure of every claim of these facts up to date, for each tier that
+    is shown it (a coarsened view has none); returns how many views changed."""
+    if not facts:
+        return 0
+    changed = 0
+    stored = RecordView.live[_LIVE_FIGURE].as_integer()
+    for tier, principal in TIERS.items():
+        figures = await session.execute(
+            select(RecordView.record_id, stored)
+            .join(Claim, Claim.id == RecordView.record_id)
+            .where(
+                RecordView.kind == "claims",
+                RecordView.tier == tier,
+                stored.is_not(None),
+                one_of(Claim.fact, facts),
+            )
+        )
+        current: dict[str, int] = {claim_id: figure for claim_id, figure in figures}
+        counts = await claim_sources(session, list(current), principal)
+        updates = [
+            {"record_id": claim_id, "tier": tier, "figure": count}
+            for claim_id, count in counts.items()
+            if current.get(claim_id) != count
+        ]
+        if updates:
+            await session.execute(_SET_FIGURE, updates)
+            changed += len(updates)
+    return changed
+
+
+_SET_FIGURE = text(
+    f"""
+    UPDATE record_views
+    SET live = jsonb_set(live, '{{{_LIVE_FIGURE}}}', to_jsonb(CAST(:figure AS integer)))
+    WHERE kind = 'claims' AND record_id = :record_id AND tier = :tier
+    """
+)

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.dependencies import Viewer
 from app.claims.corroboration import Relation, claim_sources, related_claims
 from app.claims.models import Claim as ClaimRow
-from app.claims.repository import claim_level
+from app.claims.repository import RECORDS, claim_level
 from app.claims.schemas import (
     Claim,
     Claimant,
@@ -28,6 +28,7 @@ from app.organizations.models import Organization
 from app.sources.citations import CitationBuilder, Cited, merge_withheld
 from app.sources.presenters import describe_ref
 from app.testimonies.models import Testimony
+from app.views.serving import served
 
 
 def _number(value: Decimal | None) -> int | float | None:
@@ -67,7 +68,11 @@ async def present_claims(
     principal = viewer.principal
     in_full = [c.id for c in claims if principal.sees_in_full(claim_level(c))]
     sources = await claim_sources(session, in_full, principal)
-    return [_present(claim, citations, sources, citer, viewer) for claim in claims]
+    return viewer.each(
+        claims,
+        lambda claim: f"claims/{claim.id}",
+        lambda claim: _present(claim, citations, sources, citer, viewer),
+    )
 
 
 async def present_related(
@@ -81,13 +86,10 @@ async def present_related(
             id=claim.id, independent_sources=None, withheld=True, agrees=empty, conflicts=empty
         )
     related = await related_claims(session, claim.id, viewer.principal, limit)
-    shown = await present_claims(
-        session,
-        [claim, *related.claims[Relation.agrees], *related.claims[Relation.conflicts]],
-        citer,
-        viewer,
-    )
-    target, presented = shown[0], {c.id: c for c in shown[1:]}
+    ids = [claim.id, *(c.id for relation in Relation for c in related.claims[relation])]
+    views = await RECORDS.get_views(session, ids, viewer.principal.tier)
+    presented = {view.record_id: view.model for view in served(views, Claim, citer, viewer)}
+    target = presented[claim.id]
 
     def listed(relation: Relation) -> RelatedClaimList:
         return RelatedClaimList(

@@ -75,7 +75,7 @@ RECORDS = Records(
 
 async def list_claims(
     session: AsyncSession, query: ClaimQuery, cursors: Cursors, principal: Principal
-) -> Window[Claim]:
+) -> Window[Any]:
     return await RECORDS.page(session, claim_conditions, query, query.sort, cursors, principal)
 
 

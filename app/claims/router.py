@@ -9,7 +9,7 @@ from app.changes.routes import RecordRoutes, add_record_routes, update_schema
 from app.changes.service import RecordKind
 from app.claims import repository
 from app.claims.models import Claim as ClaimRow
-from app.claims.presenters import present_claims, present_related
+from app.claims.presenters import present_related
 from app.claims.schemas import Claim, ClaimCreate, ClaimPage, ClaimQuery, RelatedClaims
 from app.db.engine import SessionDep
 from app.kit.deps import CiterDep, CursorsDep
@@ -22,13 +22,13 @@ from app.kit.exports import (
     ListFormatDep,
     export_responses,
 )
-from app.kit.pagination import page_envelope
 from app.kit.params import DEFAULT_LIMIT, MAX_LIMIT
+from app.views.serving import page_response, served
 
 router = APIRouter(prefix="/v1/claims", tags=["claims"])
 
 
-EXPORT = ListExport("claims", Claim, repository.list_claims, present_claims, EXPORT_FORMATS)
+EXPORT = ListExport("claims", Claim, repository.list_claims, EXPORT_FORMATS)
 
 
 @router.get(
@@ -53,8 +53,8 @@ async def list_claims(
     if format is not ListFormat.json:
         return await exporter.respond(EXPORT, query, format)
     window = await repository.list_claims(session, query, cursors, viewer.principal)
-    data = await present_claims(session, window.rows, citer, viewer)
-    return ClaimPage.model_validate(page_envelope(request, response, window, data, query.limit))
+    views = served(window.rows, Claim, citer, viewer)
+    return page_response(request, response, window, views, query.limit, ClaimPage)
 
 
 @router.get(
@@ -96,6 +96,6 @@ add_record_routes(
         ),
         out_schema=Claim,
         get=repository.get_claim,
-        present=present_claims,
+        records=repository.RECORDS,
     ),
 )

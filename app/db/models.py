@@ -10,6 +10,7 @@ from app.organizations.models import Organization
 from app.search.models import SearchDocument
 from app.sources.models import Source, SourceRelay
 from app.testimonies.models import Testimony, TestimonyExcerpt, testimony_facilities
+from app.views.models import RecordView
 
 __all__ = [
     "ApiKey",
@@ -21,6 +22,7 @@ __all__ = [
     "FacilityMention",
     "IdempotentRequest",
     "Organization",
+    "RecordView",
     "Revision",
     "SearchDocument",
     "Source",

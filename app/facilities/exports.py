@@ -16,6 +16,7 @@ from app.kit.exports import (
     JsonArrayWriter,
     choose_format,
 )
+from app.views.serving import StoredView
 
 
 class FacilityListFormat(StrEnum):
@@ -51,8 +52,8 @@ class GeoJsonWriter(JsonArrayWriter):
     opening = '{"type":"FeatureCollection","features":['
     closing = "]}\n"
 
-    def items(self, rows: Sequence[Any], records: Sequence[BaseModel]) -> Iterable[Any]:
-        return (feature(record) for record in records)
+    def items(self, records: Sequence[StoredView[Any]]) -> Iterable[Any]:
+        return (feature(record.model) for record in records)
 
 
 _POSITION = {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2}

@@ -22,7 +22,11 @@ async def present_facilities(
         session, [m for f in facilities for m in f.mentions]
     )
     sources = await facility_sources(session, [f.id for f in facilities], viewer.principal)
-    return [_present(facility, citations, sources, citer, viewer) for facility in facilities]
+    return viewer.each(
+        facilities,
+        lambda facility: f"facilities/{facility.id}",
+        lambda facility: _present(facility, citations, sources, citer, viewer),
+    )
 
 
 def _present(

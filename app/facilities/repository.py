@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -55,7 +56,7 @@ RECORDS = Records(
 
 async def list_facilities(
     session: AsyncSession, query: FacilityQuery, cursors: Cursors, principal: Principal
-) -> Window[Facility]:
+) -> Window[Any]:
     return await RECORDS.page(session, facility_conditions, query, query.sort, cursors, principal)
 
 

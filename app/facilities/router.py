@@ -11,19 +11,16 @@ from app.db.engine import SessionDep
 from app.facilities import repository
 from app.facilities.exports import FACILITY_FORMATS, FacilityListFormat, FacilityListFormatDep
 from app.facilities.models import Facility as FacilityRow
-from app.facilities.presenters import present_facilities
 from app.facilities.schemas import Facility, FacilityCreate, FacilityPage, FacilityQuery
 from app.kit.deps import CiterDep, CursorsDep
 from app.kit.errors import problem_responses
 from app.kit.exports import ExporterDep, ListExport, export_responses
-from app.kit.pagination import page_envelope
+from app.views.serving import page_response, served
 
 router = APIRouter(prefix="/v1/facilities", tags=["facilities"])
 
 
-EXPORT = ListExport(
-    "facilities", Facility, repository.list_facilities, present_facilities, FACILITY_FORMATS
-)
+EXPORT = ListExport("facilities", Facility, repository.list_facilities, FACILITY_FORMATS)
 
 
 @router.get(
@@ -48,8 +45,8 @@ async def list_facilities(
     if format is not FacilityListFormat.json:
         return await exporter.respond(EXPORT, query, format)
     window = await repository.list_facilities(session, query, cursors, viewer.principal)
-    data = await present_facilities(session, window.rows, citer, viewer)
-    return FacilityPage.model_validate(page_envelope(request, response, window, data, query.limit))
+    views = served(window.rows, Facility, citer, viewer)
+    return page_response(request, response, window, views, query.limit, FacilityPage)
 
 
 add_record_routes(
@@ -68,6 +65,6 @@ add_record_routes(
         ),
         out_schema=Facility,
         get=repository.get_facility,
-        present=present_facilities,
+        records=repository.RECORDS,
     ),
 )

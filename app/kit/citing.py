@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -28,10 +29,20 @@ class Citer:
     def permalink(self, plural: str, record_id: str) -> str:
         return f"{self.base_url}/v1/{plural}/{record_id}"
 
-    def cite(self, plural: str, record_id: str, description: str) -> CiteAs:
-        link = self.permalink(plural, record_id)
-        text = (
+    def _text(self, plural: str, record_id: str, description: str, link: str) -> str:
+        return (
             f"{description} {DATABASE_NAME}, record {plural}/{record_id}. {link} "
             f"(accessed {self.accessed.isoformat()})."
         )
+
+    def cite(self, plural: str, record_id: str, description: str) -> CiteAs:
+        link = self.permalink(plural, record_id)
+        text = self._text(plural, record_id, description, link)
         return CiteAs(permalink=link, text=text, accessed=self.accessed)
+
+    def cite_json(self, plural: str, record_id: str, description: str) -> str:
+        """`cite(...)` as the JSON its model serialises to, without building the model."""
+        link = self.permalink(plural, record_id)
+        text = self._text(plural, record_id, description, link)
+        cite = {"permalink": link, "text": text, "accessed": self.accessed.isoformat()}
+        return json.dumps(cite, ensure_ascii=False, separators=(",", ":"))

@@ -54,6 +54,7 @@ from app.kit.deps import CiterDep, CursorsDep
 from app.kit.errors import database_unavailable
 from app.kit.pagination import Cursors, Window
 from app.kit.params import ListQuery
+from app.views.serving import StoredView, served
 
 logger = logging.getLogger(__name__)
 
@@ -69,13 +70,13 @@ M = TypeVar("M", bound=BaseModel)
 
 
 class ExportWriter:
-    """Turns batches of records into the text of one export. `rows` are the database rows,
-    `records` what the presenter made of them (what the JSON list shows)."""
+    """Turns batches of records, as the JSON list shows them (their stored views), into the
+    text of one export."""
 
     def start(self) -> str:
         return ""
 
-    def write(self, rows: Sequence[Any], records: Sequence[BaseModel]) -> str:
+    def write(self, records: Sequence[StoredView[Any]]) -> str:
         raise NotImplementedError
 
     def end(self) -> str:
@@ -91,15 +92,15 @@ class JsonArrayWriter(ExportWriter):
     def __init__(self) -> None:
         self._empty = True
 
-    def items(self, rows: Sequence[Any], records: Sequence[BaseModel]) -> Iterable[Any]:
+    def items(self, records: Sequence[StoredView[Any]]) -> Iterable[Any]:
         raise NotImplementedError
 
     def start(self) -> str:
         return self.opening
 
-    def write(self, rows: Sequence[Any], records: Sequence[BaseModel]) -> str:
+    def write(self, records: Sequence[StoredView[Any]]) -> str:
         parts = []
-        for item in self.items(rows, records):
+        for item in self.items(records):
             parts.append(("\n" if self._empty else ",\n") + compact_json(item))
             self._empty = False
         return "".join(parts)
@@ -228,16 +229,17 @@ class CsvWriter(ExportWriter):
     def start(self) -> str:
         return self._lines([[column.header for column in self.columns]])
 
-    def write(self, rows: Sequence[Any], records: Sequence[BaseModel]) -> str:
-        dumped = (record.model_dump(mode="json", by_alias=True) for record in records)
-        return self._lines([_cell(data, column) for column in self.columns] for data in dumped)
+    def write(self, records: Sequence[StoredView[Any]]) -> str:
+        return self._lines(
+            [_cell(record.data, column) for column in self.columns] for record in records
+        )
 
 
 class NdjsonWriter(ExportWriter):
     """One record per line, exactly as the JSON list's `data` holds it."""
 
-    def write(self, rows: Sequence[Any], records: Sequence[BaseModel]) -> str:
-        return "".join(record.model_dump_json(by_alias=True) + "\n" for record in records)
+    def write(self, records: Sequence[StoredView[Any]]) -> str:
+        return "".join(record.json + "\n" for record in records)
 
 
 CSV = ExportFormat(
@@ -395,14 +397,13 @@ StreamSessionsDep = Annotated[StreamSessions, Depends(get_stream_sessions)]
 
 
 @dataclass(frozen=True)
-class ListExport(Generic[Q, R, M]):
-    """How one list is exported: its records' name (the file name), output model, query and
-    presenter, and the formats it offers besides CSV and NDJSON."""
+class ListExport(Generic[Q, M]):
+    """How one list is exported: its records' name (the file name), output model and query,
+    and the formats it offers besides CSV and NDJSON."""
 
     name: str
     schema: type[M]
-    list_records: Callable[[AsyncSession, Q, Cursors, Principal], Awaitable[Window[R]]]
-    present: Callable[[AsyncSession, Sequence[R], Citer, Viewer], Awaitable[list[M]]]
+    list_records: Callable[[AsyncSession, Q, Cursors, Principal], Awaitable[Window[Any]]]
     formats: Mapping[str, ExportFormat] = field(default_factory=lambda: EXPORT_FORMATS)
 
 
@@ -417,20 +418,19 @@ def batch_query(query: Q, cursor: str | None, limit: int | None = None) -> Q:
 
 
 async def export_batches(
-    export: ListExport[Q, R, M],
+    export: ListExport[Q, M],
     query: Q,
     session: AsyncSession,
     cursors: Cursors,
     citer: Citer,
     viewer: Viewer,
-) -> AsyncGenerator[tuple[list[R], list[M]]]:
-    """Every record the query matches from its cursor on, batch by batch, presented for
-    `viewer`; what a batch disclosed is in `viewer.disclosed` when it is yielded."""
+) -> AsyncGenerator[list[StoredView[M]]]:
+    """Every record the query matches from its cursor on, batch by batch, as `viewer` is
+    served them; what a batch disclosed is in `viewer.disclosed` when it is yielded."""
     batch = batch_query(query, query.cursor)
     while True:
         window = await export.list_records(session, batch, cursors, viewer.principal)
-        records = await export.present(session, window.rows, citer, viewer)
-        yield window.rows, records
+        yield served(window.rows, export.schema, citer, viewer)
         if window.next_cursor is None:
             return
         batch = batch_query(query, window.next_cursor)
@@ -451,7 +451,7 @@ class Exporter:
     principal: Principal
     sessions: StreamSessions
 
-    async def respond(self, export: ListExport[Q, R, M], query: Q, format: str) -> Response:
+    async def respond(self, export: ListExport[Q, M], query: Q, format: str) -> Response:
         spec = export.formats[format]
         # Check everything before the body starts (a bad cursor is a 400, not a broken
         # stream): the first row, read in the request's own transaction.
@@ -469,7 +469,7 @@ class Exporter:
         )
 
     async def _body(
-        self, export: ListExport[Q, R, M], query: Q, writer: ExportWriter
+        self, export: ListExport[Q, M], query: Q, writer: ExportWriter
     ) -> AsyncIterator[bytes]:
         viewer = Viewer(self.principal)
         head = writer.start()
@@ -481,7 +481,7 @@ class Exporter:
                     export_batches(export, query, session, self.cursors, self.citer, viewer)
                 ) as batches,
             ):
-                async for rows, records in batches:
+                async for records in batches:
                     if viewer.disclosed:
                         # Recorded and committed before the records leave.
                         async with self.sessions.audit() as audit:
@@ -489,7 +489,7 @@ class Exporter:
                                 audit, self.request, self.principal, viewer.disclosed
                             )
                         viewer.disclosed.clear()
-                    chunk = head + writer.write(rows, records)
+                    chunk = head + writer.write(records)
                     head = ""
                     sent += len(records)
                     if chunk:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Select, Text, any_, bindparam, func, select
+from sqlalchemy import ColumnElement, Row, Select, Text, any_, bindparam, func, literal, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import object_session
@@ -21,6 +21,8 @@ from app.kit.pagination import Cursors, SortKey, Window, fetch_page
 from app.kit.params import ListQuery
 from app.kit.schemas import SINGULAR, RecordStatus, is_slug
 from app.search.query import SearchTerms, matching_ids
+from app.views.models import RecordView
+from app.views.serving import VIEW_COLUMNS, of_tier
 
 R = TypeVar("R", bound=PublicRecord)
 Q = TypeVar("Q", bound=ListQuery)
@@ -38,9 +40,45 @@ class Records(Generic[R]):
     sort_keys: Mapping[str, SortKey]
     loads: tuple[ExecutableOption, ...] = ()
     facets: Mapping[str, Facet] = field(default_factory=dict)
+    # Served from stored views (the record kinds), or as rows (the audit trail).
+    stored: bool = True
 
     def select(self) -> Select[R]:
         return select(self.model).options(*self.loads)
+
+    def select_views(self, tier: str) -> Select[Any]:
+        """The stored views of the records, as `tier` is shown them."""
+        return (
+            select(*VIEW_COLUMNS)
+            .select_from(self.model)
+            .join(RecordView, of_tier(self.model.id, PLURAL[self.kind], tier))
+        )
+
+    async def get_view(self, session: AsyncSession, record_id: str, tier: str) -> Row[Any]:
+        """The record's stored view for `tier`, or a 404 problem: also when the tier may not
+        learn it exists (it has no view), exactly like a missing record."""
+        if not is_slug(record_id):
+            raise not_found(self.kind, record_id)
+        statement = select(*VIEW_COLUMNS).where(
+            of_tier(literal(record_id), PLURAL[self.kind], tier)
+        )
+        row = (await session.execute(statement)).first()
+        if row is None:
+            raise not_found(self.kind, record_id)
+        return row
+
+    async def get_views(
+        self, session: AsyncSession, ids: Sequence[str], tier: str
+    ) -> list[Row[Any]]:
+        """The stored views of these records for `tier`, in the order of `ids`; the ones the
+        tier may not see are left out."""
+        statement = select(*VIEW_COLUMNS).where(
+            RecordView.kind == PLURAL[self.kind],
+            RecordView.tier == tier,
+            one_of(RecordView.record_id, ids),
+        )
+        found = {row.record_id: row for row in await session.execute(statement)}
+        return [found[record_id] for record_id in ids if record_id in found]
 
     async def get(
         self,
@@ -70,16 +108,17 @@ class Records(Generic[R]):
         sort: str,
         cursors: Cursors,
         principal: Principal,
-    ) -> Window[R]:
+    ) -> Window[Any]:
         """One page of the records meeting every condition `conditions(query, principal)`
         gives (None stands for no condition), with the facets the query asks for.
 
         Cursors are bound to the client's disclosure tier as well as to sort and filters.
         """
         where = self.where(conditions(query, principal), query, principal)
+        statement = self.select_views(principal.tier) if self.stored else self.select()
         window = await fetch_page(
             session,
-            self.select().where(*where),
+            statement.where(*where),
             id_column=self.model.id,
             key=self.sort_keys[sort.removeprefix("-")],
             descending=sort.startswith("-"),

@@ -239,7 +239,7 @@ async def fetch_page(
     fingerprint_fields: dict[str, Any],
     cursors: Cursors,
 ) -> Window[Any]:
-    """Run `statement` (selecting one entity) for one page after `cursor`."""
+    """Run `statement` (selecting one entity, or columns) for one page after `cursor`."""
     sort_expression = key.expression(descending)
     bound = fingerprint(fingerprint_fields)
     if cursor:  # an empty cursor is the first page, as if none were given
@@ -252,14 +252,16 @@ async def fetch_page(
         if descending
         else (sort_expression.asc(), id_column.asc())
     )
-    statement = statement.add_columns(sort_expression).order_by(*order).limit(limit + 1)
+    width = len(statement.column_descriptions)
+    statement = statement.add_columns(sort_expression, id_column).order_by(*order).limit(limit + 1)
     results = (await session.execute(statement)).all()
-    rows = [result[0] for result in results[:limit]]
-    sort_values = [result[-1] for result in results[:limit]]
+    # One entity selected: its objects; several columns: the rows themselves.
+    rows = [result[0] if width == 1 else result for result in results[:limit]]
+    sort_values = [result[-2] for result in results[:limit]]
     next_cursor = None
     if len(results) > limit:
         last = results[limit - 1]
-        next_cursor = cursors.encode(bound, last[-1], getattr(last[0], id_column.key))
+        next_cursor = cursors.encode(bound, last[-2], last[-1])
     return Window(rows, next_cursor, sort_values=sort_values)
 
 

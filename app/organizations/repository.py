@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,7 +31,7 @@ RECORDS = Records(
 
 async def list_organizations(
     session: AsyncSession, query: OrganizationQuery, cursors: Cursors, principal: Principal
-) -> Window[Organization]:
+) -> Window[Any]:
     return await RECORDS.page(
         session, organization_conditions, query, query.sort, cursors, principal
     )

@@ -18,16 +18,15 @@ from app.kit.exports import (
     ListFormatDep,
     export_responses,
 )
-from app.kit.pagination import page_envelope
 from app.organizations import repository
 from app.organizations.models import Organization as OrganizationRow
-from app.organizations.presenters import present_organizations
 from app.organizations.schemas import (
     Organization,
     OrganizationCreate,
     OrganizationPage,
     OrganizationQuery,
 )
+from app.views.serving import page_response, served
 
 router = APIRouter(prefix="/v1/organizations", tags=["organizations"])
 
@@ -36,7 +35,6 @@ EXPORT = ListExport(
     "organizations",
     Organization,
     repository.list_organizations,
-    present_organizations,
     EXPORT_FORMATS,
 )
 
@@ -63,10 +61,8 @@ async def list_organizations(
     if format is not ListFormat.json:
         return await exporter.respond(EXPORT, query, format)
     window = await repository.list_organizations(session, query, cursors, viewer.principal)
-    data = await present_organizations(session, window.rows, citer, viewer)
-    return OrganizationPage.model_validate(
-        page_envelope(request, response, window, data, query.limit)
-    )
+    views = served(window.rows, Organization, citer, viewer)
+    return page_response(request, response, window, views, query.limit, OrganizationPage)
 
 
 add_record_routes(
@@ -85,6 +81,6 @@ add_record_routes(
         ),
         out_schema=Organization,
         get=repository.get_organization,
-        present=present_organizations,
+        records=repository.RECORDS,
     ),
 )

@@ -8,19 +8,14 @@ claimant or source), so a search can never match on what its client may not read
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
 from sqlalchemy.sql.base import ExecutableOption
 
-from app.auth.dependencies import Viewer
-from app.auth.scopes import Principal, Scope
 from app.claims import repository as claims
 from app.claims.models import Claim as ClaimRow
 from app.claims.presenters import present_claims
@@ -30,8 +25,6 @@ from app.facilities import repository as facilities
 from app.facilities.models import Facility as FacilityRow
 from app.facilities.presenters import present_facilities
 from app.facilities.schemas import Facility
-from app.kit.citing import Citer
-from app.kit.protection import Disclosure
 from app.kit.provinces import PROVINCE_LABELS, Province
 from app.kit.schemas import RecordStatus
 from app.organizations import repository as organizations
@@ -48,13 +41,7 @@ from app.testimonies import repository as testimonies
 from app.testimonies.models import Testimony as TestimonyRow
 from app.testimonies.presenters import present_testimonies
 from app.testimonies.schemas import Testimony
-
-# One principal per tier, asked the same questions the presenters ask of a real client.
-TIERS: dict[str, Principal] = {
-    "public": Principal(None, frozenset(), ""),
-    "restricted": Principal(None, frozenset({Scope.read_restricted}), ""),
-    "confidential": Principal(None, frozenset({Scope.read_confidential}), ""),
-}
+from app.views.rendering import Presenter, Rendered
 
 
 @dataclass
@@ -187,19 +174,18 @@ def claim_text(record: Claim, _row: ClaimRow) -> DocumentText:
     )
 
 
-Presenter = Callable[[AsyncSession, Sequence[Any], Citer, Viewer], Awaitable[Sequence[BaseModel]]]
-
-
 @dataclass(frozen=True)
 class Indexed:
-    """How one kind of record is turned into documents: loaded as its presenter needs,
-    presented to each tier, and its text cut from what that tier is shown."""
+    """How one kind of record is rendered and searched: loaded as its presenter needs,
+    presented to each tier, its text cut from what that tier is shown; `live` names the
+    figures of its views kept up to date apart from them (see `app.views.models`)."""
 
     kind: str
     model: type[EvidenceRecord]
     loads: Sequence[ExecutableOption]
     present: Presenter
     text: Callable[[Any, Any], DocumentText]
+    live: tuple[str, ...] = ()
 
 
 INDEXED: dict[str, Indexed] = {
@@ -229,41 +215,38 @@ INDEXED: dict[str, Indexed] = {
             present_testimonies,
             testimony_text,
         ),
-        Indexed("claims", ClaimRow, claims.RECORDS.loads, present_claims, claim_text),
+        Indexed(
+            "claims",
+            ClaimRow,
+            claims.RECORDS.loads,
+            present_claims,
+            claim_text,
+            live=("independent_sources",),
+        ),
     )
 }
 
-# Documents name no permalink; presenters still want a base for `cite_as`.
-_CITER = Citer("", date(2000, 1, 1))
 
-
-def _hidden(record: BaseModel, principal: Principal) -> bool:
-    disclosure = getattr(record, "disclosure", None)
-    return isinstance(disclosure, Disclosure) and disclosure.level in principal.hidden_levels
-
-
-async def document_rows(
-    session: AsyncSession, indexed: Indexed, records: Sequence[EvidenceRecord]
+def document_rows(
+    indexed: Indexed, records: Sequence[EvidenceRecord], rendered: dict[str, list[Rendered]]
 ) -> list[dict[str, Any]]:
     """The records' documents as rows, one per distinct view of each record, each naming the
     tiers it serves."""
-    views: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = {r.id: {} for r in records}
-    for tier, principal in TIERS.items():
-        shown = await indexed.present(session, records, _CITER, Viewer(principal))
-        for row, record in zip(records, shown, strict=True):
-            if _hidden(record, principal):
-                continue
-            text = indexed.text(record, row).row()
-            entry = views[row.id].setdefault(tuple(text.values()), {**text, "tiers": []})
-            entry["tiers"].append(tier)
-    return [
-        {
-            **text,
-            "kind": indexed.kind,
-            "record_id": row.id,
-            "ref": f"{indexed.kind}/{row.id}",
-            "retracted": row.status is RecordStatus.retracted,
-        }
-        for row in records
-        for text in views[row.id].values()
-    ]
+    rows = []
+    for row in records:
+        views: dict[tuple[Any, ...], dict[str, Any]] = {}
+        for view in rendered[row.id]:
+            text = indexed.text(view.record, row).row()
+            entry = views.setdefault(tuple(text.values()), {**text, "tiers": []})
+            entry["tiers"].append(view.tier)
+        rows += [
+            {
+                **text,
+                "kind": indexed.kind,
+                "record_id": row.id,
+                "ref": f"{indexed.kind}/{row.id}",
+                "retracted": row.status is RecordStatus.retracted,
+            }
+            for text in views.values()
+        ]
+    return rows

@@ -19,7 +19,6 @@ from sqlalchemy import (
     insert,
     inspect,
     literal_column,
-    or_,
     select,
     text,
 )
@@ -27,6 +26,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapper, Session, object_session
 
+from app.claims.corroboration import refresh_figures
 from app.claims.models import Claim
 from app.facilities.models import Facility, FacilityAlias, FacilityMention
 from app.kit.listing import one_of
@@ -34,12 +34,16 @@ from app.organizations.models import Organization
 from app.search.documents import INDEXED, document_rows
 from app.search.models import SearchDocument
 from app.search.query import TEXT_SEARCH_CONFIG
-from app.sources.models import Source
-from app.testimonies.models import Testimony, TestimonyExcerpt
+from app.sources.models import Source, SourceRelay
+from app.testimonies.models import Testimony, TestimonyExcerpt, testimony_facilities
+from app.views.models import RecordView
+from app.views.rendering import render, view_row
 
 _PENDING = "search_pending"
 _INSERTED = "search_inserted"  # records created since the last indexing: no documents yet
 _SOURCE_LEVELS = "search_source_levels"  # sources whose protection level changed
+_CHANGED = "search_changed"  # records whose own row changed
+_CLAIM_EARLIER = "search_claim_earlier"  # (fact, facility) of claims before they changed
 _RECORDS = (Organization, Source, Facility, Testimony, Claim)
 _BATCH = 2000
 
@@ -93,6 +97,34 @@ for _model in (*_RECORDS, FacilityAlias, FacilityMention, TestimonyExcerpt):
         event.listen(_model, _event, _note_touched_record)
 
 
+def _note_changed_record(_mapper: Mapper[Any], _connection: Connection, target: object) -> None:
+    # The record's own row: what other records' views show of it may have changed.
+    touched = _touched(target)
+    session = object_session(target)
+    if touched is not None and session is not None:
+        session.info.setdefault(_CHANGED, set()).add(touched)
+
+
+for _record in _RECORDS:
+    event.listen(_record, "after_update", _note_changed_record)
+
+
+def _note_claim_earlier(_mapper: Mapper[Any], _connection: Connection, target: Claim) -> None:
+    # The fact and facility a claim counted towards before this change.
+    session = object_session(target)
+    if session is None:
+        return
+    state = inspect(target).attrs
+    fact = state.fact.history.deleted
+    facility = state.about_facility_id.history.deleted
+    if fact or facility:
+        earlier = session.info.setdefault(_CLAIM_EARLIER, set())
+        earlier.add((fact[0] if fact else None, facility[0] if facility else None))
+
+
+event.listen(Claim, "after_update", _note_claim_earlier)
+
+
 def _note_source_level(_mapper: Mapper[Any], _connection: Connection, target: Source) -> None:
     session = object_session(target)
     if session is not None and inspect(target).attrs.protection_level.history.has_changes():
@@ -100,6 +132,30 @@ def _note_source_level(_mapper: Mapper[Any], _connection: Connection, target: So
 
 
 event.listen(Source, "after_update", _note_source_level)
+
+# Which records show something of which: (shown kind, table, its column naming that record,
+# the kind of record the row belongs to, the column naming it).
+_REFERENCES = tuple(
+    (referred, table.__table__ if hasattr(table, "__table__") else table, column, owner, key)
+    for referred, table, column, owner, key in (
+        ("organizations", Source, "publisher_id", "sources", "id"),
+        ("organizations", Facility, "operator_id", "facilities", "id"),
+        ("organizations", Claim, "claimant_organization_id", "claims", "id"),
+        ("organizations", Claim, "about_organization_id", "claims", "id"),
+        ("sources", Claim, "source_id", "claims", "id"),
+        ("sources", Claim, "relayed_from_id", "claims", "id"),
+        ("sources", FacilityMention, "source_id", "facilities", "facility_id"),
+        ("sources", FacilityMention, "relayed_from_id", "facilities", "facility_id"),
+        ("sources", TestimonyExcerpt, "source_id", "testimonies", "testimony_id"),
+        ("sources", TestimonyExcerpt, "relayed_from_id", "testimonies", "testimony_id"),
+        ("sources", SourceRelay, "relayed_source_id", "sources", "relaying_source_id"),
+        ("sources", SourceRelay, "relaying_source_id", "sources", "relayed_source_id"),
+        ("testimonies", Claim, "about_testimony_id", "claims", "id"),
+        ("testimonies", Claim, "claimant_testimony_id", "claims", "id"),
+        ("facilities", Claim, "about_facility_id", "claims", "id"),
+        ("facilities", testimony_facilities, "facility_id", "testimonies", "testimony_id"),
+    )
+)
 
 # The records whose quotes overlap a protected passage of the given testimonies and claims,
 # or come from (or report) the given sources.
@@ -147,54 +203,90 @@ def _refuse_unindexed_commit(session: Session) -> None:
 def _forget_rolled_back(session: Session) -> None:
     session.info.pop(_PENDING, None)
     session.info.pop(_INSERTED, None)
-    session.info.pop(_SOURCE_LEVELS, None)
+    for name in (_SOURCE_LEVELS, _CHANGED, _CLAIM_EARLIER):
+        session.info.pop(name, None)
 
 
 async def index_pending(session: AsyncSession) -> None:
-    """Rebuild the documents of every record written in this transaction so far."""
-    pending = session.sync_session.info.get(_PENDING)
+    """Render again the views and documents of every record written in this transaction so
+    far, and of every record whose views show something of them."""
+    await session.flush()  # whatever the last statements left unflushed
+    info = session.sync_session.info
+    pending = info.pop(_PENDING, set())
     if not pending:
         return
-    await session.flush()  # whatever the last statements left unflushed
-    pending = session.sync_session.info.pop(_PENDING, set())
-    inserted = session.sync_session.info.pop(_INSERTED, set())
+    inserted = info.pop(_INSERTED, set())
+    changed = info.pop(_CHANGED, set())
+    earlier = info.pop(_CLAIM_EARLIER, set())
     by_kind: dict[str, set[str]] = {}
     for kind, record_id in pending:
         by_kind.setdefault(kind, set()).add(record_id)
-    testimonies = by_kind.get("testimonies")
-    if testimonies:
-        # A claim is served at its testimonies' level too: their change may change its view.
-        about = await session.scalars(
-            select(Claim.id).where(
-                or_(
-                    Claim.about_testimony_id.in_(testimonies),
-                    Claim.claimant_testimony_id.in_(testimonies),
-                )
-            )
-        )
-        by_kind.setdefault("claims", set()).update(about)
+    for kind, record_id in await _showing(session, changed):
+        by_kind.setdefault(kind, set()).add(record_id)
     # A quote is served at the level of its source and of protected records quoting the
     # same passage: records quoting a protected passage, or a source whose level changed,
     # are shown differently now.
     quoting = {
         "testimonies": sorted(by_kind.get("testimonies", ())),
         "claims": sorted(by_kind.get("claims", ())),
-        "sources": sorted(session.sync_session.info.pop(_SOURCE_LEVELS, set())),
+        "sources": sorted(info.pop(_SOURCE_LEVELS, set())),
     }
     if any(quoting.values()):
         for kind, record_id in await session.execute(_QUOTING_PROTECTED, quoting):
             by_kind.setdefault(kind, set()).add(record_id)
+    # A facility's independent sources count the claims about it, and a claim's count the
+    # claims of its fact: as they were and as they are.
+    claims = sorted(by_kind.get("claims", ()))
+    facts = {fact for fact, _facility in earlier if fact}
+    facilities = {facility for _fact, facility in earlier if facility}
+    if claims:
+        for fact, facility in await session.execute(
+            select(Claim.fact, Claim.about_facility_id).where(one_of(Claim.id, claims))
+        ):
+            if fact:
+                facts.add(fact)
+            if facility:
+                facilities.add(facility)
+    by_kind.setdefault("facilities", set()).update(facilities)
     for kind, ids in by_kind.items():
-        new = {record_id for record_id in ids if (kind, record_id) in inserted}
-        await reindex(session, kind, sorted(ids), new=new)
-    session.sync_session.info.pop(_PENDING, None)  # the documents' own flushes touch nothing
+        if ids:
+            new = {record_id for record_id in ids if (kind, record_id) in inserted}
+            await reindex(session, kind, sorted(ids), new=new)
+    await refresh_figures(session, sorted(facts))
+    info.pop(_PENDING, None)  # the views' own flushes touch nothing
+
+
+async def _showing(
+    session: AsyncSession, changed: Collection[tuple[str, str]]
+) -> list[tuple[str, str]]:
+    """The records whose views show something of these changed records (a name, a title, a
+    level): those referring to them, and those citing a source whose publisher changed."""
+    ids: dict[str, set[str]] = {}
+    for kind, record_id in changed:
+        ids.setdefault(kind, set()).add(record_id)
+    found = await _referring(session, ids)
+    publishers = {s for kind, s in found if kind == "sources"} - ids.get("sources", set())
+    if publishers:
+        found += await _referring(session, {"sources": publishers})
+    return found
+
+
+async def _referring(session: AsyncSession, ids: dict[str, set[str]]) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+    for referred, table, column, owner, owner_column in _REFERENCES:
+        if ids.get(referred):
+            statement = select(table.c[owner_column]).where(
+                one_of(table.c[column], sorted(ids[referred]))
+            )
+            found += [(owner, record_id) for record_id in await session.scalars(statement)]
+    return found
 
 
 async def reindex(
     session: AsyncSession, kind: str, ids: Iterable[str], new: Collection[str] = ()
 ) -> int:
-    """Replace the documents of these records (`new` ones, created in this transaction,
-    have none to remove); returns how many documents were written."""
+    """Render these records again: their stored views and search documents (`new` ones,
+    created in this transaction, have none to remove); returns how many documents."""
     indexed = INDEXED[kind]
     id_list = list(ids)
     written = 0
@@ -202,15 +294,24 @@ async def reindex(
         batch = id_list[start : start + _BATCH]
         existing = [record_id for record_id in batch if record_id not in new]
         if existing:
-            await session.execute(
-                delete(SearchDocument).where(
-                    SearchDocument.kind == kind, one_of(SearchDocument.record_id, existing)
+            for model in (SearchDocument, RecordView):
+                await session.execute(
+                    delete(model).where(model.kind == kind, one_of(model.record_id, existing))
                 )
+        records = list(
+            await session.scalars(
+                select(indexed.model).options(*indexed.loads).where(one_of(indexed.model.id, batch))
             )
-        records = await session.scalars(
-            select(indexed.model).options(*indexed.loads).where(one_of(indexed.model.id, batch))
         )
-        rows = await document_rows(session, indexed, list(records))
+        rendered = await render(session, kind, indexed.present, records)
+        views = [
+            view_row(kind, row.id, row.version, view, indexed.live)
+            for row in records
+            for view in rendered[row.id]
+        ]
+        if views:
+            await session.execute(insert(RecordView), views)
+        rows = document_rows(indexed, records, rendered)
         if rows:
             await session.execute(_INSERT, rows)
             written += len(rows)
@@ -218,23 +319,21 @@ async def reindex(
 
 
 async def reindex_all(session: AsyncSession, kind: str) -> int:
-    """Rebuild the documents of every record of `kind`."""
+    """Render every record of `kind` again."""
     model = INDEXED[kind].model
     return await reindex(session, kind, list(await session.scalars(select(model.id))))
 
 
 async def index_missing(session: AsyncSession) -> int:
-    """Index the records that have no document at all: a database written before search
-    existed, or restored from a dump without its documents. Returns how many records."""
+    """Render the records that have no stored view at all: a database written before views
+    existed, or restored from a dump without them. Returns how many records."""
     count = 0
     for kind, indexed in INDEXED.items():
         missing = list(
             await session.scalars(
                 select(indexed.model.id).where(
-                    ~select(SearchDocument.id)
-                    .where(
-                        SearchDocument.kind == kind, SearchDocument.record_id == indexed.model.id
-                    )
+                    ~select(RecordView.record_id)
+                    .where(RecordView.kind == kind, RecordView.record_id == indexed.model.id)
                     .exists()
                 )
             )

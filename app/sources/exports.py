@@ -8,7 +8,6 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request, Response
-from pydantic import BaseModel
 
 from app.kit.exports import (
     EXPORT_FORMATS,
@@ -20,6 +19,7 @@ from app.kit.exports import (
 )
 from app.sources.citation_formats import CSL_ITEM_SCHEMA, MEDIA_TYPES, csl_item, render
 from app.sources.schemas import CitationFormat, Source
+from app.views.serving import StoredView
 
 
 class SourceListFormat(StrEnum):
@@ -35,17 +35,18 @@ class SourceListFormat(StrEnum):
     ris = "ris"
 
 
-def _sources(records: Sequence[BaseModel]) -> Iterable[Source]:
+def _sources(records: Sequence[StoredView[Any]]) -> Iterable[Source]:
     """The sources as the policy presented them to this client."""
     for record in records:
-        assert isinstance(record, Source)
-        yield record
+        source = record.model
+        assert isinstance(source, Source)
+        yield source
 
 
 class CslJsonWriter(JsonArrayWriter):
     """One CSL-JSON array of every source."""
 
-    def items(self, rows: Sequence[Any], records: Sequence[BaseModel]) -> Iterable[Any]:
+    def items(self, records: Sequence[StoredView[Any]]) -> Iterable[Any]:
         return (csl_item(source) for source in _sources(records))
 
 
@@ -56,7 +57,7 @@ class CitationWriter(ExportWriter):
         self.citation_format = citation_format
         self._empty = True
 
-    def write(self, rows: Sequence[Any], records: Sequence[BaseModel]) -> str:
+    def write(self, records: Sequence[StoredView[Any]]) -> str:
         parts = []
         for source in _sources(records):
             parts.append(("" if self._empty else "\n") + render(source, self.citation_format))

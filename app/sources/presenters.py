@@ -29,7 +29,11 @@ async def present_sources(
     session: AsyncSession, sources: Sequence[SourceRow], citer: Citer, viewer: Viewer
 ) -> list[Source]:
     """Needs publisher, relays and relayed_by loaded (see the repository)."""
-    return [_present(source, citer, viewer) for source in sources]
+    return viewer.each(
+        sources,
+        lambda source: f"sources/{source.id}",
+        lambda source: _present(source, citer, viewer),
+    )
 
 
 def _shown_refs(sources: Sequence[SourceRow], viewer: Viewer) -> list[SourceRef]:

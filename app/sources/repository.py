@@ -61,7 +61,7 @@ RECORDS = Records(
 
 async def list_sources(
     session: AsyncSession, query: SourceQuery, cursors: Cursors, principal: Principal
-) -> Window[Source]:
+) -> Window[Any]:
     return await RECORDS.page(session, source_conditions, query, query.sort, cursors, principal)
 
 

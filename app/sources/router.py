@@ -13,18 +13,17 @@ from app.db.engine import SessionDep
 from app.kit.deps import CiterDep, CursorsDep
 from app.kit.errors import problem_responses
 from app.kit.exports import ExporterDep, ListExport, export_responses
-from app.kit.pagination import page_envelope
 from app.sources import repository
 from app.sources.citation_formats import CSL_ITEM_SCHEMA, MEDIA_TYPES, negotiate, render
 from app.sources.exports import SOURCE_FORMATS, SourceListFormat, SourceListFormatDep
 from app.sources.models import Source as SourceRow
-from app.sources.presenters import present_sources
 from app.sources.schemas import CitationFormat, Source, SourceCreate, SourcePage, SourceQuery
+from app.views.serving import page_response, served
 
 router = APIRouter(prefix="/v1/sources", tags=["sources"])
 
 
-EXPORT = ListExport("sources", Source, repository.list_sources, present_sources, SOURCE_FORMATS)
+EXPORT = ListExport("sources", Source, repository.list_sources, SOURCE_FORMATS)
 
 
 @router.get(
@@ -49,8 +48,8 @@ async def list_sources(
     if format is not SourceListFormat.json:
         return await exporter.respond(EXPORT, query, format)
     window = await repository.list_sources(session, query, cursors, viewer.principal)
-    data = await present_sources(session, window.rows, citer, viewer)
-    return SourcePage.model_validate(page_envelope(request, response, window, data, query.limit))
+    views = served(window.rows, Source, citer, viewer)
+    return page_response(request, response, window, views, query.limit, SourcePage)
 
 
 @router.get(
@@ -145,8 +144,8 @@ async def get_source_citation(
     accept: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Response:
     """A source as a reference-manager entry (CSL-JSON, BibTeX, RIS) or a formatted line."""
-    row = await repository.get_source(session, source_id, viewer.principal)
-    source = (await present_sources(session, [row], citer, viewer))[0]
+    view = await repository.RECORDS.get_view(session, source_id, viewer.principal.tier)
+    (source,) = (shown.model for shown in served([view], Source, citer, viewer))
     citation_format = format or negotiate(accept)
     media_type = MEDIA_TYPES[citation_format]
     return Response(render(source, citation_format), media_type=media_type)
@@ -170,6 +169,6 @@ add_record_routes(
         ),
         out_schema=Source,
         get=repository.get_source,
-        present=present_sources,
+        records=repository.RECORDS,
     ),
 )

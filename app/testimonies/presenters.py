@@ -36,7 +36,11 @@ async def present_testimonies(
     citations = await CitationBuilder.for_quotes(
         session, [e for t in testimonies for e in t.excerpts]
     )
-    return [_present(testimony, citations, citer, viewer) for testimony in testimonies]
+    return viewer.each(
+        testimonies,
+        lambda testimony: f"testimonies/{testimony.id}",
+        lambda testimony: _present(testimony, citations, citer, viewer),
+    )
 
 
 def _present(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from sqlalchemy import ColumnElement, Integer, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -63,7 +64,7 @@ RECORDS = Records(
 
 async def list_testimonies(
     session: AsyncSession, query: TestimonyQuery, cursors: Cursors, principal: Principal
-) -> Window[Testimony]:
+) -> Window[Any]:
     return await RECORDS.page(session, testimony_conditions, query, query.sort, cursors, principal)
 
 
@@ -109,7 +110,7 @@ def testimony_conditions(
     return conditions
 
 
-def suppress_small_cells(window: Window[Testimony], threshold: int, *, exact: bool) -> None:
+def suppress_small_cells(window: Window[Any], threshold: int, *, exact: bool) -> None:
     """Counts of testimonies as the client may see them (see `small_cell`): the total and
     every facet group."""
     window.total = small_cell(window.total, threshold, exact)

@@ -18,19 +18,16 @@ from app.kit.exports import (
     ListFormatDep,
     export_responses,
 )
-from app.kit.pagination import page_envelope
 from app.kit.protection import ProtectionLevel
 from app.testimonies import repository
 from app.testimonies.models import Testimony as TestimonyRow
-from app.testimonies.presenters import present_testimonies
 from app.testimonies.schemas import Testimony, TestimonyCreate, TestimonyPage, TestimonyQuery
+from app.views.serving import page_response, served
 
 router = APIRouter(prefix="/v1/testimonies", tags=["testimonies"])
 
 
-EXPORT = ListExport(
-    "testimonies", Testimony, repository.list_testimonies, present_testimonies, EXPORT_FORMATS
-)
+EXPORT = ListExport("testimonies", Testimony, repository.list_testimonies, EXPORT_FORMATS)
 
 
 @router.get(
@@ -60,8 +57,8 @@ async def list_testimonies(
         request.app.state.settings.small_cell_threshold,
         exact=viewer.principal.sees_in_full(ProtectionLevel.restricted),
     )
-    data = await present_testimonies(session, window.rows, citer, viewer)
-    return TestimonyPage.model_validate(page_envelope(request, response, window, data, query.limit))
+    views = served(window.rows, Testimony, citer, viewer)
+    return page_response(request, response, window, views, query.limit, TestimonyPage)
 
 
 add_record_routes(
@@ -81,6 +78,6 @@ add_record_routes(
         ),
         out_schema=Testimony,
         get=repository.get_testimony,
-        present=present_testimonies,
+        records=repository.RECORDS,
     ),
 )

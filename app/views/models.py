@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Integer, Text, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db.base import Base
+
+
+class RecordView(Base):
+    """What one access tier is shown of one record, rendered when the record changed.
+
+    A tier that must not learn the record exists has no row. `body` is the record's JSON
+    object as the disclosure policy presents it, without its closing brace and without the
+    parts that differ per request or change with many other records: `live` holds figures
+    kept up to date beside it (a claim's independent sources, a count over its whole group)
+    and `cite` the description its `cite_as` is built from (the permalink base and the access
+    date are the request's). `disclosed` names the protected records the view shows in full,
+    for the audit trail of whoever reads it.
+    """
+
+    __tablename__ = "record_views"
+
+    kind: Mapped[str] = mapped_column(Text, primary_key=True)  # the collection, e.g. "claims"
+    record_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    tier: Mapped[str] = mapped_column(Text, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    body: Mapped[str] = mapped_column(Text)
+    cite: Mapped[str] = mapped_column(Text)
+    live: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    disclosed: Mapped[dict[str, str]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
