@@ -113,6 +113,7 @@ class SavepointSessions:
 
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[AsyncSession]:
+        await index_pending(self.session)  # the test's writes, rendered as their commit would
         yield self.session
 
     @asynccontextmanager

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.auth.keys import create_key
 from app.auth.scopes import Scope
@@ -23,6 +23,7 @@ from app.kit.schemas import RecordIn
 from app.organizations.models import Organization
 from app.organizations.repository import save_organization
 from app.organizations.schemas import OrganizationCreate
+from app.search.indexing import index_missing
 from app.sources.models import Source
 from app.sources.repository import quoted_sources, save_source
 from app.sources.schemas import SourceCreate
@@ -128,3 +129,15 @@ async def api_key(session: AsyncSession, *scopes: str, name: str = "test key") -
     """A new key with these scopes, as the headers that send it."""
     _, key = await create_key(session, name, [Scope(s) for s in scopes])
     return {"Authorization": f"Bearer {key}"}
+
+
+async def render_missing(connection: AsyncConnection) -> int:
+    """Render what was put in by SQL on `connection` (as `testimony db upgrade` would), in
+    its transaction."""
+    session = AsyncSession(bind=connection, join_transaction_mode="create_savepoint")
+    try:
+        rendered = await index_missing(session)
+        await session.commit()  # its savepoint: the connection's transaction goes on
+        return rendered
+    finally:
+        await session.close()

@@ -22,6 +22,7 @@ from app.cli import cli
 from app.db.engine import get_session
 from app.kit.cursor_secrets import SECRET_FILE, CursorSecretError, stored_secret
 from app.main import create_app
+from app.search.indexing import index_pending
 from app.settings import Settings
 from tests import factories
 from tests.conftest import app_settings
@@ -38,6 +39,7 @@ async def serving(settings: Settings, session: AsyncSession) -> AsyncIterator[ht
     app = create_app(settings, pooled=False)
 
     async def test_session() -> AsyncIterator[AsyncSession]:
+        await index_pending(session)  # the test's records, rendered as their commit would
         yield session
 
     app.dependency_overrides[get_session] = test_session

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from app.settings import PROJECT_ROOT
+from tests import factories
 from tests.outages import (
     TESTIMONY,
     Load,
@@ -164,6 +165,7 @@ async def test_an_export_that_loses_the_database_is_broken_off(
                 "'other' FROM generate_series(1, 40000) AS n"
             )
         )
+        await factories.render_missing(connection)
     received = bytearray()
     started = time.perf_counter()
     async with httpx.AsyncClient(base_url=api.base_url, timeout=DEADLINE + MARGIN) as client:

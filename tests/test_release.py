@@ -212,6 +212,7 @@ async def test_release_command_reads_one_committed_snapshot(
                 "FROM generate_series(1, 7) AS n"
             )
         )
+        await factories.render_missing(connection)
     try:
         target = tmp_path / "v1"
         result = await asyncio.to_thread(
@@ -242,4 +243,7 @@ async def test_release_command_reads_one_committed_snapshot(
             )
             await connection.execute(
                 text("DELETE FROM organizations WHERE id LIKE 'release-org-%'")
+            )
+            await connection.execute(
+                text("DELETE FROM record_views WHERE record_id LIKE 'release-org-%'")
             )

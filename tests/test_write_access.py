@@ -472,6 +472,7 @@ async def test_a_refusal_is_audited_although_its_request_rolls_back(
             await connection.execute(text("DELETE FROM api_keys WHERE id = :key"), {"key": key_id})
             for table, column in (
                 ("search_documents", "record_id"),
+                ("record_views", "record_id"),
                 ("revisions", "record_id"),
                 ("testimonies", "id"),
             ):

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from decimal import Decimal
 
@@ -15,7 +16,6 @@ from app.claims.schemas import (
     ClaimantType,
     ClaimSubject,
     Metric,
-    RelatedClaim,
     RelatedClaimList,
     RelatedClaims,
 )
@@ -77,36 +77,37 @@ async def present_claims(
 
 async def present_related(
     session: AsyncSession, claim: ClaimRow, citer: Citer, viewer: Viewer, limit: int
-) -> RelatedClaims:
-    """The claims that agree and conflict with `claim`, at most `limit` of each. Nothing is
-    related to a claim coarsened for this client: the relations would reveal its values."""
+) -> str:
+    """The claims that agree and conflict with `claim`, at most `limit` of each, as the JSON
+    of `RelatedClaims` around their stored views. Nothing is related to a claim coarsened for
+    this client: the relations would reveal its values."""
     if not viewer.shows_in_full(claim_level(claim), f"claims/{claim.id}"):
         empty = RelatedClaimList(total=0, data=[])
         return RelatedClaims(
             id=claim.id, independent_sources=None, withheld=True, agrees=empty, conflicts=empty
-        )
+        ).model_dump_json()
     related = await related_claims(session, claim.id, viewer.principal, limit)
     ids = [claim.id, *(c.id for relation in Relation for c in related.claims[relation])]
-    views = await RECORDS.get_views(session, ids, viewer.principal.tier)
-    presented = {view.record_id: view.model for view in served(views, Claim, citer, viewer)}
-    target = presented[claim.id]
+    rows = await RECORDS.get_views(session, ids, viewer.principal.tier)
+    views = {view.record_id: view for view in served(rows, Claim, citer, viewer)}
 
-    def listed(relation: Relation) -> RelatedClaimList:
-        return RelatedClaimList(
-            total=related.totals[relation],
-            data=[
-                RelatedClaim(claim=presented[row.id], reasons=related.reasons[row.id])
-                for row in related.claims[relation]
-            ],
+    def listed(relation: Relation) -> str:
+        items = ",".join(
+            f'{{"claim":{views[row.id].json},"reasons":{_json(related.reasons[row.id])}}}'
+            for row in related.claims[relation]
+            if row.id in views  # not yet rendered: written around the application
         )
+        return f'{{"total":{related.totals[relation]},"data":[{items}]}}'
 
-    return RelatedClaims(
-        id=claim.id,
-        independent_sources=target.independent_sources,
-        withheld=False,
-        agrees=listed(Relation.agrees),
-        conflicts=listed(Relation.conflicts),
+    target = views[claim.id].row.live.get("independent_sources")
+    return (
+        f'{{"id":{_json(claim.id)},"independent_sources":{_json(target)},"withheld":false,'
+        f'"agrees":{listed(Relation.agrees)},"conflicts":{listed(Relation.conflicts)}}}'
     )
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _ref(record: Organization | Facility | Testimony | None) -> RecordRef | None:

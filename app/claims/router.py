@@ -23,7 +23,7 @@ from app.kit.exports import (
     export_responses,
 )
 from app.kit.params import DEFAULT_LIMIT, MAX_LIMIT
-from app.views.serving import page_response, served
+from app.views.serving import json_response, page_response, served
 
 router = APIRouter(prefix="/v1/claims", tags=["claims"])
 
@@ -61,21 +61,23 @@ async def list_claims(
     "/{claim_id}/related",
     operation_id="list_related_claims",
     **access(None),
+    response_model=RelatedClaims,
     responses=problem_responses(404),
 )
 async def list_related_claims(
     claim_id: Annotated[str, Path()],
+    response: Response,
     session: SessionDep,
     citer: CiterDep,
     viewer: ViewerDep,
     limit: Annotated[
         int, Query(ge=1, le=MAX_LIMIT, description="At most this many of each relation.")
     ] = DEFAULT_LIMIT,
-) -> RelatedClaims:
+) -> Response:
     """Claims of the same fact, metric, unit and subjects over an overlapping period, split
     into those that agree with this one and those that conflict with it, by id."""
     claim = await repository.get_claim(session, claim_id, viewer.principal)
-    return await present_related(session, claim, citer, viewer, limit)
+    return json_response(response, await present_related(session, claim, citer, viewer, limit))
 
 
 add_record_routes(

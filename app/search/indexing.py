@@ -19,6 +19,7 @@ from sqlalchemy import (
     insert,
     inspect,
     literal_column,
+    or_,
     select,
     text,
 )
@@ -40,7 +41,6 @@ from app.views.models import RecordView
 from app.views.rendering import render, view_row
 
 _PENDING = "search_pending"
-_INSERTED = "search_inserted"  # records created since the last indexing: no documents yet
 _SOURCE_LEVELS = "search_source_levels"  # sources whose protection level changed
 _CHANGED = "search_changed"  # records whose own row changed
 _CLAIM_EARLIER = "search_claim_earlier"  # (fact, facility) of claims before they changed
@@ -81,16 +81,6 @@ def _note_touched_record(_mapper: Mapper[Any], _connection: Connection, target: 
     if touched is not None and touched[1] is not None and session is not None:
         _pending(session).add(touched)
 
-
-def _note_inserted_record(_mapper: Mapper[Any], _connection: Connection, target: object) -> None:
-    touched = _touched(target)
-    session = object_session(target)
-    if touched is not None and session is not None:
-        session.info.setdefault(_INSERTED, set()).add(touched)
-
-
-for _record in _RECORDS:
-    event.listen(_record, "after_insert", _note_inserted_record)
 
 for _model in (*_RECORDS, FacilityAlias, FacilityMention, TestimonyExcerpt):
     for _event in ("after_insert", "after_update", "after_delete"):
@@ -202,7 +192,6 @@ def _refuse_unindexed_commit(session: Session) -> None:
 @event.listens_for(Session, "after_rollback")
 def _forget_rolled_back(session: Session) -> None:
     session.info.pop(_PENDING, None)
-    session.info.pop(_INSERTED, None)
     for name in (_SOURCE_LEVELS, _CHANGED, _CLAIM_EARLIER):
         session.info.pop(name, None)
 
@@ -215,7 +204,6 @@ async def index_pending(session: AsyncSession) -> None:
     pending = info.pop(_PENDING, set())
     if not pending:
         return
-    inserted = info.pop(_INSERTED, set())
     changed = info.pop(_CHANGED, set())
     earlier = info.pop(_CLAIM_EARLIER, set())
     by_kind: dict[str, set[str]] = {}
@@ -250,8 +238,7 @@ async def index_pending(session: AsyncSession) -> None:
     by_kind.setdefault("facilities", set()).update(facilities)
     for kind, ids in by_kind.items():
         if ids:
-            new = {record_id for record_id in ids if (kind, record_id) in inserted}
-            await reindex(session, kind, sorted(ids), new=new)
+            await reindex(session, kind, sorted(ids))
     await refresh_figures(session, sorted(facts))
     info.pop(_PENDING, None)  # the views' own flushes touch nothing
 
@@ -282,22 +269,18 @@ async def _referring(session: AsyncSession, ids: dict[str, set[str]]) -> list[tu
     return found
 
 
-async def reindex(
-    session: AsyncSession, kind: str, ids: Iterable[str], new: Collection[str] = ()
-) -> int:
-    """Render these records again: their stored views and search documents (`new` ones,
-    created in this transaction, have none to remove); returns how many documents."""
+async def reindex(session: AsyncSession, kind: str, ids: Iterable[str]) -> int:
+    """Render these records again: their stored views and search documents; returns how
+    many documents."""
     indexed = INDEXED[kind]
     id_list = list(ids)
     written = 0
     for start in range(0, len(id_list), _BATCH):
         batch = id_list[start : start + _BATCH]
-        existing = [record_id for record_id in batch if record_id not in new]
-        if existing:
-            for model in (SearchDocument, RecordView):
-                await session.execute(
-                    delete(model).where(model.kind == kind, one_of(model.record_id, existing))
-                )
+        for model in (SearchDocument, RecordView):
+            await session.execute(
+                delete(model).where(model.kind == kind, one_of(model.record_id, batch))
+            )
         records = list(
             await session.scalars(
                 select(indexed.model).options(*indexed.loads).where(one_of(indexed.model.id, batch))
@@ -325,16 +308,25 @@ async def reindex_all(session: AsyncSession, kind: str) -> int:
 
 
 async def index_missing(session: AsyncSession) -> int:
-    """Render the records that have no stored view at all: a database written before views
-    existed, or restored from a dump without them. Returns how many records."""
+    """Render the records that have no stored view or no search document at all: a database
+    written before either existed, or restored from a dump without them, or rows put in by
+    SQL. Returns how many records."""
     count = 0
     for kind, indexed in INDEXED.items():
         missing = list(
             await session.scalars(
                 select(indexed.model.id).where(
-                    ~select(RecordView.record_id)
-                    .where(RecordView.kind == kind, RecordView.record_id == indexed.model.id)
-                    .exists()
+                    or_(
+                        ~select(RecordView.record_id)
+                        .where(RecordView.kind == kind, RecordView.record_id == indexed.model.id)
+                        .exists(),
+                        ~select(SearchDocument.id)
+                        .where(
+                            SearchDocument.kind == kind,
+                            SearchDocument.record_id == indexed.model.id,
+                        )
+                        .exists(),
+                    )
                 )
             )
         )
