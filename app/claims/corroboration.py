@@ -473,6 +473,81 @@ async def refresh_figures(session: AsyncSession, facts: Collection[str]) -> int:
     return changed
 
 
+async def count_one_more(session: AsyncSession, claim_id: str) -> bool:
+    """The figures of the claims a newly written claim agrees with, brought up to date
+    without recounting them: each gains one origin where none of the claims already agreeing
+    with it (itself included) has the new claim's claimant. Its own figure is rendered with
+    its views. False where that cannot be told this way (its claimant is withheld from a
+    tier, so its origin is its quote's source): the caller recounts the group."""
+    written = aliased(Claim, name="written")
+    counted = aliased(Claim, name="counted")
+    same = aliased(Claim, name="same_claimant")
+    figure = RecordView.live[_LIVE_FIGURE].as_integer()
+
+    def same_subject(one: _Claims, other: _Claims) -> list[ColumnElement[bool]]:
+        return [a == b for a, b in zip(subject_key(one), subject_key(other), strict=True)]
+
+    for tier, principal in TIERS.items():
+        comparable = select(Claim.id).where(comparable_claims(principal))
+        counts = await session.scalar(
+            select(Claim.id).where(Claim.id == claim_id, comparable_claims(principal))
+        )
+        if counts is None:
+            continue  # not shown in full to this tier: it counts for no one
+        shown = await session.scalar(
+            select(_claimant_shown(Claim, principal)).where(Claim.id == claim_id)
+        )
+        if not shown:
+            return False
+        already = (
+            select(same.id)
+            .where(
+                *same_subject(same, written),
+                same.id != claim_id,
+                claimant_key(same) == claimant_key(written),
+                same.claimant_organization_id.is_not(None)
+                == written.claimant_organization_id.is_not(None),
+                _claimant_shown(same, principal),
+                same.id.in_(comparable),
+                or_(same.id == counted.id, _agrees(same, counted)),
+            )
+            .exists()
+        )
+        gaining = (
+            select(counted.id)
+            .join(written, written.id == claim_id)
+            .join(
+                RecordView,
+                and_(
+                    RecordView.kind == "claims",
+                    RecordView.record_id == counted.id,
+                    RecordView.tier == tier,
+                ),
+            )
+            .where(
+                counted.id != claim_id,
+                *same_subject(counted, written),
+                _agrees(written, counted),
+                figure.is_not(None),
+                ~already,
+            )
+        )
+        ids = list(await session.scalars(gaining))
+        if ids:
+            await session.execute(_ADD_ONE, {"tier": tier, "ids": ids})
+    return True
+
+
+_ADD_ONE = text(
+    f"""
+    UPDATE record_views
+    SET live = jsonb_set(
+        live, '{{{_LIVE_FIGURE}}}', to_jsonb((live ->> '{_LIVE_FIGURE}')::integer + 1))
+    WHERE kind = 'claims' AND tier = :tier AND record_id = ANY(:ids)
+    """
+)
+
+
 _SET_FIGURE = text(
     f"""
     UPDATE record_views

@@ -27,7 +27,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapper, Session, object_session
 
-from app.claims.corroboration import refresh_figures
+from app.claims.corroboration import count_one_more, refresh_figures
 from app.claims.models import Claim
 from app.facilities.models import Facility, FacilityAlias, FacilityMention
 from app.kit.listing import one_of
@@ -44,6 +44,7 @@ _PENDING = "search_pending"
 _SOURCE_LEVELS = "search_source_levels"  # sources whose protection level changed
 _CHANGED = "search_changed"  # records whose own row changed
 _CLAIM_EARLIER = "search_claim_earlier"  # (fact, facility) of claims before they changed
+_INSERTED_CLAIMS = "search_inserted_claims"  # claims created since the last rendering
 _RECORDS = (Organization, Source, Facility, Testimony, Claim)
 _BATCH = 2000
 
@@ -113,6 +114,15 @@ def _note_claim_earlier(_mapper: Mapper[Any], _connection: Connection, target: C
 
 
 event.listen(Claim, "after_update", _note_claim_earlier)
+
+
+def _note_inserted_claim(_mapper: Mapper[Any], _connection: Connection, target: Claim) -> None:
+    session = object_session(target)
+    if session is not None:
+        session.info.setdefault(_INSERTED_CLAIMS, set()).add(target.id)
+
+
+event.listen(Claim, "after_insert", _note_inserted_claim)
 
 
 def _note_source_level(_mapper: Mapper[Any], _connection: Connection, target: Source) -> None:
@@ -192,7 +202,7 @@ def _refuse_unindexed_commit(session: Session) -> None:
 @event.listens_for(Session, "after_rollback")
 def _forget_rolled_back(session: Session) -> None:
     session.info.pop(_PENDING, None)
-    for name in (_SOURCE_LEVELS, _CHANGED, _CLAIM_EARLIER):
+    for name in (_SOURCE_LEVELS, _CHANGED, _CLAIM_EARLIER, _INSERTED_CLAIMS):
         session.info.pop(name, None)
 
 
@@ -206,9 +216,11 @@ async def index_pending(session: AsyncSession) -> None:
         return
     changed = info.pop(_CHANGED, set())
     earlier = info.pop(_CLAIM_EARLIER, set())
+    inserted = info.pop(_INSERTED_CLAIMS, set())
     by_kind: dict[str, set[str]] = {}
     for kind, record_id in pending:
         by_kind.setdefault(kind, set()).add(record_id)
+    written_claims = set(by_kind.get("claims", ()))
     for kind, record_id in await _showing(session, changed):
         by_kind.setdefault(kind, set()).add(record_id)
     # A quote is served at the level of its source and of protected records quoting the
@@ -222,25 +234,55 @@ async def index_pending(session: AsyncSession) -> None:
     if any(quoting.values()):
         for kind, record_id in await session.execute(_QUOTING_PROTECTED, quoting):
             by_kind.setdefault(kind, set()).add(record_id)
-    # A facility's independent sources count the claims about it, and a claim's count the
-    # claims of its fact: as they were and as they are.
+    # A facility's independent sources count the claims about it: as they were and are.
     claims = sorted(by_kind.get("claims", ()))
-    facts = {fact for fact, _facility in earlier if fact}
     facilities = {facility for _fact, facility in earlier if facility}
     if claims:
-        for fact, facility in await session.execute(
-            select(Claim.fact, Claim.about_facility_id).where(one_of(Claim.id, claims))
-        ):
-            if fact:
-                facts.add(fact)
-            if facility:
-                facilities.add(facility)
+        about = select(Claim.about_facility_id).where(
+            one_of(Claim.id, claims), Claim.about_facility_id.is_not(None)
+        )
+        facilities.update(await session.scalars(about))
     by_kind.setdefault("facilities", set()).update(facilities)
     for kind, ids in by_kind.items():
         if ids:
             await reindex(session, kind, sorted(ids))
-    await refresh_figures(session, sorted(facts))
+    await _refresh_figures(session, written_claims, inserted, changed, earlier)
     info.pop(_PENDING, None)  # the views' own flushes touch nothing
+
+
+async def _refresh_figures(
+    session: AsyncSession,
+    written: set[str],
+    inserted: set[str],
+    changed: set[tuple[str, str]],
+    earlier: set[tuple[str | None, str | None]],
+) -> None:
+    """Claims' independent sources count the claims agreeing with them, and the claimant and
+    sources of each: a written claim changes its group's figures, and so do a testimony or a
+    source whose level or relays changed. One new claim adds to the figures it meets; any
+    other change recounts the groups of the facts it touches."""
+    origins = {(kind, i) for kind, i in changed if kind in ("testimonies", "sources")}
+    updated = {i for kind, i in changed if kind == "claims"}
+    if len(written) == 1 and written <= inserted and not (updated or origins or earlier):
+        (claim_id,) = written
+        if await count_one_more(session, claim_id):
+            return
+    affected = set(written)
+    for kind, claim_id in await _referring(session, _by_kind(origins)):
+        if kind == "claims":
+            affected.add(claim_id)
+    facts = {fact for fact, _facility in earlier if fact}
+    if affected:
+        statement = select(Claim.fact).where(one_of(Claim.id, sorted(affected)))
+        facts.update(fact for fact in await session.scalars(statement) if fact)
+    await refresh_figures(session, sorted(facts))
+
+
+def _by_kind(records: Collection[tuple[str, str]]) -> dict[str, set[str]]:
+    ids: dict[str, set[str]] = {}
+    for kind, record_id in records:
+        ids.setdefault(kind, set()).add(record_id)
+    return ids
 
 
 async def _showing(
@@ -248,9 +290,7 @@ async def _showing(
 ) -> list[tuple[str, str]]:
     """The records whose views show something of these changed records (a name, a title, a
     level): those referring to them, and those citing a source whose publisher changed."""
-    ids: dict[str, set[str]] = {}
-    for kind, record_id in changed:
-        ids.setdefault(kind, set()).add(record_id)
+    ids = _by_kind(changed)
     found = await _referring(session, ids)
     publishers = {s for kind, s in found if kind == "sources"} - ids.get("sources", set())
     if publishers:
