@@ -30,6 +30,7 @@ from app.kit.errors import ProblemError
 from app.kit.exports import DatabaseSessions
 from app.kit.limits import SERVER_OPTIONS
 from app.kit.protection import ProtectionLevel
+from app.observability.logs import logging_config
 from app.releases import (
     Manifest,
     ReleaseError,
@@ -184,6 +185,9 @@ def serve(
         **SERVER_OPTIONS,
         # On SIGTERM, requests in flight finish; past this they are cancelled and rolled back.
         timeout_graceful_shutdown=settings.graceful_shutdown_seconds,
+        # JSON lines (or LOG_FORMAT=text), in every worker; the app logs each request itself.
+        log_config=logging_config(settings),
+        access_log=False,
     )
 
 

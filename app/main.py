@@ -10,6 +10,8 @@ from fastapi import Depends, FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
 from sqlalchemy.ext.asyncio import async_sessionmaker
+from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.gzip import GZipMiddleware
 
 from app.audit.router import router as audit_router
 from app.auth.dependencies import NO_RECORD_DATA, REQUIRED_SCOPES, get_viewer
@@ -20,13 +22,19 @@ from app.db.engine import ROLLBACK_SECONDS, make_engine, resolve_database_url
 from app.db.migrations import head_revision
 from app.facilities.router import router as facilities_router
 from app.health import router as health_router
+from app.kit.cors import cors_options
 from app.kit.cursor_secrets import cursor_secrets
+from app.kit.docs import install_docs
 from app.kit.errors import PROBLEM_JSON, install_error_handlers
+from app.kit.head import HeadAsGet
 from app.kit.lifecycle import InFlight, RequestsInFlight
 from app.kit.limits import MAX_HEADER_BYTES, MAX_JSON_DEPTH, MAX_URL_BYTES, RequestLimits
 from app.kit.pagination import Cursors
 from app.kit.params import reject_unknown_query_params
 from app.kit.routes import api_routes
+from app.observability import metrics
+from app.observability.requests import ObservedRequests
+from app.observability.tracing import install_tracing, shutdown_tracing
 from app.organizations.router import router as organizations_router
 from app.search.indexing import index_pending
 from app.search.router import router as search_router
@@ -36,6 +44,10 @@ from app.stats.router import router as stats_router
 from app.testimonies.router import router as testimonies_router
 
 BEARER = "bearerAuth"
+# Smaller answers gain less from compression than it costs; past level 6 it costs far more
+# time for a few percent.
+GZIP_MINIMUM_BYTES = 1024
+GZIP_LEVEL = 6
 DESCRIPTION = f"""
 An evidence database of forced labour in North Korea, built from open sources.
 
@@ -75,6 +87,7 @@ def create_app(settings: Settings | None = None, *, pooled: bool = True) -> Fast
         # connections close.
         await in_flight.drained(ROLLBACK_SECONDS + 1)
         await engine.dispose()
+        shutdown_tracing(app)
 
     app = FastAPI(
         title="testimony-api",
@@ -83,6 +96,8 @@ def create_app(settings: Settings | None = None, *, pooled: bool = True) -> Fast
         lifespan=lifespan,
         separate_input_output_schemas=False,
         dependencies=[Depends(reject_unknown_query_params)],
+        docs_url=None,  # served by install_docs, without a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -91,14 +106,22 @@ def create_app(settings: Settings | None = None, *, pooled: bool = True) -> Fast
     app.state.head_revision = head_revision()
     app.state.rate_limiter = RateLimiter(settings)
     app.state.before_every_commit = (index_pending,)
+    app.state.metrics = metrics.app_registry(engine)
+    app.state.metrics_networks = metrics.allowed_networks(settings.metrics_allowed_networks)
     install_error_handlers(app)
     app.add_middleware(RequestsInFlight, in_flight=in_flight)
     app.add_middleware(RateLimitHeaders)
-    # Outermost of ours: a request that is too large or too deep is refused before anything
-    # else looks at it. The import streams and limits its own body (IMPORT_MAX_BYTES).
+    # A request that is too large or too deep is refused before the app looks at it. The
+    # import streams and limits its own body (IMPORT_MAX_BYTES).
     app.add_middleware(
         RequestLimits, max_body_bytes=settings.body_max_bytes, self_limited={"/v1/import"}
     )
+    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM_BYTES, compresslevel=GZIP_LEVEL)
+    # Outside compression, so that a HEAD's headers are the GET's, Content-Encoding included.
+    app.add_middleware(HeadAsGet)
+    app.add_middleware(CORSMiddleware, **cors_options(settings.cors_origins, settings.cors_methods))
+    # Outermost: every answer, refusals and preflights included, has an id and a log line.
+    app.add_middleware(ObservedRequests)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     for router in (
         health_router,
@@ -113,6 +136,10 @@ def create_app(settings: Settings | None = None, *, pooled: bool = True) -> Fast
         stats_router,
     ):
         app.include_router(router)
+    if settings.metrics_enabled:
+        app.include_router(metrics.router)
+    install_docs(app)
+    install_tracing(app, engine, settings)
     check_every_route_decides_access(app)
     check_every_record_route_takes_the_policy(app)
     return app

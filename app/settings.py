@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -80,6 +81,40 @@ class Settings(BaseSettings):
     )
     import_max_bytes: int = Field(
         default=200 * 1024 * 1024, description="Largest body POST /v1/import accepts."
+    )
+    log_format: Literal["json", "text"] = Field(
+        default="json",
+        description="`json`: one JSON object a line (a line per request among them); `text`: "
+        "plain lines for a terminal.",
+    )
+    log_level: str = Field(default="INFO", description="Least severe level logged.")
+    metrics_enabled: bool = Field(default=True, description="Serve Prometheus metrics at /metrics.")
+    metrics_allowed_networks: str = Field(
+        default="127.0.0.0/8,::1/128",
+        description="Client networks that may read /metrics (comma-separated CIDR, or * for "
+        "anyone); others get a 403. Behind a proxy, the address it forwards "
+        "(FORWARDED_ALLOW_IPS).",
+    )
+    otel_enabled: bool = Field(
+        default=False,
+        description="Trace requests and queries with OpenTelemetry, exported over OTLP/HTTP as "
+        "the standard OTEL_* variables say (needs the `tracing` extra). Also on when "
+        "OTEL_EXPORTER_OTLP_ENDPOINT is set.",
+    )
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None,
+        description="Base URL of the OTLP/HTTP collector (the standard variable); setting it "
+        "turns tracing on.",
+    )
+    cors_origins: str = Field(
+        default="*",
+        description="Origins whose pages may call the API from a browser (comma-separated, or "
+        "*). Empty: no cross-origin access.",
+    )
+    cors_methods: str = Field(
+        default="GET,HEAD",
+        description="Methods allowed cross-origin (comma-separated). Writes are not, unless "
+        "listed here.",
     )
     small_cell_threshold: int = Field(
         default=5,

@@ -34,6 +34,9 @@ from tests.conftest import app_settings
 POLICY: dict[tuple[str, str], str | None] = {
     ("GET", "/healthz"): None,
     ("GET", "/readyz"): None,
+    ("GET", "/docs"): None,
+    ("GET", "/redoc"): None,
+    ("GET", "/metrics"): None,  # to the operators' networks (loopback here), whatever the key
     ("GET", "/v1/organizations"): None,
     ("GET", "/v1/organizations/{organization_id}"): None,
     ("GET", "/v1/sources"): None,

@@ -128,7 +128,7 @@ async def test_accept_negotiates_and_format_wins(
     await factories.organization(session, id="kcna")
     csv_response = await client.get("/v1/organizations", headers={"Accept": "text/csv"})
     assert [row["id"] for row in csv_rows(csv_response)] == ["kcna"]
-    assert csv_response.headers["vary"] == "Accept"
+    assert "Accept" in csv_response.headers["vary"].split(", ")
     day = csv_response.headers["content-disposition"].split('"')[1][len("organizations-") : -4]
     assert csv_response.headers["content-disposition"] == (
         f'attachment; filename="organizations-{day}.csv"'
@@ -147,7 +147,7 @@ async def test_accept_negotiates_and_format_wins(
         page = await client.get("/v1/organizations", headers={"Accept": accept})
         assert page.headers["content-type"] == "application/json"
         assert page.json()["data"][0]["id"] == "kcna"
-        assert page.headers["vary"] == "Accept"
+        assert "Accept" in page.headers["vary"].split(", ")
 
     wins = await client.get("/v1/organizations?format=json", headers={"Accept": "text/csv"})
     assert wins.headers["content-type"] == "application/json"

@@ -239,14 +239,17 @@ def leaks(client: Client, response: httpx.Response, url: str) -> list[str]:
     body = response.text
     if url.startswith(f"/v1/sources/{ARTICLE_ID}/"):
         return []  # the published article's own text and history: public by nature
-    if response.headers.get("content-type", "").startswith("application/json"):
+    # A HEAD answer has the GET's headers and no body.
+    if body and response.headers.get("content-type", "").startswith("application/json"):
         data = response.json()
         results = data.get("data") if isinstance(data, dict) else None
         if url.startswith("/v1/search") and isinstance(results, list):
             # The article is found by its own words; nothing else may be.
             data["data"] = [r for r in results if r.get("id") != ARTICLE_ID]
         body = json.dumps(data, ensure_ascii=False)
-    everything = (body + json.dumps(dict(response.headers))).lower()
+    # The request's id is random hex: it may spell anything.
+    headers = {k: v for k, v in response.headers.items() if k != "x-request-id"}
+    everything = (body + json.dumps(headers)).lower()
     path = url.split("?")[0]
     for echoed in (url, quote(url), quote_plus(url), path):
         everything = everything.replace(echoed.lower(), "")
@@ -477,7 +480,7 @@ async def test_each_view_has_its_own_etag(client: httpx.AsyncClient, session: As
     writer = await factories.api_key(session, "write", "read:confidential")
     await build(session, client, writer)
     anonymous = await client.get("/v1/testimonies/t-restricted")
-    assert anonymous.headers["vary"] == "Authorization"
+    assert "Authorization" in anonymous.headers["vary"].split(", ")
     tag = anonymous.headers["etag"]
     again = await client.get("/v1/testimonies/t-restricted", headers={"If-None-Match": tag})
     assert again.status_code == 304

@@ -1,7 +1,10 @@
 """Request rate limits per API key and per anonymous client address (the `limits` library).
 
-Every answer carries the IETF RateLimit headers; a client over its limit gets a 429 problem
-with Retry-After. Counters live in the storage named by RATE_LIMIT_STORAGE: memory (per
+Every answer carries the two header fields of the IETF draft (draft-ietf-httpapi-ratelimit-
+headers), as structured fields: `RateLimit-Policy: "anonymous";q=120;w=60` names the policy
+that applies, its quota and window in seconds; `RateLimit: "anonymous";r=117;t=42` what is
+left of the quota and the seconds until it is whole again. A client over its limit gets a 429
+problem with Retry-After. Counters live in the storage named by RATE_LIMIT_STORAGE: memory (per
 process) by default, or a shared store such as Redis for several workers.
 """
 
@@ -29,20 +32,20 @@ class RateLimiter:
         self._anonymous = parse(settings.rate_limit_anonymous)
         self._keyed = parse(settings.rate_limit_key)
 
-    def _limit_for(self, principal: Principal) -> RateLimitItem:
-        return self._keyed if principal.key_id else self._anonymous
+    def _policy_for(self, principal: Principal) -> tuple[str, RateLimitItem]:
+        return ("key", self._keyed) if principal.key_id else ("anonymous", self._anonymous)
 
     async def check(self, principal: Principal, request: Request) -> None:
-        limit = self._limit_for(principal)
+        # Logged with the request (app.observability.requests): who asked, never the key.
+        request.state.key_id = principal.key_id
+        policy, limit = self._policy_for(principal)
         identity = principal.rate_limit_identity
         allowed = await self._limiter.hit(limit, identity)
         stats = await self._limiter.get_window_stats(limit, identity)
         reset = max(0, math.ceil(stats.reset_time - time.time()))
         headers = {
-            "RateLimit-Limit": str(limit.amount),
-            "RateLimit-Remaining": str(stats.remaining),
-            "RateLimit-Reset": str(reset),
-            "RateLimit-Policy": f"{limit.amount};w={limit.get_expiry()}",
+            "RateLimit-Policy": f'"{policy}";q={limit.amount};w={limit.get_expiry()}',
+            "RateLimit": f'"{policy}";r={stats.remaining};t={reset}',
         }
         if not allowed:
             raise ProblemError(

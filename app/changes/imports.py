@@ -38,6 +38,7 @@ from app.facilities.schemas import FacilityCreate
 from app.kit.errors import FieldError, ProblemError
 from app.kit.limits import too_deep, too_deep_message
 from app.kit.listing import one_of
+from app.kit.metrics import count_imported
 from app.kit.schemas import RecordIn
 from app.organizations.schemas import OrganizationCreate
 from app.search.indexing import index_pending
@@ -314,6 +315,7 @@ async def run_import(
             await savepoint.rollback()
     if not dry_run:
         service.audit_written(session, context)
+        count_imported(tally)
     report = ImportReport(
         dry_run=dry_run,
         created=dict(tally["created"]),

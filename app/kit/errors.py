@@ -99,11 +99,16 @@ def problem_response(request: Request, error: ProblemError) -> JSONResponse:
         if error.errors is not None
         else None,
     )
+    headers = dict(error.headers or {})
+    request_id = request.scope.get("state", {}).get("request_id")
+    if request_id:
+        # Set on every answer as it leaves, but a 500 leaves from outside the middleware.
+        headers["X-Request-ID"] = request_id
     return JSONResponse(
         body.model_dump(exclude_none=True),
         status_code=error.status,
         media_type=PROBLEM_JSON,
-        headers=error.headers,
+        headers=headers,
     )
 
 
@@ -149,6 +154,8 @@ async def _on_http(request: Request, error: Exception) -> JSONResponse:
             if api.route.path_regex.match(request.url.path)
             for method in api.methods
         }
+        if "GET" in methods:
+            methods.add("HEAD")  # app.kit.head answers it for every GET
         headers["Allow"] = ", ".join(sorted(methods))
     return problem_response(request, ProblemError(status, code, detail, headers=headers))
 

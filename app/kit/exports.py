@@ -52,6 +52,7 @@ from app.db.engine import ROLLBACK_SECONDS, SessionDep
 from app.kit.citing import Citer
 from app.kit.deps import CiterDep, CursorsDep
 from app.kit.errors import database_unavailable
+from app.kit.metrics import ROWS_EXPORTED
 from app.kit.pagination import Cursors, Window
 from app.kit.params import ListQuery
 from app.views.serving import StoredView, served
@@ -471,6 +472,9 @@ class Exporter:
     async def _body(
         self, export: ListExport[Q, M], query: Q, writer: ExportWriter
     ) -> AsyncIterator[bytes]:
+        # The status and headers leave now, before the first query: compression waits for a
+        # body to send them, and a failure before the first batch would leave no answer at all.
+        yield b""
         viewer = Viewer(self.principal)
         head = writer.start()
         sent = 0
@@ -492,6 +496,7 @@ class Exporter:
                     chunk = head + writer.write(records)
                     head = ""
                     sent += len(records)
+                    ROWS_EXPORTED.labels(export=export.name).inc(len(records))
                     if chunk:
                         yield chunk.encode()
         except Exception as error:
