@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -87,10 +88,12 @@ class RedisServer:
         _wait_for(self._answers, "redis-server")
 
     def _answers(self) -> bool:
-        probe = subprocess.run(
-            ["redis-cli", "-p", str(self.port), "ping"], capture_output=True, check=False
-        )
-        return probe.stdout.strip() == b"PONG"
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as connection:
+                connection.sendall(b"PING\r\n")
+                return connection.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -118,6 +118,10 @@ async def test_reads_are_served_by_the_replica_and_a_writer_reads_its_write(
         served_before = replica.served["replica"]
         assert (await writing.get(path)).status_code == 200
         assert replica.served["replica"] == served_before + 1  # replayed: the replica serves
+        # The change feed's horizon is read from the replica's own snapshot.
+        changes = await writing.get("/v1/changes", params={"limit": 100})
+        assert changes.status_code == 200, changes.text
+        assert "written-while-paused" in {change["record_id"] for change in changes.json()["data"]}
 
 
 async def test_a_replica_lagging_beyond_the_bound_is_left_for_the_primary(
