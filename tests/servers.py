@@ -157,7 +157,7 @@ class PostgresCluster:
         if (self.pgdata / "postmaster.pid").exists():
             self.run("pg_ctl", "stop", "-w", "-m", "fast", "-D", str(self.pgdata))
 
-    def psql(self, sql: str) -> str:
+    def psql(self, sql: str, database: str = "postgres") -> str:
         """One statement's value, through psql (no event loop needed)."""
         answer = subprocess.run(
             [
@@ -169,7 +169,7 @@ class PostgresCluster:
                 "-U",
                 "postgres",
                 "-d",
-                "postgres",
+                database,
                 "-Atc",
                 sql,
             ],

@@ -124,6 +124,33 @@ async def test_reads_are_served_by_the_replica_and_a_writer_reads_its_write(
         assert "written-while-paused" in {change["record_id"] for change in changes.json()["data"]}
 
 
+async def test_a_disclosure_read_from_the_replica_is_audited_on_the_primary(
+    app: FastAPI, pair: ReplicatedPostgres
+) -> None:
+    replica = replica_of(app)
+    key = await write_key(pair.primary.url("testimony"), Scope.write, Scope.read_restricted)
+    async with client_of(app, {"Authorization": f"Bearer {key}"}) as reader:
+        created = await reader.post(
+            "/v1/sources",
+            json={
+                "id": "restricted-report",
+                "title": "Restricted report",
+                "source_type": "ngo_report",
+                "protection_level": "restricted",
+                "protection_reason": "names a witness's village",
+            },
+        )
+        assert created.status_code == 201, created.text
+        await asyncio.to_thread(pair.wait_replayed)
+        audited = "SELECT count(*) FROM audit_events WHERE action = 'read_restricted'"
+        before = int(pair.primary.psql(audited, "testimony"))
+        served_before = replica.served["replica"]
+        shown = await reader.get("/v1/sources/restricted-report")
+        assert shown.status_code == 200, shown.text
+        assert replica.served["replica"] == served_before + 1
+    assert int(pair.primary.psql(audited, "testimony")) == before + 1
+
+
 async def test_a_replica_lagging_beyond_the_bound_is_left_for_the_primary(
     app: FastAPI, pair: ReplicatedPostgres, writer: dict[str, str]
 ) -> None:
