@@ -3,6 +3,7 @@ requests let through (with a logged warning) while Redis is down."""
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -50,6 +51,7 @@ async def apis(database_url: URL, redis: RedisServer) -> AsyncIterator[list[Serv
     finally:
         for api in served:
             api.terminate()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 async def test_one_budget_across_processes(apis: list[ServedApi]) -> None:
