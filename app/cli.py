@@ -83,7 +83,7 @@ def _read_settings() -> None:
 
 
 async def _in_transaction(url: URL, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    engine = make_engine(url, pooled=False)
+    engine = make_engine(url, pooled=False, pgbouncer=get_settings().database_pgbouncer)
     try:
         async with async_sessionmaker(engine, expire_on_commit=False)() as session, session.begin():
             result = await work(session)
@@ -429,7 +429,7 @@ def export_release(
     url = _database()
 
     async def release() -> Manifest:
-        engine = make_engine(url, pooled=False)
+        engine = make_engine(url, pooled=False, pgbouncer=get_settings().database_pgbouncer)
         try:
             return await create_release(
                 DatabaseSessions(async_sessionmaker(engine, expire_on_commit=False)),

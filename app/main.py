@@ -18,8 +18,9 @@ from app.auth.dependencies import NO_RECORD_DATA, REQUIRED_SCOPES, get_viewer
 from app.auth.ratelimit import RateLimiter, RateLimitHeaders
 from app.changes.router import router as changes_router
 from app.claims.router import router as claims_router
-from app.db.engine import ROLLBACK_SECONDS, make_engine, resolve_database_url
+from app.db.engine import ROLLBACK_SECONDS, async_url, make_engine, resolve_database_url
 from app.db.migrations import head_revision
+from app.db.replica import Replica, WrittenCookie
 from app.facilities.router import router as facilities_router
 from app.health import router as health_router
 from app.kit.cors import cors_options
@@ -69,13 +70,23 @@ def create_app(settings: Settings | None = None, *, pooled: bool = True) -> Fast
     settings = settings or get_settings()
     # Before anything is opened: without a usable secret the app does not start.
     cursors = Cursors(*cursor_secrets(settings))
-    engine = make_engine(
-        resolve_database_url(settings),
-        pool_size=settings.database_pool_size,
-        pooled=pooled,
-        statement_timeout=settings.database_statement_timeout,
-        connect_timeout=settings.database_connect_timeout,
-        pool_timeout=settings.database_pool_timeout,
+    engine_options: dict[str, Any] = {
+        "pool_size": settings.database_pool_size,
+        "pooled": pooled,
+        "statement_timeout": settings.database_statement_timeout,
+        "connect_timeout": settings.database_connect_timeout,
+        "pool_timeout": settings.database_pool_timeout,
+        "pgbouncer": settings.database_pgbouncer,
+    }
+    engine = make_engine(resolve_database_url(settings), **engine_options)
+    replica = (
+        Replica(
+            make_engine(async_url(settings.database_replica_url), **engine_options),
+            engine,
+            settings.database_replica_max_lag,
+        )
+        if settings.database_replica_url
+        else None
     )
 
     in_flight = InFlight()
@@ -88,6 +99,8 @@ def create_app(settings: Settings | None = None, *, pooled: bool = True) -> Fast
         await in_flight.drained(ROLLBACK_SECONDS + 1)
         await engine.dispose()
         shutdown_tracing(app)
+        if replica is not None:
+            await replica.engine.dispose()
 
     app = FastAPI(
         title="testimony-api",
@@ -102,6 +115,7 @@ def create_app(settings: Settings | None = None, *, pooled: bool = True) -> Fast
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+    app.state.replica = replica
     app.state.cursors = cursors
     app.state.head_revision = head_revision()
     app.state.rate_limiter = RateLimiter(settings)
@@ -111,6 +125,8 @@ def create_app(settings: Settings | None = None, *, pooled: bool = True) -> Fast
     install_error_handlers(app)
     app.add_middleware(RequestsInFlight, in_flight=in_flight)
     app.add_middleware(RateLimitHeaders)
+    if replica is not None:
+        app.add_middleware(WrittenCookie)
     # A request that is too large or too deep is refused before the app looks at it. The
     # import streams and limits its own body (IMPORT_MAX_BYTES).
     app.add_middleware(

@@ -41,6 +41,22 @@ class Settings(BaseSettings):
         "comma-separated: the first seals, all open (rotation). Unset: one is generated in "
         "data_dir/cursor-secret, and only a server on a loopback address may start.",
     )
+    database_replica_url: str | None = Field(
+        default=None,
+        description="A streaming replica of DATABASE_URL. Set: reads (GET and HEAD) are served "
+        "from it while it is up and caught up with what the client wrote; writes, and reads "
+        "while it is not, go to DATABASE_URL.",
+    )
+    database_replica_max_lag: float = Field(
+        default=5.0,
+        gt=0,
+        description="Seconds the replica may lag behind the primary before reads leave it.",
+    )
+    database_pgbouncer: bool = Field(
+        default=False,
+        description="The database URLs name a PgBouncer in transaction mode: no prepared "
+        "statements are kept, and per-connection settings are made per transaction.",
+    )
     seed_dir: Path = Field(default=PROJECT_ROOT / "seed")
     database_pool_size: int = 5
     database_statement_timeout: float = Field(
@@ -69,7 +85,9 @@ class Settings(BaseSettings):
     rate_limit_key: str = Field(default="1200/minute", description="Requests allowed to each key.")
     rate_limit_storage: str = Field(
         default="async+memory://",
-        description="Where rate-limit counters live (a `limits` storage URI, async+redis://...).",
+        description="Where rate-limit counters live: a `limits` storage URI such as "
+        "redis://host:6379 (shared by every API process; the async client is used whatever "
+        "the spelling). While it cannot be reached, requests are let through unlimited.",
     )
     idempotency_hours: int = Field(
         default=24, ge=1, description="How long a POST's Idempotency-Key is remembered."

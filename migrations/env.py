@@ -16,28 +16,28 @@ target_metadata = Base.metadata
 
 
 def _configure(connection: Connection) -> None:
+    # One transaction for the whole upgrade, holding the lock until it commits: a lock held
+    # by the session would outlive it through PgBouncer (see DATABASE_PGBOUNCER). The
+    # revision is read after the lock, so a process that waited finds the work done.
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
         compare_type=True,
         compare_server_default=True,
-        transaction_per_migration=True,
     )
     with context.begin_transaction():
+        locks.hold_migration_lock(connection)
         context.run_migrations()
 
 
 async def _run_online() -> None:
-    url = context.config.attributes.get("database_url") or resolve_database_url(get_settings())
-    engine = make_engine(url, pooled=False)
+    settings = get_settings()
+    url = context.config.attributes.get("database_url") or resolve_database_url(settings)
+    engine = make_engine(url, pooled=False, pgbouncer=settings.database_pgbouncer)
     try:
         async with engine.connect() as connection:
-            await locks.acquire(connection, locks.MIGRATION_LOCK)
-            try:
-                await connection.run_sync(_configure)
-                await connection.commit()
-            finally:
-                await locks.release(connection, locks.MIGRATION_LOCK)
+            await connection.run_sync(_configure)
+            await connection.commit()
     finally:
         await engine.dispose()
 

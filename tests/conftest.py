@@ -44,7 +44,7 @@ def resolve_test_database_url() -> URL:
     return embedded_server_url(get_settings().data_dir, TEST_DATABASE)
 
 
-async def recreate_database(url: URL) -> None:
+async def recreate_database(url: URL, *, create: bool = True) -> None:
     admin = create_async_engine(
         url.set(database="postgres"), poolclass=NullPool, isolation_level="AUTOCOMMIT"
     )
@@ -52,9 +52,14 @@ async def recreate_database(url: URL) -> None:
         async with admin.connect() as connection:
             name = connection.dialect.identifier_preparer.quote(url.database or "")
             await connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            await connection.execute(text(f"CREATE DATABASE {name}"))
+            if create:
+                await connection.execute(text(f"CREATE DATABASE {name}"))
     finally:
         await admin.dispose()
+
+
+async def drop_database(url: URL) -> None:
+    await recreate_database(url, create=False)
 
 
 @pytest.fixture(scope="session")

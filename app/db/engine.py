@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
 import anyio
 from fastapi import Depends, Request
-from sqlalchemy import text
+from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import NullPool
 
 from app.db.embedded import embedded_server_url
+from app.db.replica import READ_METHODS, Replica, current_position
 from app.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -47,6 +49,20 @@ def resolve_database_url(settings: Settings) -> URL:
     return embedded_server_url(settings.data_dir, settings.database_name)
 
 
+def _unique_statement_name() -> str:
+    return f"__asyncpg_{uuid.uuid4().hex}__"
+
+
+# PgBouncer in transaction mode gives each transaction whichever server connection is free:
+# nothing prepared may be reused later, and statement names must not collide with those other
+# clients left on the same server connection.
+_PGBOUNCER_ARGS: dict[str, Any] = {
+    "statement_cache_size": 0,  # asyncpg's own cache
+    "prepared_statement_cache_size": 0,  # SQLAlchemy's
+    "prepared_statement_name_func": _unique_statement_name,
+}
+
+
 def make_engine(
     url: URL,
     *,
@@ -55,26 +71,47 @@ def make_engine(
     statement_timeout: float | None = None,
     connect_timeout: float | None = None,
     pool_timeout: float = 30.0,
+    pgbouncer: bool = False,
 ) -> AsyncEngine:
     """An engine for `url`. The API passes its deadlines (the command line runs unbounded):
     `statement_timeout` is PostgreSQL's own, per statement, and the driver gives up a little
     after it; `connect_timeout` bounds a new connection, `pool_timeout` the wait for a pooled
-    one. A pooled connection is checked before it is handed out (a restart breaks them all)."""
-    connect_args: dict[str, Any] = {}
+    one. A pooled connection is checked before it is handed out (a restart breaks them all).
+    `pgbouncer`: `url` is a PgBouncer in transaction mode (see DATABASE_PGBOUNCER)."""
+    connect_args: dict[str, Any] = dict(_PGBOUNCER_ARGS) if pgbouncer else {}
     if statement_timeout is not None:
-        connect_args["server_settings"] = {"statement_timeout": str(int(statement_timeout * 1000))}
         connect_args["command_timeout"] = statement_timeout + _DRIVER_GRACE
+        if not pgbouncer:
+            milliseconds = str(int(statement_timeout * 1000))
+            connect_args["server_settings"] = {"statement_timeout": milliseconds}
     if connect_timeout is not None:
         connect_args["timeout"] = connect_timeout
     if not pooled:
-        return create_async_engine(url, poolclass=NullPool, connect_args=connect_args)
-    return create_async_engine(
-        url,
-        pool_size=pool_size,
-        pool_pre_ping=True,
-        pool_timeout=pool_timeout,
-        connect_args=connect_args,
-    )
+        engine = create_async_engine(url, poolclass=NullPool, connect_args=connect_args)
+    else:
+        engine = create_async_engine(
+            url,
+            pool_size=pool_size,
+            pool_pre_ping=True,
+            pool_timeout=pool_timeout,
+            connect_args=connect_args,
+        )
+    if pgbouncer and statement_timeout is not None:
+        _time_out_per_transaction(engine, statement_timeout)
+    return engine
+
+
+def _time_out_per_transaction(engine: AsyncEngine, statement_timeout: float) -> None:
+    """statement_timeout for every transaction, as its first statement: PgBouncer refuses
+    it as a connection setting, and a session-level SET would stay behind on a server
+    connection that other clients share."""
+    setting = f"SET LOCAL statement_timeout = {int(statement_timeout * 1000)}"
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _set_statement_timeout(connection: Connection) -> None:
+        # Outside a transaction (AUTOCOMMIT) a SET LOCAL would do nothing.
+        if connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+            connection.exec_driver_sql(setting)
 
 
 async def ensure_database(url: URL) -> bool:
@@ -149,8 +186,31 @@ async def _keep_after_rollback(request: Request, session: AsyncSession) -> None:
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """One session per request: committed when the handler succeeds, rolled back otherwise."""
+    """One session per request: committed when the handler succeeds, rolled back otherwise.
+
+    With a replica (DATABASE_REPLICA_URL), a read it may serve runs on it, and what the read
+    records (the audit of a disclosure) is written on the primary afterwards. Everything else
+    runs on the primary, and a committed write leaves its position for the client's reads."""
     sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    replica: Replica | None = request.app.state.replica
+    reading = (
+        await replica.session_for(request)
+        if replica is not None and request.method in READ_METHODS
+        else None
+    )
+    if reading is not None:
+        async with reading:
+            try:
+                yield reading
+            except BaseException:
+                await roll_back(reading)
+                async with sessionmaker() as session:
+                    await _keep_after_rollback(request, session)
+                raise
+        async with sessionmaker() as session:
+            await run_before_commit(request, session)
+            await session.commit()
+        return
     async with sessionmaker() as session:
         try:
             yield session
@@ -160,6 +220,20 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             await roll_back(session)
             await _keep_after_rollback(request, session)
             raise
+        if replica is not None and request.method not in READ_METHODS:
+            await _leave_written_position(request, replica, session)
+
+
+async def _leave_written_position(
+    request: Request, replica: Replica, session: AsyncSession
+) -> None:
+    try:
+        position = await current_position(session)
+    except Exception as error:  # committed already: the write stands, unfollowed
+        logger.warning("could not read the position of a committed write: %s", error)
+        return
+    replica.positions.remember(request, position)
+    request.state.written_position = position
 
 
 async def roll_back(session: AsyncSession) -> None:

@@ -3,24 +3,23 @@
 
 from __future__ import annotations
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy import Connection, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 # Arbitrary, fixed keys in PostgreSQL's advisory-lock space.
 MIGRATION_LOCK = 7_270_301
 SEED_LOCK = 7_270_302
 
+# Every lock is held until the transaction ends: locks held by a session would stay with a
+# server connection that PgBouncer hands to other clients.
+_HOLD = text("SELECT pg_advisory_xact_lock(:key)")
+
 
 async def hold_until_commit(session: AsyncSession, key: int) -> None:
     """Wait for the lock; it is released when the session's transaction ends."""
-    await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+    await session.execute(_HOLD, {"key": key})
 
 
-async def acquire(connection: AsyncConnection, key: int) -> None:
-    await connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
-    await connection.commit()
-
-
-async def release(connection: AsyncConnection, key: int) -> None:
-    await connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
-    await connection.commit()
+def hold_migration_lock(connection: Connection) -> None:
+    """The migration lock, in the migrations' transaction (Alembic runs them synchronously)."""
+    connection.execute(_HOLD, {"key": MIGRATION_LOCK})

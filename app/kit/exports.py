@@ -49,6 +49,7 @@ from app.audit.repository import record_disclosure
 from app.auth.dependencies import Viewer, ViewerDep
 from app.auth.scopes import Principal
 from app.db.engine import ROLLBACK_SECONDS, SessionDep
+from app.db.replica import Replica
 from app.kit.citing import Citer
 from app.kit.deps import CiterDep, CursorsDep
 from app.kit.errors import database_unavailable
@@ -360,11 +361,14 @@ class StreamSessions(Protocol):
 
 @dataclass(frozen=True)
 class DatabaseSessions:
+    """Audits on `sessionmaker` (the primary); reads on `reads` when given (a replica)."""
+
     sessionmaker: async_sessionmaker[AsyncSession]
+    reads: async_sessionmaker[AsyncSession] | None = None
 
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[AsyncSession]:
-        session = self.sessionmaker()
+        session = (self.reads or self.sessionmaker)()
         try:
             # Set before the first statement: the transaction takes its snapshot then.
             await session.connection(
@@ -387,7 +391,10 @@ class DatabaseSessions:
             yield session
 
 
-def get_stream_sessions(request: Request) -> StreamSessions:
+async def get_stream_sessions(request: Request) -> StreamSessions:
+    replica: Replica | None = request.app.state.replica
+    if replica is not None and await replica.serves(request):
+        return DatabaseSessions(request.app.state.sessionmaker, reads=replica.sessionmaker)
     return DatabaseSessions(request.app.state.sessionmaker)
 
 
