@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from importlib.resources import files
 from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from app.kit.protection import SourceTextAccess
+
+# The seed corpus ships inside the package, so an installed `testimony` finds it as a checkout
+# does.
+SEED_DIR = Path(str(files("app").joinpath("seed")))
 
 
 class Settings(BaseSettings):
@@ -18,7 +23,11 @@ class Settings(BaseSettings):
         default=None,
         description="PostgreSQL URL. Unset: an embedded server is started under data_dir.",
     )
-    data_dir: Path = Field(default=PROJECT_ROOT / ".data")
+    data_dir: Path = Field(
+        default_factory=lambda: Path.cwd() / ".data",
+        description="Where the embedded server and the generated cursor secret live; "
+        "default .data in the current directory.",
+    )
     database_name: str = Field(
         default="testimony", description="Database used inside the embedded server."
     )
@@ -40,7 +49,7 @@ class Settings(BaseSettings):
         "comma-separated: the first seals, all open (rotation). Unset: one is generated in "
         "data_dir/cursor-secret, and only a server on a loopback address may start.",
     )
-    seed_dir: Path = Field(default=PROJECT_ROOT / "seed")
+    seed_dir: Path = Field(default=SEED_DIR, description="The seed corpus to load.")
     database_pool_size: int = 5
     database_statement_timeout: float = Field(
         default=15.0,
@@ -80,6 +89,12 @@ class Settings(BaseSettings):
     )
     import_max_bytes: int = Field(
         default=200 * 1024 * 1024, description="Largest body POST /v1/import accepts."
+    )
+    source_text_access: SourceTextAccess = Field(
+        default=SourceTextAccess.keys,
+        description="Who is served a source's full archived text (GET /v1/sources/{id}/text "
+        "and the source's revisions): public (every client shown the source), keys (clients "
+        "with an API key) or restricted (keys with read:restricted). See LICENSE-data.md.",
     )
     small_cell_threshold: int = Field(
         default=5,

@@ -57,6 +57,18 @@ async def recreate_database(url: URL) -> None:
         await admin.dispose()
 
 
+async def drop_database(url: URL) -> None:
+    admin = create_async_engine(
+        url.set(database="postgres"), poolclass=NullPool, isolation_level="AUTOCOMMIT"
+    )
+    try:
+        async with admin.connect() as connection:
+            name = connection.dialect.identifier_preparer.quote(url.database or "")
+            await connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    finally:
+        await admin.dispose()
+
+
 @pytest.fixture(scope="session")
 async def database_url() -> URL:
     url = resolve_test_database_url()

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Mapper, Session, object_session
 from app.claims.models import Claim
 from app.facilities.models import Facility, FacilityAlias, FacilityMention
 from app.kit.listing import one_of
+from app.kit.progress import Progress
 from app.organizations.models import Organization
 from app.search.documents import INDEXED, document_rows
 from app.search.models import SearchDocument
@@ -150,7 +151,7 @@ def _forget_rolled_back(session: Session) -> None:
     session.info.pop(_SOURCE_LEVELS, None)
 
 
-async def index_pending(session: AsyncSession) -> None:
+async def index_pending(session: AsyncSession, progress: Progress | None = None) -> None:
     """Rebuild the documents of every record written in this transaction so far."""
     pending = session.sync_session.info.get(_PENDING)
     if not pending:
@@ -186,15 +187,20 @@ async def index_pending(session: AsyncSession) -> None:
             by_kind.setdefault(kind, set()).add(record_id)
     for kind, ids in by_kind.items():
         new = {record_id for record_id in ids if (kind, record_id) in inserted}
-        await reindex(session, kind, sorted(ids), new=new)
+        await reindex(session, kind, sorted(ids), new=new, progress=progress)
     session.sync_session.info.pop(_PENDING, None)  # the documents' own flushes touch nothing
 
 
 async def reindex(
-    session: AsyncSession, kind: str, ids: Iterable[str], new: Collection[str] = ()
+    session: AsyncSession,
+    kind: str,
+    ids: Iterable[str],
+    new: Collection[str] = (),
+    progress: Progress | None = None,
 ) -> int:
     """Replace the documents of these records (`new` ones, created in this transaction,
-    have none to remove); returns how many documents were written."""
+    have none to remove); returns how many documents were written. `progress` counts the
+    records, batch by batch, under the stage `indexing {kind}`."""
     indexed = INDEXED[kind]
     id_list = list(ids)
     written = 0
@@ -214,16 +220,19 @@ async def reindex(
         if rows:
             await session.execute(_INSERT, rows)
             written += len(rows)
+        if progress is not None:
+            progress(f"indexing {kind}", start + len(batch), len(id_list))
     return written
 
 
-async def reindex_all(session: AsyncSession, kind: str) -> int:
+async def reindex_all(session: AsyncSession, kind: str, progress: Progress | None = None) -> int:
     """Rebuild the documents of every record of `kind`."""
     model = INDEXED[kind].model
-    return await reindex(session, kind, list(await session.scalars(select(model.id))))
+    ids = list(await session.scalars(select(model.id)))
+    return await reindex(session, kind, ids, progress=progress)
 
 
-async def index_missing(session: AsyncSession) -> int:
+async def index_missing(session: AsyncSession, progress: Progress | None = None) -> int:
     """Index the records that have no document at all: a database written before search
     existed, or restored from a dump without its documents. Returns how many records."""
     count = 0
@@ -240,7 +249,7 @@ async def index_missing(session: AsyncSession) -> int:
             )
         )
         if missing:
-            await reindex(session, kind, missing)
+            await reindex(session, kind, missing, progress=progress)
             count += len(missing)
     return count
 
