@@ -24,6 +24,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.progress import Progress as ProgressBars
+from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -256,6 +257,7 @@ def _upgrade(url: URL, revision: str) -> None:
     if revision == "head":
 
         async def index(session: AsyncSession) -> int:
+            await session.execute(text("ANALYZE"))  # rows restored or put in by SQL
             return await index_missing(session, progress)
 
         with _progress() as progress:
@@ -268,6 +270,7 @@ def _rebuild_all() -> int:
     """Render every record again in one transaction; returns how many search documents."""
 
     async def rebuild(session: AsyncSession) -> int:
+        await session.execute(text("ANALYZE"))  # rows put in by SQL: plans need their numbers
         return sum([await reindex_all(session, kind, progress) for kind in INDEXED])
 
     url = _database()
