@@ -18,8 +18,12 @@ In one run:
 5. prints both tables (markdown) with the machine, its load and the date, and writes them
    as JSON to `--output`.
 
-    python -m bench.compare --claims 20000 --duration 3     # about a minute
-    python -m bench.compare --output bench-1m.json          # a million claims
+    python -m bench.compare --claims 20000 --duration 3 --skip exports   # five minutes
+    python -m bench.compare --claims 20000 --duration 3                  # fifteen
+    python -m bench.compare --output bench-1m.json                       # a million claims
+
+Most of a small run is the search reindex and the exports, which walk every claim through
+the API's presenters.
 
 It needs wrk (Debian: `apt-get install -y wrk`) and the `bench` extra (`pip install -e
 '.[bench]'`). The database is created on `--server-url` and dropped at the end unless
@@ -206,6 +210,18 @@ async def fill(dsn: str, scale: Scale, env: dict[str, str], run: Run) -> None:
         else:
             run.notes.append("`testimony views` does not exist in this version: no views built")
         await connection.execute("ANALYZE")
+    finally:
+        await connection.close()
+
+
+async def stored_counts(dsn: str) -> dict[str, int]:
+    """The records a reused database holds, which its scale is reported as."""
+    connection = await asyncpg.connect(dsn)
+    try:
+        return {
+            table: await connection.fetchval(f"SELECT count(*) FROM {table}")
+            for table in Scale(1000).counts()
+        }
     finally:
         await connection.close()
 
@@ -528,7 +544,8 @@ async def exports(project: Peer, dsn: str, run: Run) -> None:
             print(f"  export {format}: {run.bulk[-1]['detail']}", flush=True)
 
 
-async def group_quote(dsn: str) -> asyncpg.Record:
+async def group_quote(dsn: str) -> tuple[asyncpg.Record, int]:
+    """A passage a claim of the large subject group quotes, and how many claims it holds."""
     connection = await asyncpg.connect(dsn)
     try:
         row: asyncpg.Record = await connection.fetchrow(
@@ -536,7 +553,10 @@ async def group_quote(dsn: str) -> asyncpg.Record:
             "WHERE fact = $1 AND status = 'active' ORDER BY id LIMIT 1",
             GROUP_FACT,
         )
-        return row
+        size: int = await connection.fetchval(
+            "SELECT count(*) FROM claims WHERE fact = $1", GROUP_FACT
+        )
+        return row, size
     finally:
         await connection.close()
 
@@ -547,7 +567,7 @@ async def posts(
     """Single claims POSTed one after another into the large subject group."""
     _, printed = testimony(env, "keys", "create", "--name", f"bench {tag}", "--scope", "write")
     key = printed.strip().splitlines()[-1]
-    quoted = await group_quote(dsn)
+    quoted, group = await group_quote(dsn)
     timings: list[float] = []
     failures = 0
     headers = {"Authorization": f"Bearer {key}"}
@@ -574,7 +594,6 @@ async def posts(
                 if failures == 1:
                     print(f"  POST failed: {response.status_code} {response.text[:500]}")
     cuts = statistics.quantiles(timings, n=100, method="inclusive")
-    group = Scale(run.scale["claims"]).group
     run.bulk.append(
         {
             "what": f"single claim POST into a subject group of {group} (ms)",
@@ -762,6 +781,9 @@ async def main() -> None:
         if created:
             await admin(server_url, f'CREATE DATABASE "{name}"')
             await fill(dsn, scale, env, run)
+        else:
+            run.scale = await stored_counts(dsn)
+            scale = Scale(run.scale["claims"])
         started = time.perf_counter()
         sqlite = work / "bench.db"
         copied = await copy_claims(dsn, sqlite)

@@ -48,11 +48,6 @@ class Scale:
     def organizations(self) -> int:
         return max(10, self.claims // 2000)
 
-    @property
-    def group(self) -> int:
-        """Claims of the large subject group."""
-        return self.claims // 100
-
     def counts(self) -> dict[str, int]:
         return {
             "claims": self.claims,
