@@ -57,11 +57,12 @@ import httpx
 
 from app.claims.schemas import ClaimQuery
 from app.kit.pagination import Cursors, fingerprint
-from app.settings import PROJECT_ROOT
 from bench.exports import download, free_port, memory_kib, reset_peak
 from bench.minimal_app import claims_where, compiled
 from bench.scale import COMMON_WORD, GROUP_FACILITY, GROUP_FACT, RARE_WORD, Scale, fill_sql
 from bench.sqlite_copy import copy_claims
+
+CHECKOUT = Path(__file__).resolve().parent.parent  # the project's checkout
 
 LUA = Path(__file__).with_name("wrk_report.lua")
 PEERS = ("project", "datasette", "minimal")
@@ -157,7 +158,7 @@ def testimony(env: dict[str, str], *arguments: str) -> tuple[float, str]:
     done = subprocess.run(
         [str(_testimony()), *arguments],
         env=env,
-        cwd=PROJECT_ROOT,
+        cwd=CHECKOUT,
         capture_output=True,
         text=True,
         check=False,
@@ -165,14 +166,6 @@ def testimony(env: dict[str, str], *arguments: str) -> tuple[float, str]:
     if done.returncode != 0:
         raise RuntimeError(f"testimony {' '.join(arguments)} failed:\n{done.stderr[-4000:]}")
     return time.perf_counter() - started, done.stdout
-
-
-def has_views_command(env: dict[str, str]) -> bool:
-    """`testimony views` is being added to the project; rebuild views when it is there."""
-    done = subprocess.run(
-        [str(_testimony()), "views", "--help"], env=env, cwd=PROJECT_ROOT, capture_output=True
-    )
-    return done.returncode == 0
 
 
 async def database_exists(server_url: str, name: str) -> bool:
@@ -202,13 +195,9 @@ async def fill(dsn: str, scale: Scale, env: dict[str, str], run: Run) -> None:
         await connection.execute("ANALYZE")
         run.timings["fill_sql"] = time.perf_counter() - started
         print(f"filled {scale.counts()} in {run.timings['fill_sql']:.1f} s", flush=True)
-        run.timings["search_reindex"], _ = testimony(env, "search", "reindex")
-        print(f"testimony search reindex: {run.timings['search_reindex']:.1f} s", flush=True)
-        if has_views_command(env):
-            run.timings["views_rebuild"], _ = testimony(env, "views", "rebuild")
-            print(f"testimony views rebuild: {run.timings['views_rebuild']:.1f} s", flush=True)
-        else:
-            run.notes.append("`testimony views` does not exist in this version: no views built")
+        # One rendering makes both the stored views and the search documents.
+        run.timings["views_rebuild"], _ = testimony(env, "views", "rebuild")
+        print(f"testimony views rebuild: {run.timings['views_rebuild']:.1f} s", flush=True)
         await connection.execute("ANALYZE")
     finally:
         await connection.close()
@@ -339,7 +328,7 @@ def start(name: str, argv: Sequence[str], env: dict[str, str], port: int, logs: 
         process = subprocess.Popen(
             argv,
             env=env,
-            cwd=PROJECT_ROOT,
+            cwd=CHECKOUT,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, stopped whole
@@ -804,7 +793,7 @@ async def main() -> None:
         if "import" not in args.skip:
             count = args.import_claims or max(1, scale.claims // 10)
             await imports(dsn, env, count, tag, work, run)
-        for step in ("search_reindex", "views_rebuild"):
+        for step in ("views_rebuild",):
             if step in run.timings:
                 run.bulk.append(
                     {
