@@ -46,7 +46,7 @@ openapi: $(STAMP)
 
 # The documentation site from docs/, into site/; no network needed once installed.
 docs: $(DOCS_STAMP)
-	$(BIN)/mkdocs build --strict --site-dir site
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 clean:
 	rm -rf site $(VENV) .pytest_cache .mypy_cache .ruff_cache

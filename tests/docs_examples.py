@@ -16,7 +16,8 @@ Each page is one shell session, run from the top: variables set by one command (
 are there for the next, as they would be for a reader following the page. It runs in a scratch
 folder standing for the project's checkout (``.venv/bin/testimony``, ``docs/`` and ``seed/`` are
 there), against ``testimony serve`` on a free port, on a database freshly copied from one with
-the seed loaded. ``127.0.0.1:8000`` in commands and outputs stands for that server.
+the seed loaded, in a PostgreSQL of its own. ``127.0.0.1:8000`` in commands and outputs stands
+for that server.
 
 A block that is not to be run is marked by an HTML comment on the line before it,
 ``<!-- not-run: why -->``; a block showing commands without their output is ``sh``, and holds no
@@ -36,6 +37,7 @@ import difflib
 import os
 import re
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -51,6 +53,7 @@ from sqlalchemy.pool import NullPool
 
 from app.settings import PROJECT_ROOT
 from tests.outages import TESTIMONY, ServedApi
+from tests.servers import POSTGRES_BIN, PostgresCluster, scratch_folder
 
 DOCUMENTED_ADDRESS = "127.0.0.1:8000"
 PROMPT = "$ "
@@ -92,6 +95,11 @@ NORMALISATIONS: tuple[Normalisation, ...] = (
         r"\1<today>",
     ),
     _normalisation("API key ids", r"\bkey-[a-z0-9]{12}\b", "key-<id>"),
+    _normalisation("audit event ids", r"\bevt-\d{20}-[0-9a-f]{8}\b", "evt-<id>"),
+    _normalisation("seconds left in a rate-limit window", r"(ratelimit: .*;t=)\d+", r"\1<s>"),
+    _normalisation(
+        "the day in an export's file name", r"(filename=\"\w+-)\d{4}-\d\d-\d\d", r"\1<today>"
+    ),
     _normalisation("API keys", r"\btk_[a-z0-9]{12}_[A-Za-z0-9_-]{43}", "tk_<key>"),
     _normalisation("request ids", r"\b[0-9a-f]{32}\b", "<request-id>"),
     _normalisation(
@@ -242,6 +250,27 @@ def _cli_environment(url: URL, folder: Path) -> dict[str, str]:
 
 
 @contextmanager
+def private_postgres() -> Iterator[URL]:
+    """A PostgreSQL of the examples' own: the change feed waits for the oldest transaction
+    running on its server, which on a shared one may be anybody's."""
+    folder = scratch_folder("testimony-docs-postgres-")
+    cluster = PostgresCluster(folder, "docs")
+    try:
+        cluster.run("initdb", "-D", str(cluster.pgdata), "-U", "postgres", "--auth=trust")
+        cluster.configure({"fsync": "off", "synchronous_commit": "off"})
+        cluster.start()
+        yield cluster.url("testimony_docs")
+    finally:
+        cluster.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def postgres_missing() -> str | None:
+    initdb = POSTGRES_BIN / "initdb"
+    return None if initdb.exists() else f"{initdb} is not installed"
+
+
+@contextmanager
 def seeded_template(base: URL) -> Iterator[Template]:
     """Builds the template next to `base` (the tests' database) and drops it afterwards."""
     url = base.set(database=f"{base.database}_docs")
@@ -290,8 +319,9 @@ def _checkout(folder: Path) -> None:
     program = " ".join(f"'{part}'" for part in TESTIMONY)
     testimony.write_text(f'#!/bin/sh\nPYTHONPATH="{PROJECT_ROOT}" exec {program} "$@"\n')
     testimony.chmod(0o755)
-    for shared in ("docs", "seed"):
-        (folder / shared).symlink_to(PROJECT_ROOT / shared)
+    (folder / "docs").symlink_to(PROJECT_ROOT / "docs")
+    # A copy, for examples that make a broken one from it.
+    shutil.copytree(PROJECT_ROOT / "seed", folder / "seed")
 
 
 def _search_path() -> str:
@@ -381,11 +411,9 @@ def main(arguments: Sequence[str] | None = None) -> int:
     parser.add_argument("--update", action="store_true", help="write the outputs into the pages")
     parser.add_argument("pages", nargs="*", type=Path, help="default: README.md and docs/")
     options = parser.parse_args(arguments)
-    from tests.conftest import resolve_test_database_url
-
     paths = [path.resolve() for path in options.pages] or pages()
     failed = 0
-    with seeded_template(resolve_test_database_url()) as template:
+    with private_postgres() as base, seeded_template(base) as template:
         for number, path in enumerate(paths):
             page = parse(path)
             for problem in page.problems:

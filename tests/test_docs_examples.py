@@ -8,19 +8,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy.engine import URL
 
 from app.settings import PROJECT_ROOT
 from tests import docs_examples
-from tests.conftest import resolve_test_database_url
 
 PAGES = [path for path in docs_examples.pages() if docs_examples.parse(path).examples]
 
 
 @pytest.fixture(scope="module")
 def template() -> Iterator[docs_examples.Template]:
-    base: URL = resolve_test_database_url()
-    with docs_examples.seeded_template(base) as template:
+    missing = docs_examples.postgres_missing()
+    if missing:
+        pytest.skip(missing)
+    with docs_examples.private_postgres() as base, docs_examples.seeded_template(base) as template:
         yield template
 
 
