@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import DATA_LICENSE
 from app.audit import repository as audit
 from app.audit.schemas import AuditAction
 from app.auth.dependencies import Viewer
@@ -37,6 +38,7 @@ from app.kit.citing import Citer
 from app.kit.exports import ListExport, NdjsonWriter, StreamSessions, export_batches
 from app.kit.pagination import Cursors
 from app.kit.params import ListQuery
+from app.kit.progress import Progress
 from app.kit.protection import ProtectionLevel
 from app.organizations.router import EXPORT as ORGANIZATIONS
 from app.organizations.schemas import OrganizationQuery
@@ -85,10 +87,11 @@ class Manifest:
     include_retracted: bool
     files: list[ReleaseFile]
     format: str = MANIFEST_FORMAT
+    license: str = DATA_LICENSE  # of the records (SPDX); see LICENSE-data.md
 
     def to_json(self) -> str:
         fields = asdict(self)
-        document = {"format": fields.pop("format")} | fields
+        document = {"format": fields.pop("format"), "license": fields.pop("license")} | fields
         return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
@@ -129,6 +132,7 @@ async def _write_file(
     query: ListQuery,
     citer: Citer,
     viewer: Viewer,
+    progress: Progress | None,
 ) -> ReleaseFile:
     writer = NdjsonWriter()
     digest, size, count = hashlib.sha256(), 0, 0
@@ -142,6 +146,8 @@ async def _write_file(
                 digest.update(chunk)
                 size += len(chunk)
                 count += len(records)
+                if progress is not None:
+                    progress(f"writing {path.name}", count, None)
             out.flush()
             os.fsync(out.fileno())
     return ReleaseFile(path.name, count, size, digest.hexdigest())
@@ -157,9 +163,11 @@ async def create_release(
     expected_revision: str | None,
     include_retracted: bool = False,
     now: datetime | None = None,
+    progress: Progress | None = None,
 ) -> Manifest:
     """Write the release to `directory` (new or empty). Data above the public tier is
-    recorded in the audit trail before the release is put in place."""
+    recorded in the audit trail before the release is put in place. `progress` counts the
+    records written to each file."""
     check_version(version)
     check_target(directory)
     now = now or datetime.now(UTC)
@@ -181,7 +189,9 @@ async def create_release(
             for export, query_model in RELEASED:
                 query = query_model(include_retracted=include_retracted)
                 path = staging / f"{export.name}.ndjson"
-                files.append(await _write_file(session, path, export, query, citer, viewer))
+                files.append(
+                    await _write_file(session, path, export, query, citer, viewer, progress)
+                )
         manifest = Manifest(
             version=version,
             created_at=now.astimezone(UTC).isoformat().replace("+00:00", "Z"),

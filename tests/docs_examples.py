@@ -14,7 +14,7 @@ standard error included. Blank lines at the end of an output only separate examp
 
 Each page is one shell session, run from the top: variables set by one command (``KEY=$(...)``)
 are there for the next, as they would be for a reader following the page. It runs in a scratch
-folder standing for the project's checkout (``.venv/bin/testimony``, ``docs/`` and ``seed/`` are
+folder standing for the project's checkout (``.venv/bin/testimony``, ``docs/`` and ``app/seed/`` are
 there), against ``testimony serve`` on a free port, on a database freshly copied from one with
 the seed loaded, in a PostgreSQL of its own. ``127.0.0.1:8000`` in commands and outputs stands
 for that server.
@@ -51,7 +51,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from app.settings import PROJECT_ROOT
+from tests import CHECKOUT
 from tests.outages import TESTIMONY, ServedApi
 from tests.servers import POSTGRES_BIN, PostgresCluster, scratch_folder
 
@@ -158,12 +158,12 @@ class Page:
 
     @property
     def name(self) -> str:
-        return self.path.relative_to(PROJECT_ROOT).as_posix()
+        return self.path.relative_to(CHECKOUT).as_posix()
 
 
 def pages() -> list[Path]:
     """The README and every page of the documentation site."""
-    return [PROJECT_ROOT / "README.md", *sorted((PROJECT_ROOT / "docs").rglob("*.md"))]
+    return [CHECKOUT / "README.md", *sorted((CHECKOUT / "docs").rglob("*.md"))]
 
 
 def parse(path: Path) -> Page:
@@ -245,7 +245,7 @@ def _cli_environment(url: URL, folder: Path) -> dict[str, str]:
     return os.environ | {
         "DATABASE_URL": url.render_as_string(hide_password=False),
         "DATA_DIR": str(folder),
-        "PYTHONPATH": str(PROJECT_ROOT),
+        "PYTHONPATH": str(CHECKOUT),
     }
 
 
@@ -282,7 +282,7 @@ def seeded_template(base: URL) -> Iterator[Template]:
             subprocess.run(
                 [*TESTIMONY, *command],
                 env=environment,
-                cwd=PROJECT_ROOT,
+                cwd=CHECKOUT,
                 check=True,
                 capture_output=True,
             )
@@ -317,11 +317,11 @@ def _checkout(folder: Path) -> None:
     (bin_folder / "python").symlink_to(sys.executable)
     testimony = bin_folder / "testimony"
     program = " ".join(f"'{part}'" for part in TESTIMONY)
-    testimony.write_text(f'#!/bin/sh\nPYTHONPATH="{PROJECT_ROOT}" exec {program} "$@"\n')
+    testimony.write_text(f'#!/bin/sh\nPYTHONPATH="{CHECKOUT}" exec {program} "$@"\n')
     testimony.chmod(0o755)
-    (folder / "docs").symlink_to(PROJECT_ROOT / "docs")
+    (folder / "docs").symlink_to(CHECKOUT / "docs")
     # A copy, for examples that make a broken one from it.
-    shutil.copytree(PROJECT_ROOT / "seed", folder / "seed")
+    shutil.copytree(CHECKOUT / "app" / "seed", folder / "app" / "seed")
 
 
 def _search_path() -> str:

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from app.settings import PROJECT_ROOT
-from tests import docs_examples
+from tests import CHECKOUT, docs_examples
 
 PAGES = [path for path in docs_examples.pages() if docs_examples.parse(path).examples]
 
@@ -32,12 +31,12 @@ def test_every_shell_block_is_run_or_shows_no_output() -> None:
 
 
 def test_the_readme_and_the_site_have_examples() -> None:
-    assert PROJECT_ROOT / "README.md" in PAGES
+    assert CHECKOUT / "README.md" in PAGES
     assert len(PAGES) > 5
 
 
 @pytest.mark.parametrize(
-    "path", PAGES, ids=[path.relative_to(PROJECT_ROOT).as_posix() for path in PAGES]
+    "path", PAGES, ids=[path.relative_to(CHECKOUT).as_posix() for path in PAGES]
 )
 def test_examples_print_what_they_show(path: Path, template: docs_examples.Template) -> None:
     page = docs_examples.parse(path)
