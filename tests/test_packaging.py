@@ -50,7 +50,15 @@ def test_the_locks_pin_every_declared_dependency_within_its_range() -> None:
     runtime = pins(CHECKOUT / "requirements.lock")
     dev = pins(CHECKOUT / "requirements-dev.lock")
     declared = [Requirement(r) for r in PYPROJECT["project"]["dependencies"]]
-    declared_dev = [Requirement(r) for r in PYPROJECT["project"]["optional-dependencies"]["dev"]]
+    extras = PYPROJECT["project"]["optional-dependencies"]
+    declared_dev = []
+    for line in extras["dev"]:
+        requirement = Requirement(line)
+        if canonicalize_name(requirement.name) == canonicalize_name(PYPROJECT["project"]["name"]):
+            # The project's own extras, named by `dev`: their requirements are the dev set's.
+            declared_dev += [Requirement(r) for extra in requirement.extras for r in extras[extra]]
+        else:
+            declared_dev.append(requirement)
     for lock, requirements in ((runtime, declared), (dev, declared + declared_dev)):
         for requirement in requirements:
             name = canonicalize_name(requirement.name)
