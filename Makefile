@@ -7,10 +7,11 @@ PIP := $(BIN)/python -m pip
 # tools on top of it for `make test`, `make lint` and the rest.
 RUNTIME := $(VENV)/.installed-runtime
 DEV := $(VENV)/.installed-dev
+DOCS := $(VENV)/.installed-docs
 LOCK := $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 \
 	--generate-hashes --custom-compile-command "make lock" --quiet
 
-.PHONY: run stop test lint format typecheck openapi lock clean
+.PHONY: run stop test lint format typecheck openapi lock docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +27,11 @@ $(RUNTIME): requirements.lock pyproject.toml | $(BIN)/python
 $(DEV): requirements-dev.lock $(RUNTIME)
 	@echo "Installing the development tools pinned in requirements-dev.lock"
 	$(PIP) install --require-hashes -r requirements-dev.lock
+	touch $@
+
+# MkDocs and its theme (the docs extra), on top of the runtime, whose pins they leave alone.
+$(DOCS): pyproject.toml $(RUNTIME)
+	$(PIP) install --quiet -e '.[docs]'
 	touch $@
 
 run: $(RUNTIME)
@@ -58,5 +64,9 @@ lock: $(DEV)
 	$(LOCK) --extra dev -o requirements-dev.lock
 	$(LOCK) --constraints requirements-dev.lock -o requirements.lock
 
+# The documentation site from docs/, into site/; no network needed once installed.
+docs: $(DOCS)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf site $(VENV) .pytest_cache .mypy_cache .ruff_cache
