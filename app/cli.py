@@ -258,7 +258,10 @@ def _upgrade(url: URL, revision: str) -> None:
 
         async def index(session: AsyncSession) -> int:
             await session.execute(text("ANALYZE"))  # rows restored or put in by SQL
-            return await index_missing(session, progress)
+            rendered = await index_missing(session, progress)
+            if rendered:
+                await session.execute(text("ANALYZE record_views, search_documents"))
+            return rendered
 
         with _progress() as progress:
             indexed = asyncio.run(_in_transaction(url, index))
@@ -271,7 +274,9 @@ def _rebuild_all() -> int:
 
     async def rebuild(session: AsyncSession) -> int:
         await session.execute(text("ANALYZE"))  # rows put in by SQL: plans need their numbers
-        return sum([await reindex_all(session, kind, progress) for kind in INDEXED])
+        written = sum([await reindex_all(session, kind, progress) for kind in INDEXED])
+        await session.execute(text("ANALYZE record_views, search_documents"))  # and of these
+        return written
 
     url = _database()
     with _progress() as progress:

@@ -4,8 +4,8 @@ In one run:
 
 1. fills a new database by set-based SQL (bench/scale.py: a million claims by default, and
    testimonies, facilities, sources and organizations in proportion), after migrating it
-   with `testimony db upgrade`, then builds derived data with the project's own commands
-   (`testimony search reindex`, and `testimony views rebuild` where that command exists);
+   with `testimony db upgrade`, then builds derived data with the project's own command
+   (`testimony views rebuild`: stored views and search documents, from one rendering);
 2. serves three peers, each its own process on its own port: the project (`testimony
    serve`), Datasette over a SQLite copy of the same claims, and bench/minimal_app.py (the
    project's page SQL behind a bare ASGI app);
@@ -22,8 +22,7 @@ In one run:
     python -m bench.compare --claims 20000 --duration 3                  # fifteen
     python -m bench.compare --output bench-1m.json                       # a million claims
 
-Most of a small run is the search reindex and the exports, which walk every claim through
-the API's presenters.
+Most of a small run is the fill and the rendering of every record.
 
 It needs wrk (Debian: `apt-get install -y wrk`) and the `bench` extra (`pip install -e
 '.[bench]'`). The database is created on `--server-url` and dropped at the end unless
