@@ -29,6 +29,7 @@ from typing import Any, Self
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import DATA_LICENSE
 from app.audit import repository as audit
 from app.audit.schemas import AuditAction
 from app.auth.dependencies import Viewer
@@ -49,6 +50,7 @@ from app.kit.exports import (
 )
 from app.kit.pagination import Cursors
 from app.kit.params import ListQuery
+from app.kit.progress import Progress
 from app.kit.protection import ProtectionLevel
 from app.kit.tables import table_schema
 from app.organizations.router import EXPORT as ORGANIZATIONS
@@ -61,9 +63,9 @@ from app.testimonies.schemas import TestimonyQuery
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = "testimony-api release 2"
 DATA_PACKAGE = "datapackage.json"
-# The licence of the database's own records. The quotes they hold are the cited sources' words.
-DATA_LICENSE = {
-    "name": "CC-BY-4.0",
+# The data package's statement of DATA_LICENSE; LICENSE-data.md says what it covers.
+PACKAGE_LICENSE = {
+    "name": DATA_LICENSE,
     "title": "Creative Commons Attribution 4.0 International",
     "path": "https://creativecommons.org/licenses/by/4.0/",
 }
@@ -105,10 +107,11 @@ class Manifest:
     include_retracted: bool
     files: list[ReleaseFile]
     format: str = MANIFEST_FORMAT
+    license: str = DATA_LICENSE  # of the records (SPDX); see LICENSE-data.md
 
     def to_json(self) -> str:
         fields = asdict(self)
-        document = {"format": fields.pop("format")} | fields
+        document = {"format": fields.pop("format"), "license": fields.pop("license")} | fields
         return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
@@ -181,6 +184,7 @@ async def _write_files(
     query: ListQuery,
     citer: Citer,
     viewer: Viewer,
+    progress: Progress | None,
 ) -> list[ReleaseFile]:
     """The list's records as NDJSON and as CSV, read once."""
     lines, table = NdjsonWriter(), CsvWriter(export.schema)
@@ -197,6 +201,8 @@ async def _write_files(
                 ndjson_file.write(lines.write(records))
                 csv_file.write(table.write(records))
                 count += len(records)
+                if progress is not None:
+                    progress(f"writing {export.name}", count, None)
             return [ndjson_file.done(count), csv_file.done(count)]
 
 
@@ -249,10 +255,11 @@ def data_package(
         "description": "Evidence of forced labour in North Korea from open sources: "
         "organizations, sources, facilities, testimonies and quantitative claims, each with "
         "the quotes it rests on. The records are licensed CC BY 4.0; the quotes in them are "
-        "the cited sources' own words.",
+        "the cited sources' own words, quoted with their source (see the project's "
+        "LICENSE-data.md).",
         "version": version,
         "created": created,
-        "licenses": [DATA_LICENSE],
+        "licenses": [PACKAGE_LICENSE],
         "sources": [{"title": "testimony-api", "path": base_url}],
         "keywords": ["north korea", "forced labour", "human rights", "testimony"],
         "resources": resources,
@@ -269,9 +276,11 @@ async def create_release(
     expected_revision: str | None,
     include_retracted: bool = False,
     now: datetime | None = None,
+    progress: Progress | None = None,
 ) -> Manifest:
     """Write the release to `directory` (new or empty). Data above the public tier is
-    recorded in the audit trail before the release is put in place."""
+    recorded in the audit trail before the release is put in place. `progress` counts the
+    records written of each type."""
     check_version(version)
     check_target(directory)
     now = now or datetime.now(UTC)
@@ -292,7 +301,9 @@ async def create_release(
             files = []
             for export, query_model in RELEASED:
                 query = query_model(include_retracted=include_retracted)
-                files += await _write_files(session, staging, export, query, citer, viewer)
+                files += await _write_files(
+                    session, staging, export, query, citer, viewer, progress
+                )
         created = now.astimezone(UTC).isoformat().replace("+00:00", "Z")
         package = data_package(
             files, version=version, created=created, base_url=citer.base_url, tier=tier.value
