@@ -483,7 +483,8 @@ def export_release(
         bool, typer.Option(help="Also the retracted records (their tombstones).")
     ] = False,
 ) -> None:
-    """Write a release: one NDJSON file per record type, from one snapshot, with a manifest."""
+    """Write a release: per record type an NDJSON and a CSV file, from one snapshot, described
+    by a Frictionless Data Package (datapackage.json) and a manifest."""
     settings = get_settings()
     now = datetime.now(UTC)
     try:
@@ -530,7 +531,8 @@ def export_release(
         raise typer.Exit(1) from None
     typer.echo(f"release {manifest.version} ({manifest.tier}) written to {directory}", err=True)
     for entry in manifest.files:
-        typer.echo(f"  {entry.name}\t{entry.records} records\t{entry.bytes} bytes", err=True)
+        records = "" if entry.records is None else f"{entry.records} records"
+        typer.echo(f"  {entry.name}\t{records}\t{entry.bytes} bytes", err=True)
 
 
 @export_cli.command("verify")

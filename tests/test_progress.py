@@ -90,7 +90,8 @@ async def test_a_release_counts_the_records_of_each_file(
         now=datetime.now(UTC),
         progress=progress,
     )
-    assert progress.last()["writing organizations.ndjson"] == (2, None)
+    # Both files of a type, its NDJSON and its CSV, are written in one stage.
+    assert progress.last()["writing organizations"] == (2, None)
 
 
 def _environment(url: URL) -> dict[str, str]:
