@@ -319,6 +319,9 @@ def _checkout(folder: Path) -> None:
     program = " ".join(f"'{part}'" for part in TESTIMONY)
     testimony.write_text(f'#!/bin/sh\nPYTHONPATH="{CHECKOUT}" exec {program} "$@"\n')
     testimony.chmod(0o755)
+    # Tools of the development set the docs show (their scripts name this interpreter).
+    for tool in ("frictionless",):
+        (bin_folder / tool).symlink_to(Path(sys.executable).parent / tool)
     (folder / "docs").symlink_to(CHECKOUT / "docs")
     # A copy, for examples that make a broken one from it.
     shutil.copytree(CHECKOUT / "app" / "seed", folder / "app" / "seed")
