@@ -1,9 +1,8 @@
-# testimony-api: the API server, migrations and seed corpus in one image.
+# testimony-api: the API server, with its migrations and seed corpus, in one image.
 #
-# The package is installed in editable mode from /srv/testimony on purpose: app/settings.py
-# derives PROJECT_ROOT from the package's location, and the migrations (pyproject.toml
-# [tool.alembic]) and the seed (seed/) are found under PROJECT_ROOT. A regular install into
-# site-packages would look for them there and not find them.
+# A regular (non-editable) install: the migrations and the seed ship inside the package and
+# are found through it; the data folder (.data, for a generated cursor secret) is the working
+# directory's.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -12,16 +11,17 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 RUN useradd --system --create-home --uid 10001 --user-group testimony
 
+# The pinned dependencies first: this layer is rebuilt only when the lock changes.
+COPY requirements.lock /tmp/src/
+RUN pip install --no-cache-dir --require-hashes -r /tmp/src/requirements.lock
+
+COPY pyproject.toml README.md LICENSE LICENSE-data.md /tmp/src/
+COPY app/ /tmp/src/app/
+RUN pip install --no-cache-dir --no-deps /tmp/src \
+    && rm -rf /tmp/src
+
 WORKDIR /srv/testimony
-
-COPY pyproject.toml README.md ./
-COPY app/ app/
-COPY migrations/ migrations/
-COPY seed/ seed/
-
-RUN pip install --no-cache-dir -e . \
-    && mkdir -p .data \
-    && chown testimony:testimony .data
+RUN chown testimony:testimony /srv/testimony
 
 USER testimony
 

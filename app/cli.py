@@ -7,16 +7,29 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.progress import Progress as ProgressBars
+from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app import __version__
 from app.audit import repository as audit
 from app.audit.schemas import AuditAction
 from app.auth.keys import create_key, list_keys, revoke_key
@@ -29,6 +42,7 @@ from app.kit.cursor_secrets import CursorSecretError, cursor_secrets
 from app.kit.errors import ProblemError
 from app.kit.exports import DatabaseSessions
 from app.kit.limits import SERVER_OPTIONS
+from app.kit.progress import Progress
 from app.kit.protection import ProtectionLevel
 from app.observability.logs import logging_config
 from app.releases import (
@@ -50,7 +64,7 @@ T = TypeVar("T")
 
 cli = typer.Typer(help="testimony-api: evidence database of forced labour in North Korea.")
 db_cli = typer.Typer(help="Database schema (Alembic migrations).")
-seed_cli = typer.Typer(help="The seed corpus in seed/.")
+seed_cli = typer.Typer(help="The seed corpus (app/seed/, or --dir).")
 keys_cli = typer.Typer(help="API keys.")
 search_cli = typer.Typer(help="Search documents.")
 views_cli = typer.Typer(help="Stored views: each record as each access tier is shown it.")
@@ -76,10 +90,49 @@ def _audit_command(session: AsyncSession, command: str, records: list[str]) -> N
     )
 
 
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        typer.echo(f"testimony-api {__version__}")
+        raise typer.Exit()
+
+
 @cli.callback()
-def _read_settings() -> None:
+def _read_settings(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version."
+        ),
+    ] = False,
+) -> None:
     """Every command reads the environment afresh."""
     get_settings.cache_clear()
+
+
+@contextmanager
+def _progress() -> Iterator[Progress | None]:
+    """Progress bars on the terminal, on stderr; nothing when stderr is not a terminal (a
+    pipe, a log file, CI), so that output read by programs carries no drawing."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    with ProgressBars(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bars:
+        stages: dict[str, TaskID] = {}
+
+        def report(stage: str, done: int, total: int | None) -> None:
+            if stage not in stages:
+                stages[stage] = bars.add_task(stage, total=total)
+            bars.update(stages[stage], completed=done, total=total)
+
+        yield report
 
 
 async def _in_transaction(url: URL, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
@@ -119,7 +172,7 @@ def _load_seed(
     nothing."""
 
     async def load(session: AsyncSession) -> LoadReport:
-        report = await load_seed(session, data, mode=mode, force=force)
+        report = await load_seed(session, data, mode=mode, force=force, progress=progress)
         if not apply:
             await session.rollback()
         elif report.changed:
@@ -134,7 +187,8 @@ def _load_seed(
 
     try:
         data = read_seed(seed_dir)
-        report = asyncio.run(_in_transaction(url, load))
+        with _progress() as progress:
+            report = asyncio.run(_in_transaction(url, load))
     except SeedError as error:
         typer.echo("the seed was not loaded; nothing was written:", err=True)
         for problem in error.problems:
@@ -201,29 +255,46 @@ def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
 def _upgrade(url: URL, revision: str) -> None:
     migrations.upgrade(url, revision)
     if revision == "head":
-        indexed = asyncio.run(_in_transaction(url, index_missing))
+
+        async def index(session: AsyncSession) -> int:
+            await session.execute(text("ANALYZE"))  # rows restored or put in by SQL
+            rendered = await index_missing(session, progress)
+            if rendered:
+                await session.execute(text("ANALYZE record_views, search_documents"))
+            return rendered
+
+        with _progress() as progress:
+            indexed = asyncio.run(_in_transaction(url, index))
         if indexed:
             typer.echo(f"rendered {indexed} records (views and search documents)", err=True)
 
 
-async def _rebuild(session: AsyncSession) -> int:
-    return sum([await reindex_all(session, kind) for kind in INDEXED])
+def _rebuild_all() -> int:
+    """Render every record again in one transaction; returns how many search documents."""
+
+    async def rebuild(session: AsyncSession) -> int:
+        await session.execute(text("ANALYZE"))  # rows put in by SQL: plans need their numbers
+        written = sum([await reindex_all(session, kind, progress) for kind in INDEXED])
+        await session.execute(text("ANALYZE record_views, search_documents"))  # and of these
+        return written
+
+    url = _database()
+    with _progress() as progress:
+        return asyncio.run(_in_transaction(url, rebuild))
 
 
 @search_cli.command("reindex")
 def search_reindex() -> None:
     """Rebuild every record's search documents (and stored views: both are cut from one
     rendering)."""
-    written = asyncio.run(_in_transaction(_database(), _rebuild))
-    typer.echo(f"wrote {written} search documents", err=True)
+    typer.echo(f"wrote {_rebuild_all()} search documents", err=True)
 
 
 @views_cli.command("rebuild")
 def views_rebuild() -> None:
     """Render every record's stored views (and search documents) again, in one transaction:
     after changing how records are presented, or to check them (see the README)."""
-    written = asyncio.run(_in_transaction(_database(), _rebuild))
-    typer.echo(f"rendered every record again ({written} search documents)", err=True)
+    typer.echo(f"rendered every record again ({_rebuild_all()} search documents)", err=True)
 
 
 @db_cli.command("stop")
@@ -377,11 +448,15 @@ def import_file(
     raw = path.read_bytes()
 
     async def load(session: AsyncSession) -> ImportReport:
-        report, _ = await run_import(session, raw, command_line("import"), dry_run=dry_run)
+        report, _ = await run_import(
+            session, raw, command_line("import"), dry_run=dry_run, progress=progress
+        )
         return report
 
+    url = _database()
     try:
-        report = asyncio.run(_in_transaction(_database(), load))
+        with _progress() as progress:
+            report = asyncio.run(_in_transaction(url, load))
     except ProblemError as error:
         typer.echo(f"nothing was imported: {error.detail}", err=True)
         for problem in error.errors or []:
@@ -408,7 +483,8 @@ def export_release(
         bool, typer.Option(help="Also the retracted records (their tombstones).")
     ] = False,
 ) -> None:
-    """Write a release: one NDJSON file per record type, from one snapshot, with a manifest."""
+    """Write a release: per record type an NDJSON and a CSV file, from one snapshot, described
+    by a Frictionless Data Package (datapackage.json) and a manifest."""
     settings = get_settings()
     now = datetime.now(UTC)
     try:
@@ -442,18 +518,21 @@ def export_release(
                 expected_revision=migrations.head_revision(),
                 include_retracted=include_retracted,
                 now=now,
+                progress=progress,
             )
         finally:
             await engine.dispose()
 
     try:
-        manifest = asyncio.run(release())
+        with _progress() as progress:
+            manifest = asyncio.run(release())
     except ReleaseError as error:
         typer.echo(f"no release was written: {error}", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"release {manifest.version} ({manifest.tier}) written to {directory}", err=True)
     for entry in manifest.files:
-        typer.echo(f"  {entry.name}\t{entry.records} records\t{entry.bytes} bytes", err=True)
+        records = "" if entry.records is None else f"{entry.records} records"
+        typer.echo(f"  {entry.name}\t{records}\t{entry.bytes} bytes", err=True)
 
 
 @export_cli.command("verify")

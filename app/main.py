@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
 
+from app import DATA_LICENSE, __version__
 from app.audit.router import router as audit_router
 from app.auth.dependencies import NO_RECORD_DATA, REQUIRED_SCOPES, get_viewer
 from app.auth.ratelimit import RateLimiter, RateLimitHeaders
@@ -60,11 +61,17 @@ carry `citations`, and every record carries `cite_as`, its permalink and a plain
 * Filters are typed query parameters; repeating one means OR, different ones combine with AND.
 * Enumerations are open: clients must tolerate values added later.
 * Errors are RFC 9457 `application/problem+json`.
+* The records are CC BY 4.0 (`info.license`): cite them by their `cite_as`. The texts of
+  third-party sources are their authors'; records quote them as evidence, and a source's
+  archived copy is served for verification only as far as the server's SOURCE_TEXT_ACCESS
+  allows.
 * Limits: a URL of at most {MAX_URL_BYTES // 1024} KiB (414 beyond), headers of at most
   {MAX_HEADER_BYTES // 1024} KiB together (431), a JSON body of at most `BODY_MAX_BYTES` (413; 5 MiB
   by default) nested at most {MAX_JSON_DEPTH} levels deep (422), and text without NUL characters
   or lone surrogates (422).
 """
+# What the API serves is the data: the licence of the records (the code is Apache-2.0).
+LICENSE_INFO = {"name": "CC BY 4.0 (the records)", "identifier": DATA_LICENSE}
 
 
 def create_app(settings: Settings | None = None, *, pooled: bool = True) -> FastAPI:
@@ -105,8 +112,9 @@ def create_app(settings: Settings | None = None, *, pooled: bool = True) -> Fast
 
     app = FastAPI(
         title="testimony-api",
-        version="1.0.0",
+        version=__version__,
         description=DESCRIPTION,
+        license_info=LICENSE_INFO,
         lifespan=lifespan,
         separate_input_output_schemas=False,
         dependencies=[Depends(reject_unknown_query_params)],
@@ -205,6 +213,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         title=app.title,
         version=app.version,
         description=app.description,
+        license_info=app.license_info,
         routes=app.routes,
         separate_input_output_schemas=False,
     )

@@ -1,7 +1,9 @@
 """Releases: a versioned snapshot of the data, for publication and reproducible figures.
 
-One NDJSON file per record type, each record exactly as the API presents it to a client of
-the release's tier (anonymous by default), all read in one REPEATABLE READ transaction, and a
+Per record type an NDJSON file, each record exactly as the API presents it to a client of the
+release's tier (anonymous by default), and the same records as the CSV export's flat table,
+all read in one REPEATABLE READ transaction; a `datapackage.json` that describes them as a
+Frictionless Data Package (a Table Schema per CSV file, the licence, the version); and a
 `manifest.json` that names the version, the time, the database schema revision, the tier and,
 per file, its size, record count and SHA-256. The files are written to a hidden folder beside
 the target and renamed into place at the end, so a release is either whole or absent.
@@ -9,6 +11,7 @@ the target and renamed into place at the end, so a release is either whole or ab
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import os
@@ -20,11 +23,13 @@ from contextlib import aclosing
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import DATA_LICENSE
 from app.audit import repository as audit
 from app.audit.schemas import AuditAction
 from app.auth.dependencies import Viewer
@@ -34,10 +39,20 @@ from app.claims.schemas import ClaimQuery
 from app.facilities.router import EXPORT as FACILITIES
 from app.facilities.schemas import FacilityQuery
 from app.kit.citing import Citer
-from app.kit.exports import ListExport, NdjsonWriter, StreamSessions, export_batches
+from app.kit.exports import (
+    CSV,
+    NDJSON,
+    CsvWriter,
+    ListExport,
+    NdjsonWriter,
+    StreamSessions,
+    export_batches,
+)
 from app.kit.pagination import Cursors
 from app.kit.params import ListQuery
+from app.kit.progress import Progress
 from app.kit.protection import ProtectionLevel
+from app.kit.tables import table_schema
 from app.organizations.router import EXPORT as ORGANIZATIONS
 from app.organizations.schemas import OrganizationQuery
 from app.sources.router import EXPORT as SOURCES
@@ -46,7 +61,14 @@ from app.testimonies.router import EXPORT as TESTIMONIES
 from app.testimonies.schemas import TestimonyQuery
 
 MANIFEST = "manifest.json"
-MANIFEST_FORMAT = "testimony-api release 1"
+MANIFEST_FORMAT = "testimony-api release 2"
+DATA_PACKAGE = "datapackage.json"
+# The data package's statement of DATA_LICENSE; LICENSE-data.md says what it covers.
+PACKAGE_LICENSE = {
+    "name": DATA_LICENSE,
+    "title": "Creative Commons Attribution 4.0 International",
+    "path": "https://creativecommons.org/licenses/by/4.0/",
+}
 # Each list with the query of its default view (the first page of `GET /v1/{plural}`).
 RELEASED: Sequence[tuple[ListExport[Any, Any], type[ListQuery]]] = [
     (ORGANIZATIONS, OrganizationQuery),
@@ -70,7 +92,7 @@ class ReleaseError(Exception):
 @dataclass(frozen=True)
 class ReleaseFile:
     name: str
-    records: int
+    records: int | None  # None for a file that holds no records (the data package)
     bytes: int
     sha256: str
 
@@ -85,10 +107,11 @@ class Manifest:
     include_retracted: bool
     files: list[ReleaseFile]
     format: str = MANIFEST_FORMAT
+    license: str = DATA_LICENSE  # of the records (SPDX); see LICENSE-data.md
 
     def to_json(self) -> str:
         fields = asdict(self)
-        document = {"format": fields.pop("format")} | fields
+        document = {"format": fields.pop("format"), "license": fields.pop("license")} | fields
         return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
@@ -122,29 +145,125 @@ def _fsync(path: Path) -> None:
         os.close(descriptor)
 
 
-async def _write_file(
+class _HashedFile:
+    """A file of the release being written, its size and SHA-256 kept as it grows."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file = path.open("wb")
+        self._digest = hashlib.sha256()
+        self._bytes = 0
+
+    def write(self, text: str) -> None:
+        chunk = text.encode()
+        self._file.write(chunk)
+        self._digest.update(chunk)
+        self._bytes += len(chunk)
+
+    def done(self, records: int | None) -> ReleaseFile:
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        return ReleaseFile(self.path.name, records, self._bytes, self._digest.hexdigest())
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self._file.close()
+
+
+async def _write_files(
     session: AsyncSession,
-    path: Path,
+    folder: Path,
     export: ListExport[Any, Any],
     query: ListQuery,
     citer: Citer,
     viewer: Viewer,
-) -> ReleaseFile:
-    writer = NdjsonWriter()
-    digest, size, count = hashlib.sha256(), 0, 0
+    progress: Progress | None,
+) -> list[ReleaseFile]:
+    """The list's records as NDJSON and as CSV, read once."""
+    lines, table = NdjsonWriter(), CsvWriter(export.schema)
+    count = 0
     cursors = Cursors(secrets.token_hex(16))  # cursors between batches never leave this run
     batches = export_batches(export, query, session, cursors, citer, viewer)
     async with aclosing(batches):
-        with path.open("wb") as out:
+        with (
+            _HashedFile(folder / f"{export.name}.{NDJSON.extension}") as ndjson_file,
+            _HashedFile(folder / f"{export.name}.{CSV.extension}") as csv_file,
+        ):
+            csv_file.write(table.start())
             async for records in batches:
-                chunk = writer.write(records).encode()
-                out.write(chunk)
-                digest.update(chunk)
-                size += len(chunk)
+                ndjson_file.write(lines.write(records))
+                csv_file.write(table.write(records))
                 count += len(records)
-            out.flush()
-            os.fsync(out.fileno())
-    return ReleaseFile(path.name, count, size, digest.hexdigest())
+                if progress is not None:
+                    progress(f"writing {export.name}", count, None)
+            return [ndjson_file.done(count), csv_file.done(count)]
+
+
+def data_package(
+    files: Sequence[ReleaseFile], *, version: str, created: str, base_url: str, tier: str
+) -> dict[str, Any]:
+    """The release as a Frictionless Data Package: one resource per file, with its size and
+    hash; each CSV file a table with the Table Schema of its list's output model."""
+    schemas = {export.name: export.schema for export, _ in RELEASED}
+    resources: list[dict[str, Any]] = []
+    for file in files:
+        plural, _, extension = file.name.partition(".")
+        resource: dict[str, Any] = {"path": file.name}
+        if extension == CSV.extension:
+            resource |= {
+                "name": plural,
+                "type": "table",
+                "profile": "tabular-data-resource",
+                "format": "csv",
+                "mediatype": CSV.media_type,
+            }
+        else:
+            resource |= {
+                "name": f"{plural}-{extension}",
+                "type": "file",
+                "profile": "data-resource",
+                "format": extension,
+                "mediatype": NDJSON.media_type,
+            }
+        resource |= {
+            "title": f"{plural.capitalize()} ({extension.upper()})",
+            "description": f"Every record of `GET /v1/{plural}`, as a client of the "
+            f"{tier} tier is shown it"
+            + (
+                ": the CSV export's flat columns, one row per record."
+                if extension == CSV.extension
+                else ", one JSON object per line."
+            ),
+            "encoding": "utf-8",
+            "bytes": file.bytes,
+            "hash": f"sha256:{file.sha256}",
+        }
+        if extension == CSV.extension:
+            resource["schema"] = table_schema(schemas[plural])
+        resources.append(resource)
+    return {
+        "profile": "data-package",
+        "name": "testimony-api",
+        "title": f"testimony-api release {version}",
+        "description": "Evidence of forced labour in North Korea from open sources: "
+        "organizations, sources, facilities, testimonies and quantitative claims, each with "
+        "the quotes it rests on. The records are licensed CC BY 4.0; the quotes in them are "
+        "the cited sources' own words, quoted with their source (see the project's "
+        "LICENSE-data.md).",
+        "version": version,
+        "created": created,
+        "licenses": [PACKAGE_LICENSE],
+        "sources": [{"title": "testimony-api", "path": base_url}],
+        "keywords": ["north korea", "forced labour", "human rights", "testimony"],
+        "resources": resources,
+    }
 
 
 async def create_release(
@@ -157,9 +276,11 @@ async def create_release(
     expected_revision: str | None,
     include_retracted: bool = False,
     now: datetime | None = None,
+    progress: Progress | None = None,
 ) -> Manifest:
     """Write the release to `directory` (new or empty). Data above the public tier is
-    recorded in the audit trail before the release is put in place."""
+    recorded in the audit trail before the release is put in place. `progress` counts the
+    records written of each type."""
     check_version(version)
     check_target(directory)
     now = now or datetime.now(UTC)
@@ -180,11 +301,19 @@ async def create_release(
             files = []
             for export, query_model in RELEASED:
                 query = query_model(include_retracted=include_retracted)
-                path = staging / f"{export.name}.ndjson"
-                files.append(await _write_file(session, path, export, query, citer, viewer))
+                files += await _write_files(
+                    session, staging, export, query, citer, viewer, progress
+                )
+        created = now.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        package = data_package(
+            files, version=version, created=created, base_url=citer.base_url, tier=tier.value
+        )
+        with _HashedFile(staging / DATA_PACKAGE) as package_file:
+            package_file.write(json.dumps(package, indent=2, ensure_ascii=False) + "\n")
+            files.append(package_file.done(None))
         manifest = Manifest(
             version=version,
-            created_at=now.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+            created_at=created,
             schema_revision=revision,
             tier=tier.value,
             base_url=citer.base_url,
@@ -215,8 +344,23 @@ async def create_release(
     return manifest
 
 
-def _count_records(path: Path) -> tuple[int, str | None]:
-    """Lines of an NDJSON file, and the first problem with them."""
+def _count_records(path: Path) -> tuple[int | None, str | None]:
+    """The records of a release file (rows of a CSV file under its header, lines of an NDJSON
+    file; None for a JSON document), and the first problem with them."""
+    if path.suffix == f".{CSV.extension}":
+        with path.open(encoding="utf-8", newline="") as text:
+            try:
+                rows = sum(1 for _ in csv.reader(text))
+            except (csv.Error, UnicodeDecodeError) as error:
+                return 0, f"not CSV: {error}"
+        return max(rows - 1, 0), None
+    if path.suffix == ".json":
+        try:
+            if not isinstance(json.loads(path.read_bytes()), dict):
+                return None, "not a JSON object"
+        except ValueError:
+            return None, "not JSON"
+        return None, None
     count = 0
     with path.open("rb") as lines:
         for number, line in enumerate(lines, start=1):

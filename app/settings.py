@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from importlib.resources import files
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from app.kit.protection import SourceTextAccess
+
+# The seed corpus ships inside the package, so an installed `testimony` finds it as a checkout
+# does.
+SEED_DIR = Path(str(files("app").joinpath("seed")))
 
 
 class Settings(BaseSettings):
@@ -19,7 +24,11 @@ class Settings(BaseSettings):
         default=None,
         description="PostgreSQL URL. Unset: an embedded server is started under data_dir.",
     )
-    data_dir: Path = Field(default=PROJECT_ROOT / ".data")
+    data_dir: Path = Field(
+        default_factory=lambda: Path.cwd() / ".data",
+        description="Where the embedded server and the generated cursor secret live; "
+        "default .data in the current directory.",
+    )
     database_name: str = Field(
         default="testimony", description="Database used inside the embedded server."
     )
@@ -57,7 +66,7 @@ class Settings(BaseSettings):
         description="The database URLs name a PgBouncer in transaction mode: no prepared "
         "statements are kept, and per-connection settings are made per transaction.",
     )
-    seed_dir: Path = Field(default=PROJECT_ROOT / "seed")
+    seed_dir: Path = Field(default=SEED_DIR, description="The seed corpus to load.")
     database_pool_size: int = 5
     database_statement_timeout: float = Field(
         default=15.0,
@@ -133,6 +142,12 @@ class Settings(BaseSettings):
         default="GET,HEAD",
         description="Methods allowed cross-origin (comma-separated). Writes are not, unless "
         "listed here.",
+    )
+    source_text_access: SourceTextAccess = Field(
+        default=SourceTextAccess.keys,
+        description="Who is served a source's full archived text (GET /v1/sources/{id}/text "
+        "and the source's revisions): public (every client shown the source), keys (clients "
+        "with an API key) or restricted (keys with read:restricted). See LICENSE-data.md.",
     )
     small_cell_threshold: int = Field(
         default=5,

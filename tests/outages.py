@@ -36,7 +36,7 @@ from app.auth.scopes import Scope
 from app.db import migrations
 from app.db.embedded import embedded_package, server_url, stop_server
 from app.db.engine import ensure_database, make_engine
-from app.settings import PROJECT_ROOT
+from tests import CHECKOUT
 
 DATABASE = "testimony"
 PHASES = ("before", "during", "after")
@@ -117,13 +117,13 @@ class ServedApi:
             "CURSOR_SECRET": "outage-cursor-secret",
             "RATE_LIMIT_ANONYMOUS": "100000000/minute",
             "RATE_LIMIT_KEY": "100000000/minute",
-            "PYTHONPATH": str(PROJECT_ROOT),
+            "PYTHONPATH": str(CHECKOUT),
         }
         env |= {name.upper(): str(value) for name, value in settings.items()}
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
                 [*SERVE, "--host", "127.0.0.1", "--port", str(self.port)],
-                cwd=PROJECT_ROOT,
+                cwd=CHECKOUT,
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

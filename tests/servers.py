@@ -50,7 +50,7 @@ def _wait_for(ready: Callable[[], bool], what: str, seconds: float = START_SECON
     raise RuntimeError(f"{what} was not ready within {seconds} s")
 
 
-def _scratch_folder(prefix: str, user: str = SERVICE_USER) -> Path:
+def scratch_folder(prefix: str, user: str = SERVICE_USER) -> Path:
     folder = Path(tempfile.mkdtemp(prefix=prefix))
     if os.geteuid() == 0:
         shutil.chown(folder, user)
@@ -185,7 +185,7 @@ class ReplicatedPostgres:
     """A primary and a streaming replica of it, made by pg_basebackup."""
 
     def __init__(self) -> None:
-        self.folder = _scratch_folder("testimony-replication-")
+        self.folder = scratch_folder("testimony-replication-")
         self.primary = PostgresCluster(self.folder, "primary")
         self.replica = PostgresCluster(self.folder, "replica")
         try:
@@ -245,7 +245,7 @@ class PgBouncer:
         # A server reached through its socket (the embedded one) is reached as the user who
         # may open that socket's folder.
         user = Path(host).owner() if host.startswith("/") else SERVICE_USER
-        self.folder = _scratch_folder("testimony-pgbouncer-", user)
+        self.folder = scratch_folder("testimony-pgbouncer-", user)
         self.port = free_port()
         self.database = database
         target = f"host={host} dbname={database} user={server.username or 'postgres'}"

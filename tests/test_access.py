@@ -69,11 +69,11 @@ for plural, singular in [
     POLICY[("GET", f"/v1/{plural}/{{{singular}_id}}/revisions")] = None
     POLICY[("GET", f"/v1/{plural}/{{{singular}_id}}/revisions/{{revision}}")] = None
 EXPORTS = {
-    "organizations": ["csv", "ndjson"],
-    "sources": ["csv", "ndjson", "csl.json", "bib", "ris"],
-    "facilities": ["csv", "ndjson", "geojson"],
-    "testimonies": ["csv", "ndjson"],
-    "claims": ["csv", "ndjson"],
+    "organizations": ["csv", "ndjson", "xlsx"],
+    "sources": ["csv", "ndjson", "xlsx", "csl.json", "bib", "ris"],
+    "facilities": ["csv", "ndjson", "xlsx", "geojson"],
+    "testimonies": ["csv", "ndjson", "xlsx"],
+    "claims": ["csv", "ndjson", "xlsx"],
 }
 for plural, suffixes in EXPORTS.items():
     for suffix in suffixes:
@@ -81,6 +81,12 @@ for plural, suffixes in EXPORTS.items():
 for suffix in ("bib", "ris", "txt"):
     POLICY[("GET", f"/v1/sources/{{source_id}}/citation.{suffix}")] = None
 REQUIRED_QUERY = {"/v1/search": "?q=quote"}
+# Open to anyone, but what they serve here is a source's archived text, which by default
+# (SOURCE_TEXT_ACCESS=keys) only clients with a key are given: test_source_text_access.py.
+ARCHIVED_TEXT = {
+    ("GET", "/v1/sources/{source_id}/text"),
+    ("GET", "/v1/sources/{source_id}/revisions/{revision}"),
+}
 CLIENTS = [None, "read:restricted", "read:confidential", "write", "admin"]
 
 
@@ -169,6 +175,8 @@ async def test_authorization_matrix(
     if needed is None or needed == scope:
         # Reads succeed; writes get past access control (an empty write is then refused).
         expected = {200} if method == "GET" else {400, 415, 422, 428}
+        if scope is None and (method, path) in ARCHIVED_TEXT:
+            expected = {403}
         assert response.status_code in expected, response.text
     elif scope is None:
         assert response.status_code == 401

@@ -29,7 +29,7 @@ from app.db.engine import get_session
 from app.kit.limits import MAX_HEADER_BYTES, MAX_JSON_DEPTH, MAX_URL_BYTES, SERVER_OPTIONS
 from app.main import create_app
 from app.seeding.loader import SeedData, read_seed
-from app.settings import PROJECT_ROOT
+from app.settings import SEED_DIR
 from tests import factories
 from tests.conftest import app_settings
 
@@ -83,7 +83,7 @@ def _document(app: FastAPI) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def seed() -> SeedData:
-    return read_seed(PROJECT_ROOT / "seed")
+    return read_seed(SEED_DIR)
 
 
 def _richest(records: list[Any]) -> dict[str, Any]:

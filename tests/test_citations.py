@@ -233,8 +233,9 @@ async def test_archived_text_is_served_for_checking_locators(
     client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
     await kcna_quoted_by_bbc(session)
+    reader = await factories.api_key(session)  # archived texts are served to keys
     claim = (await client.get("/v1/claims/claim-700-orphans")).json()
-    response = await client.get("/v1/sources/bbc-orphans/text")
+    response = await client.get("/v1/sources/bbc-orphans/text", headers=reader)
     assert response.headers["content-type"] == "text/plain; charset=utf-8"
     assert response.text == ARTICLE
     locator = claim["citations"][0]["locator"]
@@ -243,7 +244,7 @@ async def test_archived_text_is_served_for_checking_locators(
     )
     source = (await client.get("/v1/sources/bbc-orphans")).json()
     assert response.headers["etag"] == f'"{source["archive_sha256"]}"'
-    missing = await client.get("/v1/sources/kcna-700-orphans/text")
+    missing = await client.get("/v1/sources/kcna-700-orphans/text", headers=reader)
     assert missing.status_code == 404
     assert missing.headers["content-type"] == "application/problem+json"
 

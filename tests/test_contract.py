@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.seeding.loader import SeedData, load_seed, read_seed
-from app.settings import PROJECT_ROOT
+from app.settings import SEED_DIR
 from tests import factories
 
 KINDS = {
@@ -116,7 +116,7 @@ class Contract:
 
 @pytest.fixture
 async def seed(session: AsyncSession) -> SeedData:
-    data = read_seed(PROJECT_ROOT / "seed")
+    data = read_seed(SEED_DIR)
     await load_seed(session, data)
     return data
 

@@ -18,7 +18,7 @@ from app.claims.models import Claim
 from app.facilities.models import FacilityMention
 from app.kit.schemas import RecordStatus
 from app.seeding.loader import load_seed, read_seed
-from app.settings import PROJECT_ROOT
+from app.settings import SEED_DIR
 from app.sources.models import Source, SourceRelay
 from tests import factories
 
@@ -493,7 +493,7 @@ async def test_a_page_costs_the_same_few_queries_whatever_its_size(
 async def test_the_seed_sets_state_media_beside_what_repeats_it(
     client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
-    await load_seed(session, read_seed(PROJECT_ROOT / "seed"))
+    await load_seed(session, read_seed(SEED_DIR))
     volunteers = await related(client, "claim-kcna-700-orphans-volunteered")
     assert set(listed(volunteers, "agrees")) == {"claim-kcna-hundreds-of-children-volunteered"}
     # The denials of forced child labour are of another fact: that children are forced.

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from app.db.embedded import running_pid, stop_server
-from app.settings import PROJECT_ROOT
+from tests import CHECKOUT
 from tests.outages import SERVE, TESTIMONY, free_port
 
 # A process that joins the embedded server of the data folder it is given, then waits.
@@ -45,7 +45,7 @@ def data_dir() -> Iterator[Path]:
 
 def environment(data_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    return env | {"DATA_DIR": str(data_dir), "PYTHONPATH": str(PROJECT_ROOT)}
+    return env | {"DATA_DIR": str(data_dir), "PYTHONPATH": str(CHECKOUT)}
 
 
 def running(data_dir: Path) -> bool:
@@ -55,7 +55,7 @@ def running(data_dir: Path) -> bool:
 async def join(data_dir: Path) -> asyncio.subprocess.Process:
     process = await asyncio.create_subprocess_exec(
         *(sys.executable, "-c", USER, str(data_dir)),
-        cwd=PROJECT_ROOT,
+        cwd=CHECKOUT,
         env=environment(data_dir),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
@@ -99,7 +99,7 @@ async def test_testimony_db_stop_stops_it_on_demand(data_dir: Path) -> None:
             *TESTIMONY,
             "db",
             "stop",
-            cwd=PROJECT_ROOT,
+            cwd=CHECKOUT,
             env=environment(data_dir),
             stderr=asyncio.subprocess.PIPE,
         )
@@ -115,7 +115,7 @@ async def test_testimony_db_stop_stops_it_on_demand(data_dir: Path) -> None:
         *TESTIMONY,
         "db",
         "stop",
-        cwd=PROJECT_ROOT,
+        cwd=CHECKOUT,
         env=environment(data_dir),
         stderr=asyncio.subprocess.PIPE,
     )
@@ -130,7 +130,7 @@ async def test_testimony_serve_stopped_by_sigterm_stops_the_server(data_dir: Pat
         *SERVE,
         "--port",
         str(port),
-        cwd=PROJECT_ROOT,
+        cwd=CHECKOUT,
         env=environment(data_dir) | {"CURSOR_SECRET": "embedded-test-secret"},
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.seeding.loader import load_seed, read_seed
-from app.settings import PROJECT_ROOT
+from app.settings import SEED_DIR
 from tests import factories
 
 SPAM = "https://spam.example/eportfolios/4344/Home"
@@ -55,7 +55,7 @@ async def test_spans_are_stored_and_named_where_the_text_is_served(
     assert created.status_code == 201, created.text
     source = (await client.get("/v1/sources/bbc-pows")).json()
     assert source["excluded_spans"] == [SPAN]
-    text = await client.get("/v1/sources/bbc-pows/text")
+    text = await client.get("/v1/sources/bbc-pows/text", headers=writer)
     # The text is served as archived, spam included, with its digest unchanged.
     assert text.content == TEXT.encode()
     assert hashlib.sha256(text.content).hexdigest() == source["archive_sha256"]
@@ -73,7 +73,7 @@ async def test_a_text_without_spans_has_no_header(
     client: httpx.AsyncClient, writer: dict[str, str]
 ) -> None:
     assert (await post(client, writer, "sources", article(excluded_spans=[]))).status_code == 201
-    text = await client.get("/v1/sources/bbc-pows/text")
+    text = await client.get("/v1/sources/bbc-pows/text", headers=writer)
     assert "excluded-spans" not in text.headers
     assert (await client.get("/v1/sources/bbc-pows")).json()["excluded_spans"] == []
 
@@ -222,16 +222,17 @@ SPAM_LINK = re.compile(r"https?://\S+")
 async def test_the_seed_marks_the_spam_of_document_001_and_search_leaves_it_out(
     client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
-    await load_seed(session, read_seed(PROJECT_ROOT / "seed"))
+    await load_seed(session, read_seed(SEED_DIR))
+    reader = await factories.api_key(session)
     url = "/v1/sources/bbc-2021-south-korean-pows-coal-mines"
     source = (await client.get(url)).json()
-    text = (await client.get(f"{url}/text")).text
+    text = (await client.get(f"{url}/text", headers=reader)).text
     spans = [(s["char_start"], s["char_end"]) for s in source["excluded_spans"]]
     links = [m.span() for m in SPAM_LINK.finditer(text)]
     assert len(links) == 20
     for start, end in links:
         assert any(a <= start and end <= b for a, b in spans), text[start:end]
-    header = (await client.get(f"{url}/text")).headers["excluded-spans"]
+    header = (await client.get(f"{url}/text", headers=reader)).headers["excluded-spans"]
     assert header == ", ".join(f"{a}-{b}" for a, b in spans)
     for q in ("escape", "Hosaniak", "seven", "eportfolios", "portfolium"):
         for hit in (await client.get("/v1/search", params={"q": q})).json()["data"]:

@@ -6,11 +6,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import tempfile
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import geojson
 import httpx
+import openpyxl
 import pytest
 import rispy
 from fastapi import FastAPI
@@ -26,10 +29,13 @@ from app.claims.schemas import Claim
 from app.kit import exports
 from app.kit.citing import Citer
 from app.kit.pagination import Cursors
+from app.kit.spreadsheets import MEDIA_TYPE as XLSX_MEDIA_TYPE
+from app.kit.tables import Cell, table_columns
 from app.main import create_app
 from app.organizations import router as organizations_router
 from app.organizations.schemas import OrganizationQuery
 from app.search.indexing import index_missing, index_pending
+from app.testimonies import schemas as testimony_schemas
 from tests import factories
 from tests.conftest import app_settings
 
@@ -59,6 +65,32 @@ def csv_rows(response: httpx.Response) -> list[dict[str, str]]:
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "text/csv; charset=utf-8; header=present"
     return list(csv.DictReader(io.StringIO(response.content.decode("utf-8"), newline="")))
+
+
+def xlsx_cells(response: httpx.Response) -> tuple[list[str], list[list[Cell]]]:
+    """The header and the rows of an XLSX export's one worksheet, as openpyxl reads them."""
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == XLSX_MEDIA_TYPE
+    workbook = openpyxl.load_workbook(io.BytesIO(response.content))
+    (sheet,) = workbook.worksheets
+    header, *rows = sheet.iter_rows()
+    return [str(cell.value) for cell in header], [
+        [f"'{cell.value}" if cell.quotePrefix else cell.value for cell in row] for row in rows
+    ]
+
+
+def sheet_folders() -> set[Path]:
+    """The XLSX writer's temporary folders."""
+    return set(Path(tempfile.gettempdir()).glob("sheet-*"))
+
+
+def as_csv_text(value: Cell) -> str:
+    """A typed cell as the CSV export writes it (a quote-prefixed text with its apostrophe)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 async def many_claims(session: AsyncSession, count: int) -> None:
@@ -187,15 +219,15 @@ async def test_accept_negotiates_and_format_wins(
 @pytest.mark.parametrize(
     ("path", "allowed"),
     [
-        ("/v1/claims", "'json', 'csv' or 'ndjson'"),
-        ("/v1/facilities", "'json', 'csv', 'ndjson' or 'geojson'"),
-        ("/v1/sources", "'json', 'csv', 'ndjson', 'csl-json', 'bibtex' or 'ris'"),
+        ("/v1/claims", "'json', 'csv', 'ndjson' or 'xlsx'"),
+        ("/v1/facilities", "'json', 'csv', 'ndjson', 'xlsx' or 'geojson'"),
+        ("/v1/sources", "'json', 'csv', 'ndjson', 'xlsx', 'csl-json', 'bibtex' or 'ris'"),
     ],
 )
 async def test_an_unknown_format_is_a_422_naming_the_allowed_ones(
     client: httpx.AsyncClient, path: str, allowed: str
 ) -> None:
-    response = await client.get(f"{path}?format=xlsx")
+    response = await client.get(f"{path}?format=parquet")
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
     problem = response.json()
@@ -237,17 +269,101 @@ async def test_csv_columns_follow_the_output_model(
     response = await client.get("/v1/claims?format=csv")
     reader = csv.reader(io.StringIO(response.text, newline=""))
     header = next(reader)
-    assert header == [column.header for column in exports.csv_columns(Claim)]
+    assert header == [column.header for column in table_columns(Claim)]
     for column in ("period.start", "about.facility.id", "about.testimony.name", "state.version"):
         assert column in header
+    assert "citations" not in header  # no column of JSON
     (row,) = csv_rows(response)
-    listed = (await client.get("/v1/claims")).json()["data"][0]
     assert row["about.facility.id"] == "mine"
     assert row["about.testimony.id"] == ""
     assert row["period.start"] == "1987-03"
     assert row["disclosure.coarsened"] == "false"
-    assert json.loads(row["citations"]) == listed["citations"]
     assert row["cite_as.permalink"] == "http://testserver/v1/claims/counted"
+
+    empty = await client.get("/v1/claims?format=csv&metric=wage")
+    assert empty.text.splitlines() == [",".join(header)]  # the same header without records
+
+
+async def test_a_claims_citation_is_flat_columns(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    kcna = await factories.organization(session, id="kcna", name="Korean Central News Agency")
+    report = await factories.source(session, id="kcna-report", title="KCNA report")
+    bbc = await factories.source(
+        session, id="bbc", title="BBC News", publisher=kcna.id, archived_text=TEXT, relays=[report]
+    )
+    await factories.claim(
+        session,
+        id="relayed",
+        claimant_organization=kcna.id,
+        source=bbc.id,
+        quote="I was sent to the mine in 1987.",
+        relayed_from=report.id,
+        value=700,
+    )
+    (row,) = csv_rows(await client.get("/v1/claims?format=csv"))
+    (listed,) = (await client.get("/v1/claims")).json()["data"]
+    citation = listed["citations"][0]
+    assert (row["claimant.type"], row["claimant.id"], row["claimant.name"]) == (
+        "organization",
+        "kcna",
+        "Korean Central News Agency",
+    )
+    assert (row["citations.source.id"], row["citations.source.title"]) == ("bbc", "BBC News")
+    assert row["citations.source.publisher.id"] == "kcna"
+    assert row["citations.quote"] == "I was sent to the mine in 1987."
+    assert row["citations.locator.char_start"] == str(citation["locator"]["char_start"])
+    assert row["citations.locator.char_end"] == str(citation["locator"]["char_end"])
+    assert citation["locator"]["char_end"] - citation["locator"]["char_start"] == 31
+    assert row["citations.relay_chain.count"] == "1"
+    assert (row["citations.relay_chain.id"], row["citations.relay_chain.title"]) == (
+        "kcna-report",
+        "KCNA report",
+    )
+    assert (row["value"], row["metric"], row["stance"]) == ("700", "persons_count", "asserts")
+
+
+async def test_a_list_of_objects_is_a_count_and_one_line_per_item(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    first = await factories.source(session, id="first", title="First report", archived_text=TEXT)
+    second = await factories.source(session, id="second", archived_text=TEXT, title="Second")
+    mine = await factories.facility(session, id="mine", name="Mine")
+    farm = await factories.facility(session, id="farm", name="Farm")
+    await factories.testimony(
+        session,
+        id="kim",
+        facilities=[mine, farm],
+        labour_types=["mining", "agriculture"],
+        excerpts=[
+            {"source": first.id, "quote": "I was sent to the mine in 1987."},
+            {
+                "source": second.id,
+                "quote": "the guards beat us every night.",
+                "speaker": "narrator",
+            },
+        ],
+    )
+    await factories.testimony(session, id="lee")
+    response = await client.get("/v1/testimonies?format=csv")
+    assert next(csv.reader(io.StringIO(response.text))) == [
+        column.header for column in table_columns(testimony_schemas.Testimony)
+    ]
+    rows = {row["id"]: row for row in csv_rows(response)}
+    kim, lee = rows["kim"], rows["lee"]
+    assert kim["citations.count"] == "2"
+    assert kim["citations.source.id"] == "first\nsecond"
+    assert kim["citations.source.title"] == "First report\nSecond"
+    assert kim["citations.quote"] == (
+        "I was sent to the mine in 1987.\nthe guards beat us every night."
+    )
+    assert kim["citations.speaker"] == "witness\nnarrator"
+    starts = kim["citations.locator.char_start"].split("\n")
+    assert [TEXT[int(start) : int(start) + 9] for start in starts] == ["I was sen", "the guard"]
+    assert kim["citations.relay_chain.id"] == "\n"  # no relays: an empty line per excerpt
+    assert (kim["facilities.count"], kim["facilities.id"]) == ("2", "farm\nmine")
+    assert kim["labour_types"] == "mining; agriculture"
+    assert (lee["citations.count"], lee["citations.quote"], lee["facilities.id"]) == ("0", "", "")
 
 
 async def test_csv_quotes_joins_lists_and_neutralises_formulas(
@@ -271,6 +387,54 @@ async def test_csv_quotes_joins_lists_and_neutralises_formulas(
     # Only CSV guards spreadsheets: NDJSON keeps the text as it is.
     records = ndjson_records(await client.get("/v1/organizations?format=ndjson"))
     assert {r["id"]: r["name"] for r in records}["tricky"].startswith("=HYPERLINK")
+
+
+async def test_xlsx_holds_the_csv_rows_as_typed_cells(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    await protected_corpus(session)
+    await factories.organization(
+        session, id="tricky", name='=HYPERLINK("http://evil.example","click")', aliases=["@home"]
+    )
+    await factories.organization(session, id="numbers", name="-42")
+    leftovers = sheet_folders()
+    for path in LISTS:
+        response = await client.get(f"{path}?format=xlsx")
+        assert response.headers["content-disposition"].endswith('.xlsx"')
+        header, cells = xlsx_cells(response)
+        csv_response = await client.get(f"{path}?format=csv")
+        assert header == next(csv.reader(io.StringIO(csv_response.text)))
+        rows = [dict(zip(header, map(as_csv_text, row), strict=True)) for row in cells]
+        assert rows == csv_rows(csv_response), path
+    assert sheet_folders() == leftovers  # removed once sent
+
+    header, cells = xlsx_cells(await client.get("/v1/claims?format=xlsx"))
+    claims = {row[0]: dict(zip(header, row, strict=True)) for row in cells}
+    public = claims["public"]
+    assert public["value"] == 700
+    assert isinstance(public["value"], int)
+    assert public["disclosure.coarsened"] is False
+    assert public["state.version"] == 1
+    assert public["about.facility.id"] is None
+    assert isinstance(public["created_at"], str)  # ISO 8601 text, as in the CSV
+    assert public["created_at"] == (await client.get("/v1/claims/public")).json()["created_at"]
+    assert claims["kim-age"]["value_min"] == 10
+
+    # A text a spreadsheet would run is a text cell marked as text, its content unchanged.
+    workbook = openpyxl.load_workbook(
+        io.BytesIO((await client.get("/v1/organizations?format=xlsx&sort=id")).content)
+    )
+    sheet = workbook.active
+    assert sheet is not None
+    names = {row[0].value: row[1] for row in sheet.iter_rows(min_row=2)}
+    assert names["tricky"].value == '=HYPERLINK("http://evil.example","click")'
+    assert names["tricky"].data_type == "s"
+    assert names["tricky"].quotePrefix
+    assert names["numbers"].value == "-42"  # a text, as the record has it; not a formula
+    assert not names["numbers"].quotePrefix
+
+    empty = await client.get("/v1/claims?format=xlsx&metric=wage")
+    assert xlsx_cells(empty) == (header, [])
 
 
 async def protected_corpus(session: AsyncSession) -> None:
@@ -333,6 +497,8 @@ async def test_exports_protect_records_as_the_json_list_does(
         assert ndjson_records(exported) == listed, path
         rows = csv_rows(await client.get(f"{path}?format=csv", headers=headers))
         assert [row["id"] for row in rows] == [r["id"] for r in listed], path
+        header, cells = xlsx_cells(await client.get(f"{path}?format=xlsx", headers=headers))
+        assert [dict(zip(header, map(as_csv_text, row), strict=True)) for row in cells] == rows
         if scope != "read:confidential":
             for format in FORMATS[path]:
                 body = (await client.get(f"{path}?format={format}", headers=headers)).text

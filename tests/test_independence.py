@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.organizations.models import Organization
 from app.seeding.loader import load_seed, read_seed
-from app.settings import PROJECT_ROOT
+from app.settings import SEED_DIR
 from app.sources.models import Source
 from tests import factories
 from tests.test_corroboration import listed, related, retract, sources_of
@@ -249,7 +249,7 @@ async def test_a_withheld_claimant_counts_as_its_quote_and_tells_nothing(
 @pytest.fixture
 async def seeded(session: AsyncSession) -> dict[str, str]:
     """The seed, and the headers of a client shown every record in full."""
-    await load_seed(session, read_seed(PROJECT_ROOT / "seed"))
+    await load_seed(session, read_seed(SEED_DIR))
     return await factories.api_key(session, "read:confidential")
 
 
@@ -270,7 +270,7 @@ GROUPS = [
 
 
 def test_every_seed_claim_names_its_fact() -> None:
-    claims = read_seed(PROJECT_ROOT / "seed").claims
+    claims = read_seed(SEED_DIR).claims
     assert [c.id for c in claims if c.fact is None] == []
 
 

@@ -24,8 +24,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from app.settings import PROJECT_ROOT
-from tests import factories
+from tests import CHECKOUT, factories
 from tests.outages import (
     TESTIMONY,
     Load,
@@ -331,13 +330,13 @@ async def test_testimony_import_stopped_by_sigterm_leaves_nothing(
     path.write_bytes(b"".join(import_lines("cli-import", len(ids))))
     env = os.environ | {
         "DATABASE_URL": postgres.url().render_as_string(hide_password=False),
-        "PYTHONPATH": str(PROJECT_ROOT),
+        "PYTHONPATH": str(CHECKOUT),
     }
     process = await asyncio.create_subprocess_exec(
         *TESTIMONY,
         "import",
         str(path),
-        cwd=PROJECT_ROOT,
+        cwd=CHECKOUT,
         env=env,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,

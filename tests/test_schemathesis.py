@@ -24,14 +24,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from app.db.models import Base
 from app.main import create_app
 from app.seeding.loader import load_seed, read_seed
-from app.settings import PROJECT_ROOT
+from app.settings import SEED_DIR
 from tests.conftest import app_settings, resolve_test_database_url
 
 
 @pytest.fixture(scope="module")
 async def committed_corpus(engine: AsyncEngine) -> AsyncIterator[None]:
     async with AsyncSession(engine) as session, session.begin():
-        await load_seed(session, read_seed(PROJECT_ROOT / "seed"))
+        await load_seed(session, read_seed(SEED_DIR))
     yield
     tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
     async with engine.begin() as connection:

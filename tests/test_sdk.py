@@ -35,15 +35,15 @@ from app.db import migrations
 from app.db.engine import make_engine
 from app.kit.routes import api_routes
 from app.seeding.loader import SeedData, load_seed, read_seed
-from app.settings import PROJECT_ROOT
-from tests import factories
+from app.settings import SEED_DIR
+from tests import CHECKOUT, factories
 from tests.conftest import drop_database, recreate_database
 from tests.outages import ServedApi
 
 PACKAGE = "testimony_client"
-SDK_DIR = PROJECT_ROOT / "tests" / "sdk"
+SDK_DIR = CHECKOUT / "tests" / "sdk"
 # npm packages are installed here once, and again only when the lock file changes.
-NODE_CACHE = PROJECT_ROOT / ".sdk-cache" / "node"
+NODE_CACHE = CHECKOUT / ".sdk-cache" / "node"
 WARNING = re.compile(r"warn|⚠", re.IGNORECASE)
 
 
@@ -244,7 +244,7 @@ async def live(database_url: URL, tmp_path_factory: pytest.TempPathFactory) -> A
     await recreate_database(url)
     try:
         await asyncio.to_thread(migrations.upgrade, url)
-        seed = read_seed(PROJECT_ROOT / "seed")
+        seed = read_seed(SEED_DIR)
         engine = make_engine(url, pooled=False)
         try:
             async with async_sessionmaker(engine)() as session, session.begin():

@@ -15,10 +15,9 @@ from typer.testing import CliRunner
 
 from app.cli import cli
 from app.seeding.loader import SeedData, SeedError, SeedMode, load_seed, read_seed
-from app.settings import PROJECT_ROOT
+from app.settings import SEED_DIR
 from tests import factories
 
-SEED_DIR = PROJECT_ROOT / "seed"
 SPAM_HOSTS = ("instructure.com", "portfolium.com", "medium.com", "thewyco.com", "t.co/")
 
 

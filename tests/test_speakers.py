@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.seeding.loader import load_seed, read_seed
-from app.settings import PROJECT_ROOT
+from app.settings import SEED_DIR
 from tests import factories
 
 TEXT = (
@@ -79,6 +79,6 @@ NARRATED = {
 async def test_the_seed_marks_the_narration(
     client: httpx.AsyncClient, session: AsyncSession, testimony: str, narrated: list[bool]
 ) -> None:
-    await load_seed(session, read_seed(PROJECT_ROOT / "seed"))
+    await load_seed(session, read_seed(SEED_DIR))
     citations = (await client.get(f"/v1/testimonies/{testimony}")).json()["citations"]
     assert [c["speaker"] == "narrator" for c in citations] == narrated

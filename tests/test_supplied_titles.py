@@ -14,7 +14,7 @@ from pybtex.database import parse_string
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.seeding.loader import load_seed, read_seed
-from app.settings import PROJECT_ROOT
+from app.settings import SEED_DIR
 from tests import factories
 
 DESCRIPTION = "KCNA report that 700 orphans volunteered to work at factories, farms and forests"
@@ -152,7 +152,7 @@ async def test_a_withheld_title_is_no_title_either(
 async def test_the_seed_flags_the_titles_it_supplies(
     client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
-    await load_seed(session, read_seed(PROJECT_ROOT / "seed"))
+    await load_seed(session, read_seed(SEED_DIR))
     sources = (await client.get("/v1/sources?limit=100")).json()["data"]
     supplied = {s["id"] for s in sources if s["title_supplied"]}
     assert supplied == {

@@ -15,7 +15,7 @@ from app.search.documents import INDEXED
 from app.search.indexing import index_missing, index_pending, reindex_all
 from app.search.models import SearchDocument
 from app.seeding.loader import load_seed, read_seed
-from app.settings import PROJECT_ROOT
+from app.settings import SEED_DIR
 from app.views.models import RecordView
 from tests import factories
 
@@ -81,7 +81,7 @@ async def test_every_write_path_keeps_the_views_equal_to_a_rebuild(
     async def unchanged_by_a_rebuild(step: str) -> None:
         assert differences(await stored(session), await rebuilt(session)) == [], step
 
-    await load_seed(session, read_seed(PROJECT_ROOT / "seed"))
+    await load_seed(session, read_seed(SEED_DIR))
     await unchanged_by_a_rebuild("the seed")
 
     await write(
@@ -148,7 +148,7 @@ async def test_a_served_view_is_the_typed_model(
 ) -> None:
     """What a list and a detail serve from storage validates against the documented schema
     and names the request's own base URL and access date."""
-    await load_seed(session, read_seed(PROJECT_ROOT / "seed"))
+    await load_seed(session, read_seed(SEED_DIR))
     page = await client.get("/v1/claims", params={"limit": 100})
     assert page.status_code == 200
     detail = await client.get(f"/v1/claims/{ORPHANS}")

@@ -20,7 +20,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.seeding.loader import load_seed, read_seed
-from app.settings import PROJECT_ROOT
+from app.settings import SEED_DIR
 from tests import factories
 
 KINDS = ["organizations", "sources", "facilities", "testimonies", "claims"]
@@ -146,7 +146,7 @@ def collect(
 
 
 async def withheld_material(client: httpx.AsyncClient, session: AsyncSession) -> Withheld:
-    await load_seed(session, read_seed(PROJECT_ROOT / "seed"))
+    await load_seed(session, read_seed(SEED_DIR))
     researcher = await factories.api_key(session, "read:confidential")
     withheld = Withheld()
     for kind in ("testimonies", "claims"):

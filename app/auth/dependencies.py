@@ -14,7 +14,7 @@ from app.auth.keys import find_key
 from app.auth.scopes import Principal, Scope
 from app.db.engine import SessionDep, before_commit
 from app.kit.errors import ProblemError
-from app.kit.protection import ProtectionLevel, strictest
+from app.kit.protection import ProtectionLevel, SourceTextAccess, strictest
 
 R = TypeVar("R")
 T = TypeVar("T")
@@ -105,6 +105,8 @@ class Viewer:
     # keeps it, to audit whoever reads the view).
     presenting: str | None = None
     disclosed_by: dict[str, dict[str, ProtectionLevel]] = field(default_factory=dict)
+    # The server's SOURCE_TEXT_ACCESS; the strictest unless the request's app says otherwise.
+    source_text_access: SourceTextAccess = SourceTextAccess.restricted
 
     def shows_in_full(self, level: ProtectionLevel, record: str) -> bool:
         """Whether to show a record of `level` uncoarsened; logs it when it is sensitive."""
@@ -134,9 +136,31 @@ class Viewer:
                 self.presenting = None
         return shown
 
+    def reads_archived_texts(self) -> bool:
+        """Whether this client is served the full archived copies of third-party texts."""
+        match self.source_text_access:
+            case SourceTextAccess.public:
+                return True
+            case SourceTextAccess.keys:
+                return self.principal.key_id is not None
+            case SourceTextAccess.restricted:
+                return self.principal.sees_in_full(ProtectionLevel.restricted)
+
+    def archived_text_refusal(self) -> str:
+        """Why this client is not served archived texts (see LICENSE-data.md)."""
+        who = {
+            SourceTextAccess.keys: "clients with an API key",
+            SourceTextAccess.restricted: "API keys with read:restricted",
+        }[self.source_text_access]
+        return (
+            "The archived copy of a third-party text is kept to verify quotes, not to "
+            f"republish it: this server serves it only to {who}. Every record's quotes are "
+            "served with it, with their locators; the source's url leads to the original."
+        )
+
 
 async def get_viewer(request: Request, session: SessionDep, principal: PrincipalDep) -> Viewer:
-    viewer = Viewer(principal)
+    viewer = Viewer(principal, source_text_access=request.app.state.settings.source_text_access)
 
     async def audit_disclosures(session: AsyncSession) -> None:
         if viewer.disclosed:

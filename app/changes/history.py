@@ -38,7 +38,8 @@ class RevisionEntry(BaseModel):
     changed_fields: list[str]
     changes: dict[str, Any] | None = Field(
         description="Each changed field as {from, to}; null when the record is coarsened for "
-        "this client.",
+        "this client, or when the revision holds a source's archived text and this server does "
+        "not serve archived texts to this client (SOURCE_TEXT_ACCESS).",
         json_schema_extra={"x-sensitivity": "restricted"},
     )
 
@@ -157,6 +158,13 @@ async def list_revisions(
         levels = [ProtectionLevel.public, *levels]
     change_levels = [strictest(a, b) for a, b in pairwise(levels)]
     admin = viewer.principal.has(Scope.admin)
+    texts = viewer.reads_archived_texts()
+
+    def shown(revision: Revision, level: ProtectionLevel) -> bool:
+        if not texts and kind.archived_fields & revision.changes.keys():
+            return False
+        return viewer.shows_in_full(level, record)
+
     entries = [
         RevisionEntry(
             revision=revision.revision,
@@ -167,7 +175,7 @@ async def list_revisions(
             reason=revision.reason,
             status=revision.status,
             changed_fields=sorted(revision.changes),
-            changes=revision.changes if viewer.shows_in_full(level, record) else None,
+            changes=revision.changes if shown(revision, level) else None,
         )
         for revision, level in zip(window.rows, change_levels, strict=True)
     ]
@@ -199,4 +207,7 @@ async def read_revision(
             "forbidden",
             f"This version holds material protected at the {level} level: it needs {scope}.",
         )
+    held = [name for name in kind.archived_fields if revision.snapshot.get(name) is not None]
+    if held and not viewer.reads_archived_texts():
+        raise ProblemError(403, "forbidden", viewer.archived_text_refusal())
     return revision

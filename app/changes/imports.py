@@ -39,6 +39,7 @@ from app.kit.errors import FieldError, ProblemError
 from app.kit.limits import MAX_JSON_DEPTH, too_deep, too_deep_message
 from app.kit.listing import one_of
 from app.kit.metrics import count_imported
+from app.kit.progress import Progress
 from app.kit.schemas import RecordIn
 from app.organizations.schemas import OrganizationCreate
 from app.search.indexing import index_pending
@@ -303,7 +304,11 @@ def _at_line(error: ProblemError, line: Line, count: int) -> ProblemError:
 
 
 async def _write(
-    session: AsyncSession, lines: Sequence[Line], count: int, context: WriteContext
+    session: AsyncSession,
+    lines: Sequence[Line],
+    count: int,
+    context: WriteContext,
+    progress: Progress | None,
 ) -> dict[str, dict[str, int]]:
     existing = await _look_up(session, context, lines)
     ordered = _in_order(lines, existing)
@@ -329,6 +334,8 @@ async def _write(
             raise _at_line(error, line, count) from None
         rows.append(row)
         tally[outcome][line.kind] += 1
+        if progress is not None:
+            progress("writing records", len(rows), len(ordered))
     await session.flush()
     return tally
 
@@ -339,10 +346,12 @@ async def run_import(
     context: WriteContext,
     *,
     dry_run: bool,
+    progress: Progress | None = None,
     as_json: bool = False,
 ) -> tuple[ImportReport, list[str]]:
     """The report, and the records written as `type/id`, of NDJSON or (`as_json`) a JSON
-    body; the writes are audited as one event (`context.batch`), unless it is a dry run."""
+    body; the writes are audited as one event (`context.batch`), unless it is a dry run.
+    `progress` follows the writing and indexing."""
     context.batch = True
     lines, count = parse_json(raw) if as_json else parse(raw)
     known: dict[str, set[str]] = defaultdict(set)
@@ -360,8 +369,9 @@ async def run_import(
     await locks.hold_until_commit(session, locks.SEED_LOCK)  # imports and seed loads take turns
     savepoint = await session.begin_nested() if dry_run else None
     try:
-        tally = await _write(session, lines, count, context)
-        await index_pending(session)  # searchable in the same transaction, whoever commits
+        tally = await _write(session, lines, count, context, progress)
+        # Searchable in the same transaction, whoever commits.
+        await index_pending(session, progress)
     except IntegrityError:  # written together, the records meet the database's rules together
         raise ProblemError(
             409, "conflict", "A record with the same identifier (an id or a URL) exists."

@@ -76,6 +76,9 @@ class RecordKind(Generic[Row, In]):
     # The fields a PATCH is merged onto; values the schema derives are left out, so that
     # they follow the fields they derive from.
     patch_base: Callable[[In], dict[str, Any]] = lambda data: data.model_dump()
+    # Fields holding a third-party text in full: a revision holding one is shown only to
+    # clients served archived texts (SOURCE_TEXT_ACCESS).
+    archived_fields: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         KINDS[self.plural] = self  # what references to this kind are checked against

@@ -279,7 +279,12 @@ class Claim(BaseModel):
     claimant: Claimant
     stance: Stance
     about: ClaimSubject
-    citations: list[Citation] = Field(json_schema_extra=RESTRICTED)
+    citations: list[Citation] = Field(
+        min_length=1,
+        max_length=1,
+        description="The claim's quote, where its source prints it: always one.",
+        json_schema_extra=RESTRICTED,
+    )
     notes: str | None = Field(description="Null when withheld.", json_schema_extra=RESTRICTED)
     protection_reason: str | None = Field(
         description="Why the claim or its claimant is protected; null when neither is, and "

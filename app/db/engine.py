@@ -79,11 +79,16 @@ def make_engine(
     one. A pooled connection is checked before it is handed out (a restart breaks them all).
     `pgbouncer`: `url` is a PgBouncer in transaction mode (see DATABASE_PGBOUNCER)."""
     connect_args: dict[str, Any] = dict(_PGBOUNCER_ARGS) if pgbouncer else {}
+    if not pgbouncer:
+        # Prepared statements are cached per connection; from a statement's sixth run
+        # PostgreSQL may switch to a generic plan, which for the corroboration queries (arrays
+        # of ids, a recursive walk) is many times slower than planning each run.
+        connect_args["server_settings"] = {"plan_cache_mode": "force_custom_plan"}
     if statement_timeout is not None:
         connect_args["command_timeout"] = statement_timeout + _DRIVER_GRACE
         if not pgbouncer:
             milliseconds = str(int(statement_timeout * 1000))
-            connect_args["server_settings"] = {"statement_timeout": milliseconds}
+            connect_args["server_settings"]["statement_timeout"] = milliseconds
     if connect_timeout is not None:
         connect_args["timeout"] = connect_timeout
     if not pooled:

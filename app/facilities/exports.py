@@ -21,11 +21,12 @@ from app.views.serving import StoredView
 
 class FacilityListFormat(StrEnum):
     """How the list of facilities answers: `json`, one page in the list envelope; `csv`,
-    `ndjson` or `geojson`, every matching facility."""
+    `ndjson`, `xlsx` or `geojson`, every matching facility."""
 
     json = "json"
     csv = "csv"
     ndjson = "ndjson"
+    xlsx = "xlsx"
     geojson = "geojson"
 
 

@@ -44,5 +44,9 @@ class Citer:
         """`cite(...)` as the JSON its model serialises to, without building the model."""
         link = self.permalink(plural, record_id)
         text = self._text(plural, record_id, description, link)
-        cite = {"permalink": link, "text": text, "accessed": self.accessed.isoformat()}
-        return json.dumps(cite, ensure_ascii=False, separators=(",", ":"))
+        accessed = self.accessed.isoformat()
+        return f'{{"permalink":{_string(link)},"text":{_string(text)},"accessed":"{accessed}"}}'
+
+
+def _string(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)

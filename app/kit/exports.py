@@ -22,8 +22,6 @@ import csv
 import io
 import json
 import logging
-import re
-import types
 from collections.abc import (
     AsyncGenerator,
     AsyncIterator,
@@ -37,7 +35,7 @@ from contextlib import AbstractAsyncContextManager, aclosing, asynccontextmanage
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Generic, Protocol, TypeVar, Union, get_args, get_origin
+from typing import Annotated, Any, Generic, Protocol, TypeVar
 
 import anyio
 from fastapi import Depends, Query, Request, Response
@@ -56,6 +54,9 @@ from app.kit.errors import database_unavailable
 from app.kit.metrics import ROWS_EXPORTED
 from app.kit.pagination import Cursors, Window
 from app.kit.params import ListQuery
+from app.kit.spreadsheets import MEDIA_TYPE as XLSX_MEDIA_TYPE
+from app.kit.spreadsheets import Sheet
+from app.kit.tables import csv_cell, table_columns
 from app.views.serving import StoredView, served
 
 logger = logging.getLogger(__name__)
@@ -83,6 +84,14 @@ class ExportWriter:
 
     def end(self) -> str:
         return ""
+
+    def finish(self) -> Iterable[bytes]:
+        """The export's last bytes; a format that is whole only at the end (a zip archive)
+        gives the whole file here. Blocking: the exporter runs it in a worker thread."""
+        return [self.end().encode()]
+
+    def discard(self) -> None:
+        """Frees what the writer holds, however the export ended."""
 
 
 class JsonArrayWriter(ExportWriter):
@@ -139,97 +148,15 @@ class ExportFormat:
         return "." + (self.suffix or self.extension)
 
 
-# --- CSV -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Column:
-    """A CSV column: its header (the dotted field path) and how to write the value."""
-
-    path: tuple[str, ...]
-    kind: str  # "scalar", "list" (scalars joined with "; ") or "json" (objects as JSON text)
-
-    @property
-    def header(self) -> str:
-        return ".".join(self.path)
-
-
-def _without_none(annotation: Any) -> list[Any]:
-    if get_origin(annotation) in (Union, types.UnionType):
-        return [a for a in get_args(annotation) if a is not type(None)]
-    return [annotation]
-
-
-def _is_model(annotation: Any) -> bool:
-    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
-
-
-def csv_columns(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> list[Column]:
-    """The columns of a model, from its declaration (never from data, so the header is the
-    same whatever the records): nested objects become dotted columns, lists of scalars one
-    column joined with "; ", lists of objects one column of compact JSON."""
-    columns: list[Column] = []
-    for name, info in model.model_fields.items():
-        path = (*prefix, info.serialization_alias or info.alias or name)
-        options = _without_none(info.annotation)
-        if len(options) == 1 and _is_model(options[0]):
-            columns += csv_columns(options[0], path)
-        elif len(options) == 1 and get_origin(options[0]) in (list, tuple, set, frozenset):
-            items = [i for arg in get_args(options[0]) for i in _without_none(arg)]
-            objects = any(_is_model(i) or get_origin(i) in (dict, list) for i in items)
-            columns.append(Column(path, "json" if objects else "list"))
-        elif any(_is_model(o) or get_origin(o) in (dict, list) for o in options):
-            columns.append(Column(path, "json"))
-        else:
-            columns.append(Column(path, "scalar"))
-    return columns
-
-
-_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise_formula(text: str) -> str:
-    """A text cell that a spreadsheet would run as a formula gets a leading apostrophe, which
-    makes spreadsheets show it as text; numbers (-5, +1.5) are left as they are."""
-    if text.startswith(_FORMULA_STARTS) and not _NUMBER.fullmatch(text):
-        return "'" + text
-    return text
-
-
-def _scalar(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict | list):
-        return compact_json(value)
-    return str(value)
-
-
-def _cell(data: Any, column: Column) -> str:
-    value = data
-    for key in column.path:
-        if not isinstance(value, dict):
-            return ""
-        value = value.get(key)
-    if value is None:
-        return ""
-    if column.kind == "json":
-        return compact_json(value)
-    if column.kind == "list" and isinstance(value, list):
-        return neutralise_formula("; ".join(_scalar(item) for item in value))
-    return neutralise_formula(_scalar(value))
+# --- CSV, NDJSON and XLSX -------------------------------------------------------------------
 
 
 class CsvWriter(ExportWriter):
     """RFC 4180: comma-separated, fields quoted when they hold a comma, a quote or a line
-    break, CRLF line ends, a header row."""
+    break, CRLF line ends, a header row; the flat columns of `app.kit.tables`."""
 
     def __init__(self, model: type[BaseModel]) -> None:
-        self.columns = csv_columns(model)
+        self.columns = table_columns(model)
 
     def _lines(self, rows: Iterable[Sequence[str]]) -> str:
         buffer = io.StringIO()
@@ -241,8 +168,29 @@ class CsvWriter(ExportWriter):
 
     def write(self, records: Sequence[StoredView[Any]]) -> str:
         return self._lines(
-            [_cell(record.data, column) for column in self.columns] for record in records
+            [csv_cell(column.value(data)) for column in self.columns]
+            for data in (record.data for record in records)
         )
+
+
+class XlsxWriter(ExportWriter):
+    """One worksheet named after the output model: the CSV's columns, typed cells."""
+
+    def __init__(self, model: type[BaseModel]) -> None:
+        self.columns = table_columns(model)
+        self.sheet = Sheet(model.__name__, [column.header for column in self.columns])
+
+    def write(self, records: Sequence[StoredView[Any]]) -> str:
+        for record in records:
+            data = record.data
+            self.sheet.append([column.value(data) for column in self.columns])
+        return ""
+
+    def finish(self) -> Iterable[bytes]:
+        return self.sheet.finish()
+
+    def discard(self) -> None:
+        self.sheet.discard()
 
 
 class NdjsonWriter(ExportWriter):
@@ -252,6 +200,11 @@ class NdjsonWriter(ExportWriter):
         return "".join(record.json + "\n" for record in records)
 
 
+FLAT_COLUMNS = (
+    "Nested fields are dotted columns (`period.start`), lists of values are joined with "
+    '"; ", a list of objects is a `.count` column and one column per field of its items, one '
+    "line per item (`citations.source.id`); a claim's one citation is flat."
+)
 CSV = ExportFormat(
     label="CSV",
     media_type="text/csv",
@@ -260,8 +213,7 @@ CSV = ExportFormat(
     schema={
         "type": "string",
         "description": "Every matching record, one CSV row each under a header row (RFC 4180, "
-        "UTF-8). Nested fields are dotted columns (`period.start`), lists of values are "
-        'joined with "; ", lists of objects (`citations`) are JSON text.',
+        "UTF-8). " + FLAT_COLUMNS,
     },
     content_type="text/csv; charset=utf-8; header=present",
 )
@@ -276,16 +228,30 @@ NDJSON = ExportFormat(
         "objects of the JSON list's `data`.",
     },
 )
-EXPORT_FORMATS: dict[str, ExportFormat] = {"csv": CSV, "ndjson": NDJSON}
+XLSX = ExportFormat(
+    label="an Excel workbook",
+    media_type=XLSX_MEDIA_TYPE,
+    extension="xlsx",
+    writer=XlsxWriter,
+    schema={
+        "type": "string",
+        "format": "binary",
+        "description": "Every matching record as one row of an Excel worksheet (Office Open "
+        "XML), under a header row, with the CSV's columns; numbers and booleans are typed "
+        "cells, dates ISO 8601 text. " + FLAT_COLUMNS,
+    },
+)
+EXPORT_FORMATS: dict[str, ExportFormat] = {"csv": CSV, "ndjson": NDJSON, "xlsx": XLSX}
 
 
 class ListFormat(StrEnum):
-    """How a list answers: `json`, one page in the list envelope; `csv` or `ndjson`, every
-    matching record."""
+    """How a list answers: `json`, one page in the list envelope; `csv`, `ndjson` or `xlsx`,
+    every matching record."""
 
     json = "json"
     csv = "csv"
     ndjson = "ndjson"
+    xlsx = "xlsx"
 
 
 # `format` (or Accept) on a list asks for an export too. It is left out of the document,
@@ -503,12 +469,20 @@ class Exporter:
                                 audit, self.request, self.principal, viewer.disclosed
                             )
                         viewer.disclosed.clear()
-                    chunk = head + writer.write(records)
+                    # In a worker thread: a batch of spreadsheet rows is a CPU-bound
+                    # tenth of a second or more, which the event loop's other requests
+                    # should not wait for.
+                    chunk = head + await anyio.to_thread.run_sync(writer.write, records)
                     head = ""
                     sent += len(records)
                     ROWS_EXPORTED.labels(export=export.name).inc(len(records))
                     if chunk:
                         yield chunk.encode()
+            if head:
+                yield head.encode()
+            for part in await anyio.to_thread.run_sync(writer.finish):
+                if part:
+                    yield part
         except Exception as error:
             if not database_unavailable(error):
                 raise
@@ -517,7 +491,8 @@ class Exporter:
             message = f"the export of {export.name} was cut after {sent} records"
             logger.warning("%s: the database became unavailable", message)
             raise ExportCutError(message) from error
-        yield (head + writer.end()).encode()
+        finally:
+            writer.discard()
 
 
 def get_exporter(

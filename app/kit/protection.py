@@ -27,6 +27,17 @@ class ProtectionLevel(StrEnum):
 _ORDER = [ProtectionLevel.public, ProtectionLevel.restricted, ProtectionLevel.confidential]
 
 
+class SourceTextAccess(StrEnum):
+    """Who is served the full archived copy of a third-party text (SOURCE_TEXT_ACCESS): every
+    client shown the source in full (`public`), only clients with an API key (`keys`), or only
+    keys with read:restricted (`restricted`). Quotes are served with their records whatever it
+    is: the copy is kept to verify them, not to republish the text."""
+
+    public = "public"
+    keys = "keys"
+    restricted = "restricted"
+
+
 class Disclosure(BaseModel):
     """The protection level a record is served at, and what this client was not shown."""
 

@@ -31,6 +31,7 @@ from app.claims.corroboration import count_one_more, refresh_figures
 from app.claims.models import Claim
 from app.facilities.models import Facility, FacilityAlias, FacilityMention
 from app.kit.listing import one_of
+from app.kit.progress import Progress
 from app.organizations.models import Organization
 from app.search.documents import INDEXED, document_rows
 from app.search.models import SearchDocument
@@ -206,7 +207,7 @@ def _forget_rolled_back(session: Session) -> None:
         session.info.pop(name, None)
 
 
-async def index_pending(session: AsyncSession) -> None:
+async def index_pending(session: AsyncSession, progress: Progress | None = None) -> None:
     """Render again the views and documents of every record written in this transaction so
     far, and of every record whose views show something of them."""
     await session.flush()  # whatever the last statements left unflushed
@@ -245,7 +246,7 @@ async def index_pending(session: AsyncSession) -> None:
     by_kind.setdefault("facilities", set()).update(facilities)
     for kind, ids in by_kind.items():
         if ids:
-            await reindex(session, kind, sorted(ids))
+            await reindex(session, kind, sorted(ids), progress)
     await _refresh_figures(session, written_claims, inserted, changed, earlier)
     info.pop(_PENDING, None)  # the views' own flushes touch nothing
 
@@ -309,9 +310,12 @@ async def _referring(session: AsyncSession, ids: dict[str, set[str]]) -> list[tu
     return found
 
 
-async def reindex(session: AsyncSession, kind: str, ids: Iterable[str]) -> int:
+async def reindex(
+    session: AsyncSession, kind: str, ids: Iterable[str], progress: Progress | None = None
+) -> int:
     """Render these records again: their stored views and search documents; returns how
-    many documents."""
+    many documents. `progress` counts the records, batch by batch, under the stage
+    `rendering {kind}`."""
     indexed = INDEXED[kind]
     id_list = list(ids)
     written = 0
@@ -338,16 +342,18 @@ async def reindex(session: AsyncSession, kind: str, ids: Iterable[str]) -> int:
         if rows:
             await session.execute(_INSERT, rows)
             written += len(rows)
+        if progress is not None:
+            progress(f"rendering {kind}", start + len(batch), len(id_list))
     return written
 
 
-async def reindex_all(session: AsyncSession, kind: str) -> int:
+async def reindex_all(session: AsyncSession, kind: str, progress: Progress | None = None) -> int:
     """Render every record of `kind` again."""
     model = INDEXED[kind].model
-    return await reindex(session, kind, list(await session.scalars(select(model.id))))
+    return await reindex(session, kind, list(await session.scalars(select(model.id))), progress)
 
 
-async def index_missing(session: AsyncSession) -> int:
+async def index_missing(session: AsyncSession, progress: Progress | None = None) -> int:
     """Render the records that have no stored view or no search document at all: a database
     written before either existed, or restored from a dump without them, or rows put in by
     SQL. Returns how many records."""
@@ -371,7 +377,7 @@ async def index_missing(session: AsyncSession) -> int:
             )
         )
         if missing:
-            await reindex(session, kind, missing)
+            await reindex(session, kind, missing, progress)
             count += len(missing)
     return count
 

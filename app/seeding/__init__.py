@@ -1,1 +1,1 @@
-"""Loading the seed corpus (`seed/`) into the database."""
+"""Loading the seed corpus (`app/seed/`) into the database."""

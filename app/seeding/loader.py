@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,6 +31,7 @@ from app.db.base import EvidenceRecord
 from app.facilities.models import Facility
 from app.facilities.repository import facility_input, save_facility
 from app.facilities.schemas import FacilityCreate
+from app.kit.progress import Progress
 from app.kit.schemas import SINGULAR, RecordIn, RecordStatus
 from app.organizations.models import Organization
 from app.organizations.repository import organization_input, save_organization
@@ -179,8 +180,14 @@ def _validate(
     return valid
 
 
+SEED_FILES = tuple(f"{kind.name}.yaml" for kind in fields(SeedData))
+
+
 def read_seed(seed_dir: Path) -> SeedData:
-    """Parse and validate every seed file; SeedError lists every problem found."""
+    """Parse and validate every seed file; SeedError lists every problem found. A folder
+    holding none of them is an error too: a seed that is not there is never loaded as empty."""
+    if not any((seed_dir / name).is_file() for name in SEED_FILES):
+        raise SeedError([f"{seed_dir} holds no seed files ({', '.join(SEED_FILES)})"])
     problems: list[str] = []
 
     def attach_archive(record: dict[str, Any], label: str) -> None:
@@ -232,9 +239,16 @@ class _Loader:
     Imports by API keys go through the single-write code instead (app/changes/imports.py)."""
 
     def __init__(
-        self, session: AsyncSession, key_id: str | None, mode: SeedMode, *, force: bool
+        self,
+        session: AsyncSession,
+        key_id: str | None,
+        mode: SeedMode,
+        *,
+        force: bool,
+        progress: Progress | None,
     ) -> None:
         self.session = session
+        self.progress = progress
         self.key_id = key_id
         self.mode = mode
         self.force = force  # update records others wrote too
@@ -300,7 +314,9 @@ class _Loader:
         for item in changed:
             if item.id not in rows:
                 rows[item.id] = create(item)
-        for item in changed:
+        for done, item in enumerate(changed, start=1):
+            if self.progress is not None:
+                self.progress(f"writing {kind}", done, len(changed))
             try:
                 save(item, rows[item.id], rows)
             except QuoteMismatchError as error:
@@ -384,11 +400,14 @@ async def load_seed(
     mode: SeedMode = SeedMode.missing,
     *,
     force: bool = False,
+    progress: Progress | None = None,
 ) -> LoadReport:
     """Write the seed into the session's transaction (see `SeedMode`; `force` lets an update
     overwrite records others wrote); the caller commits, or rolls back on SeedError (a quote
-    that does not stand at its locator in its archived source)."""
+    that does not stand at its locator in its archived source). `progress` follows the
+    records written and indexed."""
     await locks.hold_until_commit(session, locks.SEED_LOCK)
-    report = await _Loader(session, key_id, mode, force=force).load(data)
-    await index_pending(session)  # searchable in the same transaction, whoever commits
+    report = await _Loader(session, key_id, mode, force=force, progress=progress).load(data)
+    # Searchable in the same transaction, whoever commits.
+    await index_pending(session, progress)
     return report

@@ -23,13 +23,14 @@ from app.views.serving import StoredView
 
 
 class SourceListFormat(StrEnum):
-    """How the list of sources answers: `json`, one page in the list envelope; `csv` or
-    `ndjson`, every matching source; `csl-json`, `bibtex` or `ris`, every matching source as a
-    citation for a reference manager."""
+    """How the list of sources answers: `json`, one page in the list envelope; `csv`,
+    `ndjson` or `xlsx`, every matching source; `csl-json`, `bibtex` or `ris`, every matching
+    source as a citation for a reference manager."""
 
     json = "json"
     csv = "csv"
     ndjson = "ndjson"
+    xlsx = "xlsx"
     csl_json = "csl-json"
     bibtex = "bibtex"
     ris = "ris"

@@ -117,6 +117,8 @@ async def get_archived_text(
         raise ProblemError(
             403, "forbidden", "The archived text of a protected source needs read:restricted."
         )
+    if not viewer.reads_archived_texts():
+        raise ProblemError(403, "forbidden", viewer.archived_text_refusal())
     if source.archive_sha256 is None:
         raise ProblemError(404, "not-found", f"The source {source_id!r} has no archived text.")
     text = await session.scalar(select(Source.archived_text).where(Source.id == source_id))

@@ -97,11 +97,16 @@ add_export_routes(router, EXPORT, SourceQuery)
 )
 async def get_source_text(source_id: str, session: SessionDep, viewer: ViewerDep) -> Response:
     """The archived text of a source, byte for byte, against which every quote's locator can
-    be checked; a protected source's only for clients cleared for its level. The spans of it
-    that are not part of the document are named in the `Excluded-Spans` header."""
+    be checked; a protected source's only for clients cleared for its level. The text is a
+    third party's: it is served for verification, by default only to clients with an API key
+    (the server's SOURCE_TEXT_ACCESS: public, keys or restricted), while the records' quotes
+    are served to everyone. The spans of it that are not part of the document are named in
+    the `Excluded-Spans` header."""
     text, sha256, excluded = await repository.get_archived_text(session, source_id, viewer)
     headers = {
         "ETag": f'"{sha256}"',
+        # Who is served the text depends on the key (SOURCE_TEXT_ACCESS).
+        "Vary": "Authorization",
         "Repr-Digest": f"sha-256=:{_base64(sha256)}:",
         # The id is a slug (the source was found by it): nothing in it needs escaping.
         "Link": f'</v1/sources/{source_id}>; rel="describedby"; type="application/json"',
@@ -225,6 +230,7 @@ add_record_routes(
             write=repository.write_source,
             visible=repository.visible_sources,
             level=lambda row: row.protection_level,
+            archived_fields=frozenset({"archived_text"}),
         ),
         out_schema=Source,
         get=repository.get_source,

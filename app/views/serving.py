@@ -47,6 +47,10 @@ def of_tier(record_id: Any, kind: str, tier: str) -> ColumnElement[bool]:
 
 
 def _compact(value: Any) -> str:
+    if value is None:
+        return "null"
+    if type(value) is int:  # the common figure: spared the encoder
+        return str(value)
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -67,7 +71,8 @@ class StoredView(Generic[M]):
     def json(self) -> str:
         """The record's JSON, exactly what its typed model would serialise to."""
         row = self.row
-        live = "".join(f",{_compact(name)}:{_compact(value)}" for name, value in row.live.items())
+        # Live figures are named by field names (identifiers): no escaping needed.
+        live = "".join(f',"{name}":{_compact(value)}' for name, value in row.live.items())
         cite = self.citer.cite_json(row.kind, row.record_id, row.cite)
         return f'{row.body}{live},"cite_as":{cite}}}'
 

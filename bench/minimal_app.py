@@ -1,0 +1,268 @@
+"""The floor the API is measured against: the project's own SQL behind a bare ASGI app.
+
+No framework, no models loaded into Python: one asyncpg pool, three paths, and PostgreSQL
+building the JSON (PostgREST's way). The SQL is the project's: the claims list statement of
+`app/claims/repository.py` with the keyset condition of `app/kit/pagination.py`, the ranked
+search of `app/search/query.py`, and the group-bys of the facets and of `/v1/stats`, each
+compiled with the PostgreSQL dialect and literal binds (once per distinct URL, then cached),
+as an anonymous client's. Rows are the stored columns, not the presented records.
+
+    python -m bench.minimal_app --port 8002 --database-url postgresql://127.0.0.1/db
+
+Paths: `/v1/claims` (the list's own query parameters, and `after=<id>` in place of a cursor:
+the keyset condition that a cursor after that id stands for, on the id sort), `/v1/search?q=`
+(`limit`) and `/v1/stats`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Awaitable, Callable, MutableMapping
+from functools import lru_cache
+from typing import Any, get_origin
+from urllib.parse import parse_qs
+
+import asyncpg
+import uvicorn
+from sqlalchemy import ColumnElement, Select, func, literal_column, select, tuple_
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+from sqlalchemy.sql.expression import ClauseElement
+
+from app.auth.scopes import Principal
+from app.claims.models import Claim
+from app.claims.repository import RECORDS, SORT_KEYS, claim_conditions
+from app.claims.schemas import ClaimQuery
+from app.facilities import repository as facilities
+from app.facilities.schemas import FacilityQuery
+from app.kit.facets import Facet
+from app.kit.limits import SERVER_OPTIONS
+from app.search.models import SearchDocument
+from app.search.query import _HEADLINE_OPTIONS, TEXT_SEARCH_CONFIG, SearchTerms, ranked
+from app.testimonies import repository as testimonies
+from app.testimonies.schemas import TestimonyQuery
+
+ANONYMOUS = Principal(key_id=None, scopes=frozenset(), address="")
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+
+def compiled(statement: ClauseElement) -> str:
+    # The driver's own dialect: the one the project sends its statements through.
+    dialect = asyncpg_dialect()  # type: ignore[no-untyped-call]
+    return str(statement.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+
+
+def claim_query(params: dict[str, list[str]]) -> ClaimQuery:
+    """The list's query model from a query string, as FastAPI reads it."""
+    fields = ClaimQuery.model_fields
+    unknown = sorted(set(params) - set(fields))
+    if unknown:
+        raise ValueError(f"unknown query parameters {unknown}")
+    return ClaimQuery.model_validate(
+        {
+            name: given if get_origin(fields[name].annotation) is list else given[-1]
+            for name, given in params.items()
+        }
+    )
+
+
+def claims_where(query: ClaimQuery) -> list[ColumnElement[bool]]:
+    return RECORDS.where(claim_conditions(query, ANONYMOUS), query, ANONYMOUS)
+
+
+def claims_page(query: ClaimQuery, after: str | None = None) -> Select[Any]:
+    """The statement `list_claims` runs for a page (see `fetch_page`), one row more than the
+    page to tell whether another follows."""
+    sort = query.sort.value
+    expression = SORT_KEYS[sort.removeprefix("-")].expression(sort.startswith("-"))
+    where = claims_where(query)
+    if after is not None:
+        if sort != "id":
+            raise ValueError("after= stands for a cursor on the id sort only")
+        where.append(tuple_(expression, Claim.id) > tuple_(after, after))
+    order = (expression.desc(), Claim.id.desc()) if sort.startswith("-") else (expression, Claim.id)
+    return RECORDS.select().where(*where).order_by(*order).limit(query.limit + 1)
+
+
+def facet_statement(facet: Facet, model: Any, where: list[ColumnElement[bool]]) -> Select[Any]:
+    """The facet's group-by. The project groups by its label too, a bound NULL where the
+    label is derived from the key; a literal NULL may not stand in a GROUP BY, and grouping
+    by a constant changes nothing, so it is left out."""
+    statement = facet.statement(model, where)
+    if facet.label_column is None and not facet.each_element:
+        statement = statement.group_by(None).group_by(facet.key)
+    return statement
+
+
+def grouped(statement: ClauseElement, columns: str) -> str:
+    """A group-by's rows as a JSON array."""
+    return f"(SELECT coalesce(json_agg(g), '[]') FROM ({compiled(statement)}) AS g({columns}))"
+
+
+def facet(query: ClaimQuery, name: str) -> str:
+    """A facet's groups, under every filter but its own (as `Records.facet` counts them)."""
+    default = ClaimQuery.model_fields[name].get_default(call_default_factory=True)
+    query = query.model_copy(update={name: default}) if name in ClaimQuery.model_fields else query
+    statement = facet_statement(RECORDS.facets[name], Claim, claims_where(query))
+    return grouped(statement, "key, label, count")
+
+
+def page_json(page: Select[Any], limit: int, shown: str = "*", **members: str) -> str:
+    """One JSON text: the first `limit` rows of `page` as `data`, whether more follow, and
+    further members."""
+    more = "".join(f", '{name}', {sql}" for name, sql in members.items())
+    return (
+        f"WITH page AS MATERIALIZED ({compiled(page)}) SELECT json_build_object('data', "
+        f"(SELECT coalesce(json_agg(shown), '[]') FROM (SELECT {shown} FROM "
+        f"(SELECT * FROM page LIMIT {limit}) AS hit) AS shown), "
+        f"'more', (SELECT count(*) > {limit} FROM page){more})::text"
+    )
+
+
+def claims_sql(params: dict[str, list[str]]) -> str:
+    after = params.pop("after", [None])[-1]
+    query = claim_query(params)
+    facets = {name.value: facet(query, name.value) for name in query.facet}
+    members = {"facets": f"json_build_object({_pairs(facets)})"} if facets else {}
+    return page_json(claims_page(query, after), query.limit, **members)
+
+
+def search_sql(params: dict[str, list[str]]) -> str:
+    """The ranked documents of `/v1/search`, with their snippets cut for the page only."""
+    terms, limit = SearchTerms(params["q"][-1]), int(params.get("limit", ["50"])[-1])
+    statement, score = ranked(terms, ANONYMOUS.tier, [], include_retracted=False)
+    page = (
+        statement.with_only_columns(
+            SearchDocument.kind,
+            SearchDocument.record_id,
+            SearchDocument.ref,
+            SearchDocument.title,
+            SearchDocument.body,
+            score.label("score"),
+        )
+        .order_by(score.desc(), SearchDocument.ref.desc())
+        .limit(limit + 1)
+    )
+    snippet = func.ts_headline(
+        TEXT_SEARCH_CONFIG, literal_column("hit.body"), terms.tsquery, _HEADLINE_OPTIONS
+    )
+    shown = f"kind AS type, record_id AS id, title, score, {compiled(snippet)} AS snippet"
+    return page_json(page, limit, shown)
+
+
+def stats_sql(params: dict[str, list[str]]) -> str:
+    """The counts of `corpus_stats`, in one statement."""
+    count = func.count()
+    where = claims_where(ClaimQuery())
+    by_metric = (
+        select(Claim.metric, Claim.unit, count)
+        .where(*where)
+        .group_by(Claim.metric, Claim.unit)
+        .order_by(count.desc(), Claim.metric, Claim.unit)
+    )
+    members = {"claims_by_metric_and_unit": grouped(by_metric, "metric, unit, count")}
+    kinds: list[tuple[str, Any, Any, Any, tuple[str, ...]]] = [
+        (
+            "facilities",
+            facilities.RECORDS,
+            facilities.facility_conditions,
+            FacilityQuery(),
+            ("province", "facility_type"),
+        ),
+        (
+            "testimonies",
+            testimonies.RECORDS,
+            testimonies.testimony_conditions,
+            TestimonyQuery(),
+            ("decade", "labour_type"),
+        ),
+    ]
+    for kind, records, conditions, query, names in kinds:
+        kind_where = records.where(conditions(query, ANONYMOUS), query, ANONYMOUS)
+        total = select(func.count()).select_from(records.model).where(*kind_where)
+        members[f"{kind}_total"] = f"({compiled(total)})"
+        for name in names:
+            statement = facet_statement(records.facets[name], records.model, kind_where)
+            members[f"{kind}_by_{name}"] = grouped(statement, "key, label, count")
+    return f"SELECT json_build_object({_pairs(members)})::text"
+
+
+def _pairs(members: dict[str, str]) -> str:
+    return ", ".join(f"'{name}', {sql}" for name, sql in members.items())
+
+
+ROUTES: dict[str, Callable[[dict[str, list[str]]], str]] = {
+    "/v1/claims": claims_sql,
+    "/v1/search": search_sql,
+    "/v1/stats": stats_sql,
+}
+
+
+@lru_cache(maxsize=4096)
+def sql_for(path: str, query_string: str) -> str:
+    return ROUTES[path](parse_qs(query_string, keep_blank_values=True))
+
+
+class MinimalApp:
+    def __init__(self, dsn: str, pool_size: int) -> None:
+        self.dsn, self.pool_size = dsn, pool_size
+        self.pool: asyncpg.Pool | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.lifespan(receive, send)
+            return
+        try:
+            sql = sql_for(scope["path"], scope["query_string"].decode())
+        except KeyError:
+            await respond(send, 404, json.dumps({"detail": "no such path"}))
+            return
+        except ValueError as error:  # pydantic's ValidationError is one
+            await respond(send, 400, json.dumps({"detail": str(error)}))
+            return
+        assert self.pool is not None
+        async with self.pool.acquire() as connection:
+            await respond(send, 200, await connection.fetchval(sql))
+
+    async def lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                size = self.pool_size
+                self.pool = await asyncpg.create_pool(self.dsn, min_size=size, max_size=size)
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self.pool is not None:
+                    await self.pool.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+async def respond(send: Send, status: int, body: str) -> None:
+    headers = [(b"content-type", b"application/json")]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body.encode()})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--database-url", required=True, help="postgresql://...")
+    parser.add_argument("--pool-size", type=int, default=5, help="The project's default.")
+    args = parser.parse_args()
+    app = MinimalApp(args.database_url, args.pool_size)
+    # The project's own HTTP server options (h11), so that only the application differs.
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=args.port,
+        log_level="warning",
+        access_log=False,
+        **SERVER_OPTIONS,
+    )
+
+
+if __name__ == "__main__":
+    main()
