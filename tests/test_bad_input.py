@@ -10,6 +10,7 @@ where there is one. The limits are also checked on a real server, whose connecti
 
 from __future__ import annotations
 
+import itertools
 import json
 import socket
 import threading
@@ -183,6 +184,9 @@ def body_cases(document: dict[str, Any], seed: SeedData) -> Iterator[Case]:
     the body nested too deep, not JSON, not UTF-8, not an object."""
     valid = bodies(seed)
     for method, template, operation in _body_operations(document):
+        if template == "/v1/import":
+            yield from _import_cases(operation, valid["organizations"])
+            continue
         body = valid[template.split("/")[2]]
         if method != "POST":
             body = {k: v for k, v in body.items() if k != "id"}
@@ -217,6 +221,36 @@ def body_cases(document: dict[str, Any], seed: SeedData) -> Iterator[Case]:
         yield _case(base, "not UTF-8", b'{"name": "\xff\xfe"}')
         yield _case(base, "an array", b"[]", ("body", "body"))
         yield _case(base, "an unknown field with an unstorable name", _json(body | {"a\ud800": 1}))
+
+
+def _import_cases(operation: dict[str, Any], record: dict[str, Any]) -> Iterator[Case]:
+    """The import's JSON body: a record's text made unstorable (named by its line, as in
+    NDJSON), the body nested too deep, not JSON, not UTF-8, neither records nor an array."""
+    base = Case(
+        "POST /v1/import",
+        "POST",
+        "/v1/import",
+        query=_required_query(operation),
+        headers={"Content-Type": "application/json"},
+    )
+
+    def imported(value: dict[str, Any]) -> bytes:
+        return _json({"records": [{"type": "organization", "record": value}]})
+
+    for path, value in _leaves(record):
+        if isinstance(value, str):
+            name = _dotted(path)
+            for label, bad in UNSTORABLE.items():
+                spoiled = imported(_set(record, path, value + bad))
+                yield _case(base, f"{label} in {name}", spoiled, ("body", f"line 1: record.{name}"))
+    deep: Any = "x"
+    for _ in range(MAX_JSON_DEPTH + 1):
+        deep = [deep]
+    yield _case(base, "nested too deep", imported(record | {"notes": deep}), ("body", "body"))
+    yield _case(base, "nested 100 000 deep", b"[" * 100_000 + b"]" * 100_000, ("body", "body"))
+    yield _case(base, "not JSON", b'{"records": ', ("body", "body"))
+    yield _case(base, "not UTF-8", b'{"records": "\xff\xfe"}', ("body", "body"))
+    yield _case(base, "neither records nor an array", b'{"name": "x"}', ("body", "body"))
 
 
 def query_cases(document: dict[str, Any]) -> Iterator[Case]:
@@ -338,7 +372,7 @@ async def test_every_body_refuses_what_cannot_be_stored_or_parsed(
     cases = list(body_cases(document, seed))
     walked = {(c.method, c.template) for c in cases}
     assert walked == {(method, template) for method, template, _ in _body_operations(document)}
-    assert len(walked) == 10  # create and update of five kinds
+    assert len(walked) == 11  # create and update of five kinds, and the import
     for case in cases:
         assert_problem(case, await _send(client, case, writer), document)
 
@@ -389,8 +423,10 @@ async def test_every_body_over_the_limit_is_413(
     ]
     assert ("POST", "/v1/import") in {(method, template) for method, template, _ in operations}
     for method, template, operation in operations:
-        (media_type,) = operation["requestBody"]["content"]
-        for content in (b'{"name": "' + b"x" * SMALL_BODY + b'"}', b"x" * SMALL_BODY * 10):
+        for media_type, content in itertools.product(
+            operation["requestBody"]["content"],
+            (b'{"name": "' + b"x" * SMALL_BODY + b'"}', b"x" * SMALL_BODY * 10),
+        ):
             case = Case(
                 f"{method} {template}: body too large",
                 method,
