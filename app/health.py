@@ -21,13 +21,18 @@ class Readiness(BaseModel):
     schema_revision: str
 
 
-@router.get("/healthz", operation_id="get_health")
+@router.get("/healthz", operation_id="get_health", summary="Check that the server is up")
 async def get_health() -> Health:
     """The process is up."""
     return Health(status="ok")
 
 
-@router.get("/readyz", operation_id="get_readiness", responses=problem_responses(503))
+@router.get(
+    "/readyz",
+    operation_id="get_readiness",
+    summary="Check that the server can answer from the database",
+    responses=problem_responses(503),
+)
 async def get_readiness(request: Request, session: SessionDep) -> Readiness:
     """The database answers and its schema is at the revision this code expects. Not ready
     while the database is unreachable; ready again once it is back (no restart needed: broken

@@ -46,6 +46,7 @@ from app.stats.router import router as stats_router
 from app.testimonies.router import router as testimonies_router
 
 BEARER = "bearerAuth"
+JSON = "application/json"
 # Smaller answers gain less from compression than it costs; past level 6 it costs far more
 # time for a few percent.
 GZIP_MINIMUM_BYTES = 1024
@@ -227,14 +228,19 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
             "`x-required-scopes`.",
         }
     }
+    # Anonymous clients read, and a key may be sent (`{}` allows anonymous access): the
+    # document's default, which every read keeps. An operation that needs a scope says so in
+    # its own `security`, scopes listed as roles (OpenAPI 3.1). Reads carry no `security` of
+    # their own so that generated clients let them be called without a key.
+    schema["security"] = ANONYMOUS_OR_BEARER
+    schema["components"]["headers"] = RESPONSE_HEADERS
     for path in schema["paths"].values():
         for operation in path.values():
             responses = operation.setdefault("responses", {})
             if REQUIRED_SCOPES in operation:
                 scopes = operation[REQUIRED_SCOPES]
-                # Scopes of a bearer scheme are listed as roles (OpenAPI 3.1); `{}` allows
-                # anonymous access.
-                operation["security"] = [{BEARER: scopes}] if scopes else [{}, {BEARER: []}]
+                if scopes:
+                    operation["security"] = [{BEARER: scopes}]
                 responses["401"] = {
                     "description": "The API key is wrong or revoked",
                     "content": {PROBLEM_JSON: {"schema": problem}},
@@ -278,12 +284,77 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                 "together",
                 "content": {PROBLEM_JSON: {"schema": problem}},
             }
+            for response in responses.values():
+                content = response.get("content", {})
+                if PROBLEM_JSON in content:
+                    # FastAPI adds the route's JSON to a `model`'s answer; a problem is only
+                    # ever problem+json.
+                    response["content"] = {PROBLEM_JSON: content[PROBLEM_JSON]}
+            _declare_headers(schema, operation)
     components = schema["components"]["schemas"]
     for unused in ("HTTPValidationError", "ValidationError"):
         components.pop(unused, None)
     _declare_storable_text(schema)
     app.openapi_schema = schema
     return schema
+
+
+ANONYMOUS_OR_BEARER: list[dict[str, list[str]]] = [{}, {BEARER: []}]
+
+
+def _header(description: str, example: str | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "string"}
+    if example is not None:
+        schema["example"] = example
+    return {"description": description, "schema": schema}
+
+
+RESPONSE_HEADERS = {
+    "RateLimit": _header(
+        "What is left of the client's quota (an IETF draft, as a structured field): the "
+        "policy, `r` requests remaining, `t` seconds until the window resets.",
+        '"anonymous";r=117;t=42',
+    ),
+    "RateLimit-Policy": _header(
+        "The client's rate-limit policy: its name, `q` requests per `w` seconds.",
+        '"anonymous";q=120;w=60',
+    ),
+    "X-Request-ID": _header(
+        "The request's id, in the server's logs too: the client's own `X-Request-ID` when it "
+        "sent a usable one."
+    ),
+    "Retry-After": _header("Seconds to wait before trying again.", "30"),
+    "Link": _header(
+        'The next page, `rel="next"` (RFC 8288), as `links.next`; absent on the last page.'
+    ),
+}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/headers/{name}"}
+
+
+def _is_page(document: dict[str, Any], media: dict[str, Any]) -> bool:
+    """Whether a JSON answer is a page of a list (the envelope with `page` and `links`)."""
+    ref = media.get("schema", {}).get("$ref", "")
+    schema = document["components"]["schemas"].get(ref.removeprefix("#/components/schemas/"))
+    return schema is not None and {"page", "links"} <= set(schema.get("properties", {}))
+
+
+def _declare_headers(document: dict[str, Any], operation: dict[str, Any]) -> None:
+    """The headers every answer of the operation has: its request id; under the rate limit
+    (every /v1 operation) the quota; Retry-After on 429 and 503; a list's Link."""
+    limited = REQUIRED_SCOPES in operation
+    for status, response in operation["responses"].items():
+        headers = response.setdefault("headers", {})
+        headers["X-Request-ID"] = _ref("X-Request-ID")
+        if limited:
+            headers["RateLimit"] = _ref("RateLimit")
+            headers["RateLimit-Policy"] = _ref("RateLimit-Policy")
+        if status in ("429", "503"):
+            headers["Retry-After"] = _ref("Retry-After")
+        if status == "200" and _is_page(document, response.get("content", {}).get(JSON, {})):
+            headers["Link"] = _ref("Link")
 
 
 # Text the database can store holds no NUL (a JSON Schema pattern, ECMA-262); a lone

@@ -247,3 +247,25 @@ async def test_archived_text_is_served_for_checking_locators(
     missing = await client.get("/v1/sources/kcna-700-orphans/text", headers=reader)
     assert missing.status_code == 404
     assert missing.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize(
+    ("suffix", "format", "media_type"),
+    [
+        ("bib", "bibtex", "application/x-bibtex"),
+        ("ris", "ris", "application/x-research-info-systems"),
+        ("txt", "text", "text/plain"),
+    ],
+)
+async def test_each_citation_format_has_a_path_of_its_own(
+    client: httpx.AsyncClient, session: AsyncSession, suffix: str, format: str, media_type: str
+) -> None:
+    await factories.source(session, id="blood-coal", title="Blood Coal Export")
+    own = await client.get(f"/v1/sources/blood-coal/citation.{suffix}")
+    asked = await client.get(f"/v1/sources/blood-coal/citation?format={format}")
+    assert own.status_code == 200
+    assert own.headers["content-type"].split(";")[0] == media_type
+    assert own.text == asked.text
+    missing = await client.get(f"/v1/sources/no-such-source/citation.{suffix}")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"

@@ -154,6 +154,35 @@ async def test_filters_sort_and_cursor_are_those_of_the_json_list(
     assert ndjson_records(searched) == await walk(client, "/v1/claims?q=generated")
 
 
+@pytest.mark.parametrize(
+    ("export", "format"),
+    [
+        ("/v1/claims.csv", "csv"),
+        ("/v1/claims.ndjson", "ndjson"),
+        ("/v1/facilities.geojson", "geojson"),
+        ("/v1/sources.csl.json", "csl-json"),
+        ("/v1/sources.bib", "bibtex"),
+        ("/v1/sources.ris", "ris"),
+    ],
+)
+async def test_each_export_has_a_path_of_its_own(
+    client: httpx.AsyncClient, session: AsyncSession, export: str, format: str
+) -> None:
+    await many_claims(session, 3)
+    await factories.facility(session, id="kaechon")
+    await factories.source(session, id="blood-coal", title="Blood Coal Export")
+    listed = export.split(".", 1)[0]
+    own = await client.get(f"{export}?sort=-id")
+    asked = await client.get(f"{listed}?sort=-id&format={format}")
+    assert own.status_code == 200, own.text
+    assert own.headers["content-type"] == asked.headers["content-type"]
+    assert own.headers["content-disposition"] == asked.headers["content-disposition"]
+    assert own.text == asked.text
+    assert own.text.strip()
+    refused = await client.get(f"{export}?format={format}")
+    assert refused.status_code == 400  # the path says the format already
+
+
 async def test_accept_negotiates_and_format_wins(
     client: httpx.AsyncClient, session: AsyncSession
 ) -> None:

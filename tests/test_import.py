@@ -121,6 +121,52 @@ async def test_errors_name_every_bad_line(
     ]
 
 
+@pytest.mark.parametrize("wrapped", [True, False], ids=["records", "array"])
+async def test_a_json_body_imports_as_ndjson_does(
+    client: httpx.AsyncClient, writer: dict[str, str], wrapped: bool
+) -> None:
+    as_json = writer | {"Content-Type": "application/json"}
+    body: Any = {"records": RECORDS} if wrapped else RECORDS
+    response = await client.post("/v1/import", json=body, headers=as_json)
+    assert response.status_code == 200, response.text
+    assert response.json()["created"] == {"organizations": 1, "sources": 1, "claims": 1}
+    assert (await client.get("/v1/claims/orphans")).status_code == 200
+    bad = {"type": "claim", "record": RECORDS[1]["record"] | {"id": "bad", "value": "many"}}
+    refused = await client.post("/v1/import", json=[RECORDS[0], bad], headers=as_json)
+    assert refused.status_code == 422
+    # A record's "line" is its position in the array.
+    assert [e["name"] for e in refused.json()["errors"]] == ["line 2: record.value"]
+
+
+@pytest.mark.parametrize(
+    "body", [b"{not json", b'{"records": {}}', b'{"lines": []}', b"7"], ids=repr
+)
+async def test_a_json_body_that_holds_no_records_is_refused(
+    client: httpx.AsyncClient, writer: dict[str, str], body: bytes
+) -> None:
+    as_json = writer | {"Content-Type": "application/json"}
+    response = await client.post("/v1/import", content=body, headers=as_json)
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert [e["name"] for e in response.json()["errors"]] == ["body"]
+
+
+async def test_a_json_body_nested_too_deep_is_refused(
+    client: httpx.AsyncClient, writer: dict[str, str]
+) -> None:
+    deep: Any = "x"
+    for _ in range(40):
+        deep = [deep]
+    line = {"type": "organization", "record": {"id": "deep", "name": deep, "kind": "ngo"}}
+    response = await client.post(
+        "/v1/import",
+        json={"records": [line]},
+        headers=writer | {"Content-Type": "application/json"},
+    )
+    assert response.status_code == 422
+    assert "nested deeper" in response.json()["errors"][0]["message"]
+
+
 async def test_references_may_point_at_existing_records_and_misquotes_are_refused(
     client: httpx.AsyncClient, writer: dict[str, str], session: AsyncSession
 ) -> None:
@@ -157,12 +203,12 @@ async def test_dry_run_validates_and_writes_nothing(
 async def test_content_type_and_size_are_checked(
     client: httpx.AsyncClient, writer: dict[str, str], database_url: URL, session: AsyncSession
 ) -> None:
-    as_json = await client.post(
+    as_csv = await client.post(
         "/v1/import",
         content=ndjson(*RECORDS),
-        headers=writer | {"Content-Type": "application/json"},
+        headers=writer | {"Content-Type": "text/csv"},
     )
-    assert as_json.status_code == 415
+    assert as_csv.status_code == 415
     small = create_app(app_settings(database_url, import_max_bytes=100))
 
     async def test_session() -> AsyncIterator[AsyncSession]:

@@ -15,7 +15,12 @@ from app.kit.pagination import page_envelope
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 
 
-@router.get("", operation_id="list_audit_events", **access(Scope.admin, record_data=False))
+@router.get(
+    "",
+    operation_id="list_audit_events",
+    summary="Page through the audit trail",
+    **access(Scope.admin, record_data=False),
+)
 async def list_audit_events(
     request: Request,
     response: Response,

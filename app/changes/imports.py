@@ -36,7 +36,7 @@ from app.db import locks
 from app.db.base import EvidenceRecord
 from app.facilities.schemas import FacilityCreate
 from app.kit.errors import FieldError, ProblemError
-from app.kit.limits import too_deep, too_deep_message
+from app.kit.limits import MAX_JSON_DEPTH, too_deep, too_deep_message
 from app.kit.listing import one_of
 from app.kit.metrics import count_imported
 from app.kit.progress import Progress
@@ -57,6 +57,27 @@ TYPES: dict[str, tuple[str, type[RecordIn]]] = {
 # Each kind refers only to kinds before it (and sources to sources): the order of writing.
 ORDER = ("organizations", "sources", "facilities", "testimonies", "claims")
 MAX_REPORTED = 200
+# The OpenAPI schema of a JSON import body (validated by `parse_json`, line by line).
+IMPORT_LINE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "record"],
+    "additionalProperties": False,
+    "properties": {
+        "type": {"type": "string", "enum": list(TYPES)},
+        "record": {
+            "type": "object",
+            "description": "The record, as the create body of its type is.",
+            "additionalProperties": True,
+        },
+    },
+}
+IMPORT_JSON_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "The records to import; the array alone is taken too.",
+    "required": ["records"],
+    "additionalProperties": False,
+    "properties": {"records": {"type": "array", "items": IMPORT_LINE_SCHEMA}},
+}
 
 
 class ImportReport(BaseModel):
@@ -102,11 +123,14 @@ def _error(line: int, field: str, message: str) -> FieldError:
     return FieldError(location="body", name=f"line {line}: {field}", message=message)
 
 
+def _body_error(message: str) -> FieldError:
+    return FieldError(location="body", name="body", message=message)
+
+
 def parse(raw: bytes) -> tuple[list[Line], int]:
     """Every line validated, and the number of the last; a 422 listing each bad line and
     field when any is wrong."""
-    lines: list[Line] = []
-    seen: dict[tuple[str, str], int] = {}
+    entries: list[tuple[int, Any]] = []
     errors: list[FieldError] = []
     count = 0
     # Lines end at \n only: a JSON string may hold U+2028 or a form feed, which splitlines()
@@ -119,10 +143,37 @@ def parse(raw: bytes) -> tuple[list[Line], int]:
             errors.append(_error(number, "line", too_deep_message()))
             continue
         try:
-            envelope = json.loads(text)
+            entries.append((number, json.loads(text)))
         except ValueError as error:  # not JSON, or a number too long to convert
             errors.append(_error(number, "line", f"not JSON: {getattr(error, 'msg', error)}"))
-            continue
+    return _validated(entries, errors, count)
+
+
+def parse_json(raw: bytes) -> tuple[list[Line], int]:
+    """The records of a JSON body, `{"records": [...]}` or the array alone, each an object
+    as a line of NDJSON is, validated as lines are; a record's "line" is its position in the
+    array, from 1."""
+    # The array and its object are two levels above the records' own.
+    if too_deep(raw, MAX_JSON_DEPTH + 2):
+        raise _problem([_body_error(too_deep_message())], 0)
+    try:
+        body = json.loads(raw)
+    except ValueError as error:
+        raise _problem([_body_error(f"not JSON: {getattr(error, 'msg', error)}")], 0) from None
+    if isinstance(body, dict) and set(body) == {"records"}:
+        body = body["records"]
+    if not isinstance(body, list):
+        expected = 'expected {"records": [...]} or an array of {"type": ..., "record": {...}}'
+        raise _problem([_body_error(expected)], 0)
+    return _validated(list(enumerate(body, start=1)), [], len(body))
+
+
+def _validated(
+    entries: list[tuple[int, Any]], errors: list[FieldError], count: int
+) -> tuple[list[Line], int]:
+    lines: list[Line] = []
+    seen: dict[tuple[str, str], int] = {}
+    for number, envelope in entries:
         if not isinstance(envelope, dict) or set(envelope) != {"type", "record"}:
             errors.append(_error(number, "line", 'expected {"type": ..., "record": {...}}'))
             continue
@@ -296,11 +347,13 @@ async def run_import(
     *,
     dry_run: bool,
     progress: Progress | None = None,
+    as_json: bool = False,
 ) -> tuple[ImportReport, list[str]]:
-    """The report, and the records written as `type/id`; the writes are audited as one event
-    (`context.batch`), unless it is a dry run. `progress` follows the writing and indexing."""
+    """The report, and the records written as `type/id`, of NDJSON or (`as_json`) a JSON
+    body; the writes are audited as one event (`context.batch`), unless it is a dry run.
+    `progress` follows the writing and indexing."""
     context.batch = True
-    lines, count = parse(raw)
+    lines, count = parse_json(raw) if as_json else parse(raw)
     known: dict[str, set[str]] = defaultdict(set)
     for line in lines:
         known[line.kind].add(line.record.id)

@@ -104,6 +104,21 @@ def _if_match(description: str) -> dict[str, Any]:
     return {"parameters": [header | {"schema": {"type": "string"}}]}
 
 
+# OpenAPI: the headers of an answer holding one record.
+VERSIONED = {
+    "ETag": {
+        "description": "The record's version as this client is shown it: send it as If-Match "
+        "to change the record, or as If-None-Match to read it again only if it changed.",
+        "schema": {"type": "string"},
+    }
+}
+CREATED = {"Location": {"description": "The new record's URL.", "schema": {"type": "string"}}}
+
+
+def _a(singular: str) -> str:
+    return f"{'an' if singular[0] in 'aeiou' else 'a'} {singular}"
+
+
 def add_record_routes(router: APIRouter, routes: RecordRoutes[Any, Any, Any]) -> None:
     kind = routes.kind
     singular, plural = kind.singular, kind.plural
@@ -148,10 +163,14 @@ def add_record_routes(router: APIRouter, routes: RecordRoutes[Any, Any, Any]) ->
     @router.get(
         f"/{{{id_param}}}",
         operation_id=f"get_{singular}",
+        summary=f"Read one {singular}",
         response_model=routes.out_schema,
         **access(None),
         responses=problem_responses(404)
-        | {304: {"description": "If-None-Match names the current ETag"}},
+        | {
+            200: {"headers": VERSIONED},
+            304: {"description": "If-None-Match names the current ETag", "headers": VERSIONED},
+        },
     )
     async def get_record(
         record_id: record_id_param,
@@ -171,10 +190,11 @@ def add_record_routes(router: APIRouter, routes: RecordRoutes[Any, Any, Any]) ->
     @router.post(
         "",
         operation_id=f"create_{singular}",
+        summary=f"Create {_a(singular)}",
         response_model=routes.out_schema,
         status_code=201,
         **access(Scope.write),
-        responses=problem_responses(409, 422),
+        responses=problem_responses(409, 422) | {201: {"headers": VERSIONED | CREATED}},
     )
     async def create_record(
         body: create_schema,  # type: ignore[valid-type]
@@ -219,9 +239,10 @@ def add_record_routes(router: APIRouter, routes: RecordRoutes[Any, Any, Any]) ->
     @router.patch(
         f"/{{{id_param}}}",
         operation_id=f"update_{singular}",
+        summary=f"Change fields of {_a(singular)}",
         response_model=routes.out_schema,
         **access(Scope.write, _if_match("The ETag of the version being changed.")),
-        responses=problem_responses(404, 409, 412, 422, 428),
+        responses=problem_responses(404, 409, 412, 422, 428) | {200: {"headers": VERSIONED}},
     )
     async def update_record(
         record_id: record_id_param,
@@ -244,9 +265,10 @@ def add_record_routes(router: APIRouter, routes: RecordRoutes[Any, Any, Any]) ->
     @router.delete(
         f"/{{{id_param}}}",
         operation_id=f"retract_{singular}",
+        summary=f"Retract {_a(singular)}",
         response_model=routes.out_schema,
         **access(Scope.write, _if_match("The ETag of the version being retracted.")),
-        responses=problem_responses(404, 409, 412, 428),
+        responses=problem_responses(404, 409, 412, 428) | {200: {"headers": VERSIONED}},
     )
     async def retract_record(
         record_id: record_id_param,
@@ -266,6 +288,7 @@ def add_record_routes(router: APIRouter, routes: RecordRoutes[Any, Any, Any]) ->
     @router.get(
         f"/{{{id_param}}}/revisions",
         operation_id=f"list_{singular}_revisions",
+        summary=f"Page through the history of {_a(singular)}",
         **access(None),
         responses=problem_responses(404),
     )
@@ -288,6 +311,7 @@ def add_record_routes(router: APIRouter, routes: RecordRoutes[Any, Any, Any]) ->
     @router.get(
         f"/{{{id_param}}}/revisions/{{revision}}",
         operation_id=f"get_{singular}_revision",
+        summary=f"Read {_a(singular)} as it was after one revision",
         response_model=version_schema,
         **access(None),
         responses=problem_responses(403, 404),

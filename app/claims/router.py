@@ -14,13 +14,13 @@ from app.claims.schemas import Claim, ClaimCreate, ClaimPage, ClaimQuery, Relate
 from app.db.engine import SessionDep
 from app.kit.deps import CiterDep, CursorsDep
 from app.kit.errors import problem_responses
+from app.kit.export_routes import add_export_routes
 from app.kit.exports import (
     EXPORT_FORMATS,
     ExporterDep,
     ListExport,
     ListFormat,
     ListFormatDep,
-    export_responses,
 )
 from app.kit.params import DEFAULT_LIMIT, MAX_LIMIT
 from app.views.serving import json_response, page_response, served
@@ -34,9 +34,10 @@ EXPORT = ListExport("claims", Claim, repository.list_claims, EXPORT_FORMATS)
 @router.get(
     "",
     operation_id="list_claims",
+    summary="Page through claims",
     **access(None),
     response_model=ClaimPage,
-    responses=problem_responses(400, 422) | export_responses(EXPORT_FORMATS),
+    responses=problem_responses(400, 422),
 )
 async def list_claims(
     request: Request,
@@ -57,9 +58,13 @@ async def list_claims(
     return page_response(request, response, window, views, query.limit, ClaimPage)
 
 
+add_export_routes(router, EXPORT, ClaimQuery)
+
+
 @router.get(
     "/{claim_id}/related",
     operation_id="list_related_claims",
+    summary="Find the claims that agree or conflict with a claim",
     **access(None),
     response_model=RelatedClaims,
     responses=problem_responses(404),

@@ -6,12 +6,12 @@ from collections.abc import Iterable, Sequence
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import Depends, Query, Request, Response
+from fastapi import Depends, Request, Response
 from pydantic import BaseModel
 
 from app.kit.exports import (
     EXPORT_FORMATS,
-    FORMAT_DESCRIPTION,
+    FORMAT_PARAMETER,
     ExportFormat,
     JsonArrayWriter,
     choose_format,
@@ -59,6 +59,7 @@ class GeoJsonWriter(JsonArrayWriter):
 
 _POSITION = {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2}
 GEOJSON = ExportFormat(
+    label="GeoJSON",
     media_type="application/geo+json",
     extension="geojson",
     writer=lambda _model: GeoJsonWriter(),
@@ -108,7 +109,7 @@ FACILITY_FORMATS: dict[str, ExportFormat] = EXPORT_FORMATS | {"geojson": GEOJSON
 def facility_list_format(
     request: Request,
     response: Response,
-    format: Annotated[FacilityListFormat | None, Query(description=FORMAT_DESCRIPTION)] = None,
+    format: Annotated[FacilityListFormat | None, FORMAT_PARAMETER] = None,
 ) -> FacilityListFormat:
     return FacilityListFormat(choose_format(request, response, format, FACILITY_FORMATS))
 

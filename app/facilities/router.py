@@ -14,7 +14,8 @@ from app.facilities.models import Facility as FacilityRow
 from app.facilities.schemas import Facility, FacilityCreate, FacilityPage, FacilityQuery
 from app.kit.deps import CiterDep, CursorsDep
 from app.kit.errors import problem_responses
-from app.kit.exports import ExporterDep, ListExport, export_responses
+from app.kit.export_routes import add_export_routes
+from app.kit.exports import ExporterDep, ListExport
 from app.views.serving import page_response, served
 
 router = APIRouter(prefix="/v1/facilities", tags=["facilities"])
@@ -26,9 +27,10 @@ EXPORT = ListExport("facilities", Facility, repository.list_facilities, FACILITY
 @router.get(
     "",
     operation_id="list_facilities",
+    summary="Page through facilities",
     **access(None),
     response_model=FacilityPage,
-    responses=problem_responses(400, 422) | export_responses(FACILITY_FORMATS),
+    responses=problem_responses(400, 422),
 )
 async def list_facilities(
     request: Request,
@@ -47,6 +49,9 @@ async def list_facilities(
     window = await repository.list_facilities(session, query, cursors, viewer.principal)
     views = served(window.rows, Facility, citer, viewer)
     return page_response(request, response, window, views, query.limit, FacilityPage)
+
+
+add_export_routes(router, EXPORT, FacilityQuery)
 
 
 add_record_routes(

@@ -126,18 +126,26 @@ def compact_json(value: Any) -> str:
 
 @dataclass(frozen=True)
 class ExportFormat:
-    """One way to export a list: its media type, file extension, the OpenAPI schema of the
-    body and a writer for the list's output model."""
+    """One way to export a list: its name for people, media type, file extension, the
+    OpenAPI schema of the body and a writer for the list's output model."""
 
+    label: str
     media_type: str
     extension: str
     writer: Callable[[type[BaseModel]], ExportWriter]
     schema: dict[str, Any]
     content_type: str | None = None  # the header value, when it says more than media_type
+    # The export's path is the list's with this suffix (`/v1/claims.csv`); the extension when
+    # not given.
+    suffix: str | None = None
 
     @property
     def header(self) -> str:
         return self.content_type or self.media_type
+
+    @property
+    def path_suffix(self) -> str:
+        return "." + (self.suffix or self.extension)
 
 
 # --- CSV, NDJSON and XLSX -------------------------------------------------------------------
@@ -198,6 +206,7 @@ FLAT_COLUMNS = (
     "line per item (`citations.source.id`); a claim's one citation is flat."
 )
 CSV = ExportFormat(
+    label="CSV",
     media_type="text/csv",
     extension="csv",
     writer=CsvWriter,
@@ -209,6 +218,7 @@ CSV = ExportFormat(
     content_type="text/csv; charset=utf-8; header=present",
 )
 NDJSON = ExportFormat(
+    label="NDJSON",
     media_type="application/x-ndjson",
     extension="ndjson",
     writer=lambda _model: NdjsonWriter(),
@@ -219,6 +229,7 @@ NDJSON = ExportFormat(
     },
 )
 XLSX = ExportFormat(
+    label="an Excel workbook",
     media_type=XLSX_MEDIA_TYPE,
     extension="xlsx",
     writer=XlsxWriter,
@@ -243,10 +254,14 @@ class ListFormat(StrEnum):
     xlsx = "xlsx"
 
 
-FORMAT_DESCRIPTION = (
-    "`json` (the default): one page in the list envelope. Any other format: every matching "
-    "record, all pages from `cursor` on, in one streamed file. Or ask through the Accept "
-    "header; `format` wins when both are given."
+# `format` (or Accept) on a list asks for an export too. It is left out of the document,
+# where each export is an operation of its own with one media type (`/v1/claims.csv`), which
+# SDK generators type cleanly; the parameter stays for the clients that use it.
+FORMAT_PARAMETER = Query(
+    include_in_schema=False,
+    description="`json` (the default): one page in the list envelope. Any other format: "
+    "every matching record, all pages from `cursor` on, in one streamed file. Or ask through "
+    "the Accept header; `format` wins when both are given.",
 )
 
 
@@ -290,23 +305,12 @@ def choose_format(
 def list_format(
     request: Request,
     response: Response,
-    format: Annotated[ListFormat | None, Query(description=FORMAT_DESCRIPTION)] = None,
+    format: Annotated[ListFormat | None, FORMAT_PARAMETER] = None,
 ) -> ListFormat:
     return ListFormat(choose_format(request, response, format, EXPORT_FORMATS))
 
 
 ListFormatDep = Annotated[ListFormat, Depends(list_format)]
-
-
-def export_responses(formats: Mapping[str, ExportFormat]) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI: the media types a list answers with besides its JSON page."""
-    return {
-        200: {
-            "description": "One page of records (JSON), or every matching record in the "
-            "format asked for, as an attachment.",
-            "content": {spec.media_type: {"schema": spec.schema} for spec in formats.values()},
-        }
-    }
 
 
 # --- Sessions for a streamed body ------------------------------------------------------------

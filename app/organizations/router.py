@@ -10,13 +10,13 @@ from app.changes.service import RecordKind
 from app.db.engine import SessionDep
 from app.kit.deps import CiterDep, CursorsDep
 from app.kit.errors import problem_responses
+from app.kit.export_routes import add_export_routes
 from app.kit.exports import (
     EXPORT_FORMATS,
     ExporterDep,
     ListExport,
     ListFormat,
     ListFormatDep,
-    export_responses,
 )
 from app.organizations import repository
 from app.organizations.models import Organization as OrganizationRow
@@ -42,9 +42,10 @@ EXPORT = ListExport(
 @router.get(
     "",
     operation_id="list_organizations",
+    summary="Page through organizations",
     **access(None),
     response_model=OrganizationPage,
-    responses=problem_responses(400, 422) | export_responses(EXPORT_FORMATS),
+    responses=problem_responses(400, 422),
 )
 async def list_organizations(
     request: Request,
@@ -63,6 +64,9 @@ async def list_organizations(
     window = await repository.list_organizations(session, query, cursors, viewer.principal)
     views = served(window.rows, Organization, citer, viewer)
     return page_response(request, response, window, views, query.limit, OrganizationPage)
+
+
+add_export_routes(router, EXPORT, OrganizationQuery)
 
 
 add_record_routes(

@@ -18,7 +18,13 @@ from app.search.schemas import ResultType, SearchPage, SearchQuery, SearchResult
 router = APIRouter(prefix="/v1", tags=["search"])
 
 
-@router.get("/search", operation_id="search", **access(None), responses=problem_responses(400, 422))
+@router.get(
+    "/search",
+    operation_id="search",
+    summary="Search every kind of record",
+    **access(None),
+    responses=problem_responses(400, 422),
+)
 async def search(
     request: Request,
     response: Response,

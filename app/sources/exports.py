@@ -7,11 +7,11 @@ from collections.abc import Iterable, Sequence
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import Depends, Query, Request, Response
+from fastapi import Depends, Request, Response
 
 from app.kit.exports import (
     EXPORT_FORMATS,
-    FORMAT_DESCRIPTION,
+    FORMAT_PARAMETER,
     ExportFormat,
     ExportWriter,
     JsonArrayWriter,
@@ -72,6 +72,8 @@ def _text(description: str) -> dict[str, Any]:
 
 SOURCE_FORMATS: dict[str, ExportFormat] = EXPORT_FORMATS | {
     "csl-json": ExportFormat(
+        label="CSL-JSON",
+        suffix="csl.json",
         media_type=MEDIA_TYPES[CitationFormat.csl_json],
         extension="json",
         writer=lambda _model: CslJsonWriter(),
@@ -82,12 +84,14 @@ SOURCE_FORMATS: dict[str, ExportFormat] = EXPORT_FORMATS | {
         },
     ),
     "bibtex": ExportFormat(
+        label="BibTeX",
         media_type=MEDIA_TYPES[CitationFormat.bibtex],
         extension="bib",
         writer=lambda _model: CitationWriter(CitationFormat.bibtex),
         schema=_text("Every matching source as a BibTeX entry keyed by its id."),
     ),
     "ris": ExportFormat(
+        label="RIS",
         media_type=MEDIA_TYPES[CitationFormat.ris],
         extension="ris",
         writer=lambda _model: CitationWriter(CitationFormat.ris),
@@ -99,7 +103,7 @@ SOURCE_FORMATS: dict[str, ExportFormat] = EXPORT_FORMATS | {
 def source_list_format(
     request: Request,
     response: Response,
-    format: Annotated[SourceListFormat | None, Query(description=FORMAT_DESCRIPTION)] = None,
+    format: Annotated[SourceListFormat | None, FORMAT_PARAMETER] = None,
 ) -> SourceListFormat:
     return SourceListFormat(choose_format(request, response, format, SOURCE_FORMATS))
 

@@ -4,15 +4,18 @@ import base64
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
 
-from app.auth.dependencies import ViewerDep, access
+from app.auth.dependencies import Viewer, ViewerDep, access
 from app.changes.routes import RecordRoutes, add_record_routes, update_schema
 from app.changes.service import RecordKind
 from app.db.engine import SessionDep
+from app.kit.citing import Citer
 from app.kit.deps import CiterDep, CursorsDep
 from app.kit.errors import problem_responses
-from app.kit.exports import ExporterDep, ListExport, export_responses
+from app.kit.export_routes import add_export_routes
+from app.kit.exports import ExporterDep, ListExport
 from app.sources import repository
 from app.sources.citation_formats import CSL_ITEM_SCHEMA, MEDIA_TYPES, negotiate, render
 from app.sources.exports import SOURCE_FORMATS, SourceListFormat, SourceListFormatDep
@@ -29,9 +32,10 @@ EXPORT = ListExport("sources", Source, repository.list_sources, SOURCE_FORMATS)
 @router.get(
     "",
     operation_id="list_sources",
+    summary="Page through sources",
     **access(None),
     response_model=SourcePage,
-    responses=problem_responses(400, 422) | export_responses(SOURCE_FORMATS),
+    responses=problem_responses(400, 422),
 )
 async def list_sources(
     request: Request,
@@ -52,9 +56,13 @@ async def list_sources(
     return page_response(request, response, window, views, query.limit, SourcePage)
 
 
+add_export_routes(router, EXPORT, SourceQuery)
+
+
 @router.get(
     "/{source_id}/text",
     operation_id="get_source_text",
+    summary="Read a source's archived text",
     **access(None),
     response_class=Response,
     responses={
@@ -62,6 +70,14 @@ async def list_sources(
             "description": "The archived copy, UTF-8. Quote locators count code points in it.",
             "content": {"text/plain": {"schema": {"type": "string"}}},
             "headers": {
+                "ETag": {
+                    "description": "The text's SHA-256, as the source's `archive_sha256`.",
+                    "schema": {"type": "string"},
+                },
+                "Repr-Digest": {
+                    "description": "The text's SHA-256 (RFC 9530).",
+                    "schema": {"type": "string"},
+                },
                 "Excluded-Spans": {
                     "description": "The spans of the text that are not part of the document "
                     "(injected links, boilerplate), as `start-end` code-point offsets, end "
@@ -104,15 +120,26 @@ def _base64(hex_digest: str) -> str:
     return base64.b64encode(bytes.fromhex(hex_digest)).decode()
 
 
+# Each citation format is an operation of its own, with one media type: `citation` answers
+# CSL-JSON, `citation.bib` BibTeX and so on. `citation` still takes `format` and Accept (left
+# out of the document) for the clients that ask that way.
+CITATION_PATHS = {
+    CitationFormat.bibtex: ("bib", "BibTeX", "One BibTeX entry, keyed by the source's id."),
+    CitationFormat.ris: ("ris", "RIS", "One RIS record, `TY` to `ER`."),
+    CitationFormat.text: ("txt", "a formatted reference", "One formatted reference."),
+}
+
+
 @router.get(
     "/{source_id}/citation",
     operation_id="get_source_citation",
+    summary="Cite a source as CSL-JSON",
     **access(None),
     response_class=Response,
     responses={
         200: {
-            "description": "The citation in the requested format; CSL-JSON unless `format` or "
-            "Accept asks for another.",
+            "description": "The source as one CSL-JSON item, for reference managers and "
+            "citation processors.",
             "content": {
                 MEDIA_TYPES[CitationFormat.csl_json]: {
                     "schema": {
@@ -123,18 +150,9 @@ def _base64(hex_digest: str) -> str:
                         "maxItems": 1,
                     }
                 },
-                MEDIA_TYPES[CitationFormat.bibtex]: {
-                    "schema": {"type": "string", "description": "One BibTeX entry."}
-                },
-                MEDIA_TYPES[CitationFormat.ris]: {
-                    "schema": {"type": "string", "description": "One RIS record, `TY` to `ER`."}
-                },
-                MEDIA_TYPES[CitationFormat.text]: {
-                    "schema": {"type": "string", "description": "One formatted reference."}
-                },
             },
         },
-        **problem_responses(404, 422),
+        **problem_responses(404),
     },
 )
 async def get_source_citation(
@@ -142,18 +160,59 @@ async def get_source_citation(
     session: SessionDep,
     citer: CiterDep,
     viewer: ViewerDep,
-    format: Annotated[
-        CitationFormat | None,
-        Query(description="csl-json, bibtex, ris or text; or ask through the Accept header."),
-    ] = None,
+    format: Annotated[CitationFormat | None, Query(include_in_schema=False)] = None,
     accept: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Response:
-    """A source as a reference-manager entry (CSL-JSON, BibTeX, RIS) or a formatted line."""
+    """A source as a reference-manager entry in CSL-JSON; `citation.bib`, `citation.ris` and
+    `citation.txt` give it as BibTeX, RIS or a formatted line."""
+    return await _citation(session, source_id, citer, viewer, format or negotiate(accept))
+
+
+async def _citation(
+    session: AsyncSession,
+    source_id: str,
+    citer: Citer,
+    viewer: Viewer,
+    citation_format: CitationFormat,
+) -> Response:
     view = await repository.RECORDS.get_view(session, source_id, viewer.principal.tier)
     (source,) = (shown.model for shown in served([view], Source, citer, viewer))
-    citation_format = format or negotiate(accept)
-    media_type = MEDIA_TYPES[citation_format]
-    return Response(render(source, citation_format), media_type=media_type)
+    return Response(render(source, citation_format), media_type=MEDIA_TYPES[citation_format])
+
+
+def _add_citation_route(citation_format: CitationFormat) -> None:
+    extension, label, description = CITATION_PATHS[citation_format]
+
+    async def cite_source(
+        source_id: str, session: SessionDep, citer: CiterDep, viewer: ViewerDep
+    ) -> Response:
+        return await _citation(session, source_id, citer, viewer, citation_format)
+
+    router.add_api_route(
+        f"/{{source_id}}/citation.{extension}",
+        cite_source,
+        methods=["GET"],
+        operation_id=f"get_source_citation_{citation_format.value.replace('-', '_')}",
+        summary=f"Cite a source as {label}",
+        description=f"The source as {label}: {description[0].lower()}{description[1:]}",
+        response_class=Response,
+        responses={
+            200: {
+                "description": description,
+                "content": {
+                    MEDIA_TYPES[citation_format]: {
+                        "schema": {"type": "string", "description": description}
+                    }
+                },
+            },
+            **problem_responses(404),
+        },
+        **access(None),
+    )
+
+
+for _format in CITATION_PATHS:
+    _add_citation_route(_format)
 
 
 add_record_routes(

@@ -11,7 +11,13 @@ from app.stats.schemas import Stats
 router = APIRouter(prefix="/v1", tags=["stats"])
 
 
-@router.get("/stats", operation_id="get_stats", **access(None), responses=problem_responses(400))
+@router.get(
+    "/stats",
+    operation_id="get_stats",
+    summary="Count the records of the database",
+    **access(None),
+    responses=problem_responses(400),
+)
 async def get_stats(request: Request, session: SessionDep, viewer: ViewerDep) -> Stats:
     """Claims by metric and unit, facilities by province and type, testimonies by decade
     and labour type."""

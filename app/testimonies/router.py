@@ -10,13 +10,13 @@ from app.changes.service import RecordKind
 from app.db.engine import SessionDep
 from app.kit.deps import CiterDep, CursorsDep
 from app.kit.errors import problem_responses
+from app.kit.export_routes import add_export_routes
 from app.kit.exports import (
     EXPORT_FORMATS,
     ExporterDep,
     ListExport,
     ListFormat,
     ListFormatDep,
-    export_responses,
 )
 from app.kit.protection import ProtectionLevel
 from app.testimonies import repository
@@ -33,9 +33,10 @@ EXPORT = ListExport("testimonies", Testimony, repository.list_testimonies, EXPOR
 @router.get(
     "",
     operation_id="list_testimonies",
+    summary="Page through testimonies",
     **access(None),
     response_model=TestimonyPage,
-    responses=problem_responses(400, 422) | export_responses(EXPORT_FORMATS),
+    responses=problem_responses(400, 422),
 )
 async def list_testimonies(
     request: Request,
@@ -59,6 +60,9 @@ async def list_testimonies(
     )
     views = served(window.rows, Testimony, citer, viewer)
     return page_response(request, response, window, views, query.limit, TestimonyPage)
+
+
+add_export_routes(router, EXPORT, TestimonyQuery)
 
 
 add_record_routes(
