@@ -263,7 +263,8 @@ async def _refresh_figures(
     source whose level or relays changed. One new claim adds to the figures it meets; any
     other change recounts the groups of the facts it touches."""
     origins = {(kind, i) for kind, i in changed if kind in ("testimonies", "sources")}
-    updated = {i for kind, i in changed if kind == "claims"}
+    # A claim created since the last rendering and changed again counts as created.
+    updated = {i for kind, i in changed if kind == "claims"} - inserted
     if len(written) == 1 and written <= inserted and not (updated or origins or earlier):
         (claim_id,) = written
         if await count_one_more(session, claim_id):
