@@ -390,8 +390,13 @@ async def test_csv_quotes_joins_lists_and_neutralises_formulas(
 
 
 async def test_xlsx_holds_the_csv_rows_as_typed_cells(
-    client: httpx.AsyncClient, session: AsyncSession
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
+    # A temporary folder of this test's own: other processes' workbooks are not its business.
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     await protected_corpus(session)
     await factories.organization(
         session, id="tricky", name='=HYPERLINK("http://evil.example","click")', aliases=["@home"]
