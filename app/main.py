@@ -16,12 +16,12 @@ from starlette.middleware.gzip import GZipMiddleware
 from app import DATA_LICENSE, __version__
 from app.audit.router import router as audit_router
 from app.auth.dependencies import NO_RECORD_DATA, REQUIRED_SCOPES, get_viewer
-from app.auth.ratelimit import RateLimiter, RateLimitHeaders
+from app.auth.ratelimit import RateLimiter, rate_limit_headers
 from app.changes.router import router as changes_router
 from app.claims.router import router as claims_router
 from app.db.engine import ROLLBACK_SECONDS, async_url, make_engine, resolve_database_url
 from app.db.migrations import head_revision
-from app.db.replica import Replica, WrittenCookie
+from app.db.replica import Replica, written_cookie
 from app.facilities.router import router as facilities_router
 from app.health import router as health_router
 from app.kit.cors import cors_options
@@ -33,6 +33,7 @@ from app.kit.lifecycle import InFlight, RequestsInFlight
 from app.kit.limits import MAX_HEADER_BYTES, MAX_JSON_DEPTH, MAX_URL_BYTES, RequestLimits
 from app.kit.pagination import Cursors
 from app.kit.params import reject_unknown_query_params
+from app.kit.response_headers import StateHeaders
 from app.kit.routes import api_routes
 from app.observability import metrics
 from app.observability.requests import ObservedRequests
@@ -133,9 +134,9 @@ def create_app(settings: Settings | None = None, *, pooled: bool = True) -> Fast
     app.state.metrics_networks = metrics.allowed_networks(settings.metrics_allowed_networks)
     install_error_handlers(app)
     app.add_middleware(RequestsInFlight, in_flight=in_flight)
-    app.add_middleware(RateLimitHeaders)
+    app.add_middleware(StateHeaders, add=rate_limit_headers)
     if replica is not None:
-        app.add_middleware(WrittenCookie)
+        app.add_middleware(StateHeaders, add=written_cookie)
     # A request that is too large or too deep is refused before the app looks at it. The
     # import streams and limits its own body (IMPORT_MAX_BYTES).
     app.add_middleware(

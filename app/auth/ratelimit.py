@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from typing import Any
 
 import anyio
 from fastapi import Request
@@ -24,7 +25,6 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
 from limits.storage import storage_from_string
 from starlette.datastructures import MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.auth.scopes import Principal
 from app.kit.errors import ProblemError
@@ -97,28 +97,11 @@ class RateLimiter:
                 f"retry in {max(reset, 1)} seconds.",
                 headers=headers | {"Retry-After": str(max(reset, 1))},
             )
-        # Added to the answer by RateLimitHeaders, whatever kind of response the route makes.
+        # Added to the answer by `rate_limit_headers`, whatever kind of response the route makes.
         request.state.rate_limit_headers = headers
 
 
-class RateLimitHeaders:
-    """ASGI middleware that puts a request's rate-limit headers on its response."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                extra = scope.get("state", {}).get("rate_limit_headers")
-                if extra:
-                    headers = MutableHeaders(scope=message)
-                    for name, value in extra.items():
-                        headers[name] = value
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+def rate_limit_headers(state: dict[str, Any], headers: MutableHeaders) -> None:
+    """The request's rate-limit headers, for `StateHeaders`."""
+    for name, value in state.get("rate_limit_headers", {}).items():
+        headers[name] = value

@@ -21,12 +21,12 @@ import logging
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import Request
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.datastructures import MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.kit.errors import database_unavailable
 
@@ -218,27 +218,13 @@ class Replica:
             self._fresh_as_of = self._pending.popleft().at
 
 
-class WrittenCookie:
-    """ASGI middleware that gives a write's answer the position of its commit, as a cookie:
+def written_cookie(state: dict[str, Any], headers: MutableHeaders) -> None:
+    """A write's answer carries the position of its commit as a cookie (for `StateHeaders`):
     the client's next reads wait for it on whichever API process serves them."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_cookie(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                position = scope.get("state", {}).get("written_position")
-                if position is not None:
-                    MutableHeaders(scope=message).append(
-                        "set-cookie",
-                        f"{WRITTEN_COOKIE}={position:X}; Max-Age={WRITTEN_SECONDS}; Path=/; "
-                        "HttpOnly; SameSite=Lax",
-                    )
-            await send(message)
-
-        await self.app(scope, receive, send_with_cookie)
+    position = state.get("written_position")
+    if position is not None:
+        headers.append(
+            "set-cookie",
+            f"{WRITTEN_COOKIE}={position:X}; Max-Age={WRITTEN_SECONDS}; Path=/; "
+            "HttpOnly; SameSite=Lax",
+        )
