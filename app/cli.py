@@ -38,6 +38,7 @@ from app.changes.imports import ImportReport, command_line, run_import
 from app.db import migrations
 from app.db.embedded import stop_embedded_server
 from app.db.engine import ensure_database, make_engine, resolve_database_url
+from app.db.models import Base, RecordView, SearchDocument
 from app.kit.cursor_secrets import CursorSecretError, cursor_secrets
 from app.kit.errors import ProblemError
 from app.kit.exports import DatabaseSessions
@@ -257,10 +258,10 @@ def _upgrade(url: URL, revision: str) -> None:
     if revision == "head":
 
         async def index(session: AsyncSession) -> int:
-            await session.execute(text("ANALYZE"))  # rows restored or put in by SQL
+            await _analyze(session)  # rows restored or put in by SQL
             rendered = await index_missing(session, progress)
             if rendered:
-                await session.execute(text("ANALYZE record_views, search_documents"))
+                await _analyze(session, RecordView, SearchDocument)
             return rendered
 
         with _progress() as progress:
@@ -269,13 +270,21 @@ def _upgrade(url: URL, revision: str) -> None:
             typer.echo(f"rendered {indexed} records (views and search documents)", err=True)
 
 
+async def _analyze(session: AsyncSession, *models: type[Base]) -> None:
+    """Statistics of these tables (default: every table of the project's). Never a bare
+    ANALYZE: inside a transaction it would hold a lock on the server's shared catalogs until
+    the commit, and stall every other database's ANALYZE meanwhile."""
+    tables = [model.__tablename__ for model in models] or list(Base.metadata.tables)
+    await session.execute(text(f"ANALYZE {', '.join(tables)}"))
+
+
 def _rebuild_all() -> int:
     """Render every record again in one transaction; returns how many search documents."""
 
     async def rebuild(session: AsyncSession) -> int:
-        await session.execute(text("ANALYZE"))  # rows put in by SQL: plans need their numbers
+        await _analyze(session)  # rows put in by SQL: plans need their numbers
         written = sum([await reindex_all(session, kind, progress) for kind in INDEXED])
-        await session.execute(text("ANALYZE record_views, search_documents"))  # and of these
+        await _analyze(session, RecordView, SearchDocument)  # and of these
         return written
 
     url = _database()

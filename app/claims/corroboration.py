@@ -61,9 +61,7 @@ from sqlalchemy import (
     null,
     or_,
     select,
-    text,
     true,
-    tuple_,
     union_all,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, array, distinct_on
@@ -72,7 +70,7 @@ from sqlalchemy.orm import InstrumentedAttribute, aliased
 from sqlalchemy.orm.util import AliasedClass
 
 from app.auth.scopes import Principal
-from app.claims.models import Claim, claimant_key, subject_key
+from app.claims.models import Claim, subject_key
 from app.claims.repository import RECORDS, protected_claims, visible_claims
 from app.claims.schemas import Approximation, RelationReason, Stance
 from app.facilities.models import FacilityMention
@@ -80,14 +78,12 @@ from app.kit.listing import one_of
 from app.kit.protection import ProtectionLevel
 from app.kit.schemas import RecordStatus
 from app.sources.models import Source, SourceRelay
-from app.views.models import RecordView
-from app.views.rendering import TIERS
 
 _PATH = ARRAY(Text)
 _Claims = type[Claim] | AliasedClass[Claim]
 
 
-def _relay_origins(roots: Select[Any]) -> CTE:
+def relay_origins(roots: Select[Any]) -> CTE:
     """(root, origin) for every relayed source `roots` selects (one column, `root`)."""
     seeds = roots.cte("relay_roots")
     walk = select(
@@ -143,7 +139,7 @@ def _count_origins(quotes: CTE) -> Select[str, int]:
         .where(quotes.c.relayed_from_id.is_not(None))
         .distinct()
     )
-    origins = _relay_origins(roots)
+    origins = relay_origins(roots)
     source_origin = func.coalesce(origins.c.origin, quotes.c.source_id)
     origin = func.coalesce(quotes.c.claimant, literal("source:", Text).concat(source_origin))
     return (
@@ -160,30 +156,22 @@ def _quote_columns(model: Any) -> tuple[ColumnElement[str], ColumnElement[str]]:
     )
 
 
-def _claimant_shown(claim: _Claims, principal: Principal) -> ColumnElement[bool]:
+def shown_claimant(claim: _Claims, principal: Principal) -> ColumnElement[bool]:
     """Whether this client is shown who makes the claim (see `claimant_level`)."""
     if len(principal.full_levels) == len(ProtectionLevel):
         return true()
     return claim.claimant_level.in_(principal.full_levels)
 
 
-def _claimant_origin(
-    claimant: ColumnElement[Any], by_organization: ColumnElement[bool], shown: ColumnElement[bool]
-) -> ColumnElement[str]:
-    """The claimant as an origin ('organization:kcna', 'testimony:choi-ki-sun'), or null
-    where it is withheld from the client: then the quote's source origin stands in."""
+def claimant_origin(claim: _Claims) -> ColumnElement[str]:
+    """The claimant as an origin: 'organization:kcna', 'testimony:choi-ki-sun'. Where it is
+    withheld from a client the quote's source origin stands in (see `shown_claimant`)."""
     return case(
-        (not_(shown), cast(null(), Text)),
-        (by_organization, literal("organization:", Text).concat(claimant)),
-        else_=literal("testimony:", Text).concat(claimant),
-    ).label("claimant")
-
-
-def _claim_origin(claim: _Claims, principal: Principal) -> ColumnElement[str]:
-    return _claimant_origin(
-        claimant_key(claim),
-        claim.claimant_organization_id.is_not(None),
-        _claimant_shown(claim, principal),
+        (
+            claim.claimant_organization_id.is_not(None),
+            literal("organization:", Text).concat(claim.claimant_organization_id),
+        ),
+        else_=literal("testimony:", Text).concat(claim.claimant_testimony_id),
     )
 
 
@@ -211,7 +199,7 @@ def _from_shown_sources(
     return source.in_(select(Source.id).where(Source.protection_level.in_(principal.full_levels)))
 
 
-def _range(claim: _Claims) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
+def claim_range(claim: _Claims) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
     """The claim's range; a null bound is open. A point value bounds both sides unless the
     claim says "at least" or "at most"."""
     low = case(
@@ -225,7 +213,7 @@ def _range(claim: _Claims) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
     return low, high
 
 
-def _period(claim: _Claims) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
+def claim_period(claim: _Claims) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
     return (
         func.coalesce(claim.period_start, claim.period_end),
         func.coalesce(claim.period_end, claim.period_start),
@@ -233,7 +221,7 @@ def _period(claim: _Claims) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
 
 
 def _ranges_overlap(one: _Claims, other: _Claims) -> ColumnElement[bool]:
-    (one_low, one_high), (other_low, other_high) = _range(one), _range(other)
+    (one_low, one_high), (other_low, other_high) = claim_range(one), claim_range(other)
     return and_(
         or_(one_low.is_(None), other_high.is_(None), one_low <= other_high),
         or_(other_low.is_(None), one_high.is_(None), other_low <= one_high),
@@ -245,13 +233,13 @@ def _same_stance(one: _Claims, other: _Claims) -> ColumnElement[bool]:
 
 
 def _both_dated(one: _Claims, other: _Claims) -> ColumnElement[bool]:
-    return and_(_period(one)[0].is_not(None), _period(other)[0].is_not(None))
+    return and_(claim_period(one)[0].is_not(None), claim_period(other)[0].is_not(None))
 
 
 def _related(one: _Claims, other: _Claims) -> ColumnElement[bool]:
     """Same fact (a null fact equals none), metric, unit and subjects; periods that meet; and
     where either is a dispute, ranges that meet."""
-    (one_start, one_end), (other_start, other_end) = _period(one), _period(other)
+    (one_start, one_end), (other_start, other_end) = claim_period(one), claim_period(other)
     return and_(
         *(
             mine == theirs
@@ -267,73 +255,6 @@ def _related(one: _Claims, other: _Claims) -> ColumnElement[bool]:
             _ranges_overlap(one, other),
         ),
     )
-
-
-def _agrees(one: _Claims, other: _Claims) -> ColumnElement[bool]:
-    return and_(_related(one, other), _ranges_overlap(one, other), _same_stance(one, other))
-
-
-async def claim_sources(
-    session: AsyncSession, claim_ids: Collection[str], principal: Principal
-) -> dict[str, int]:
-    """Independent sources of each claim (given: those shown to this client in full): the
-    distinct origins of the claim and of every claim that agrees with it, counting active
-    claims only. One query for any number of claims."""
-    if not claim_ids:
-        return {}
-    # Who is quoted from which source on each subject of these claims (one pass over those
-    # subjects), then for each claim and each such quote whether a claim making it agrees: an
-    # index probe that stops at the first, where pairing every two claims of a large subject
-    # would cost its size squared. A claim without a fact has no subject: only its own quote.
-    comparable = comparable_claims(principal)
-    targets = aliased(Claim, select(Claim).where(one_of(Claim.id, claim_ids)).subquery("target"))
-    subject = [expression.label(f"subject_{i}") for i, expression in enumerate(subject_key(Claim))]
-    shown = _claimant_shown(Claim, principal)
-    quoted = (
-        select(
-            *subject,
-            claimant_key(Claim).label("claimant_key"),
-            Claim.claimant_organization_id.is_not(None).label("by_organization"),
-            shown.label("claimant_shown"),
-            Claim.source_id,
-            Claim.relayed_from_id,
-        )
-        .where(tuple_(*subject_key(Claim)).in_(select(*subject_key(targets))), comparable)
-        .distinct()
-        .subquery("quoted")
-    )
-    agreeing = (
-        select(Claim.id)
-        .where(
-            _agrees(targets, Claim),
-            claimant_key(Claim) == quoted.c.claimant_key,
-            Claim.claimant_organization_id.is_not(None) == quoted.c.by_organization,
-            shown == quoted.c.claimant_shown,
-            Claim.source_id == quoted.c.source_id,
-            func.coalesce(Claim.relayed_from_id, "") == func.coalesce(quoted.c.relayed_from_id, ""),
-            comparable,
-        )
-        .exists()
-    )
-    same_subject = zip(subject_key(targets), (quoted.c[s.name] for s in subject), strict=True)
-    agreed = (
-        select(
-            targets.id.label("owner"),
-            _claimant_origin(
-                quoted.c.claimant_key, quoted.c.by_organization, quoted.c.claimant_shown
-            ),
-            *_quote_columns(quoted.c),
-        )
-        .join(quoted, and_(*(mine == theirs for mine, theirs in same_subject)))
-        .where(agreeing)
-    )
-    # An active claim agrees with itself, fact or none.
-    own = select(
-        Claim.id.label("owner"), _claim_origin(Claim, principal), *_quote_columns(Claim)
-    ).where(one_of(Claim.id, claim_ids), comparable)
-    quotes = union_all(own, agreed).cte("corroborating_quotes")
-    counts = dict((await session.execute(_count_origins(quotes))).all())
-    return {claim_id: counts.get(claim_id, 0) for claim_id in claim_ids}
 
 
 async def facility_sources(
@@ -434,124 +355,3 @@ async def related_claims(
             RelationReason.overlapping_period if item.dated else RelationReason.undated_period,
         ]
     return related
-
-
-# A claim's independent sources change with every claim that comes to agree or stops
-# agreeing with it: a figure over its group, kept beside its stored views (`live`) so that a
-# write updates numbers rather than re-rendering every view of the group.
-_LIVE_FIGURE = "independent_sources"
-
-
-async def refresh_figures(session: AsyncSession, facts: Collection[str]) -> int:
-    """Bring the stored figure of every claim of these facts up to date, for each tier that
-    is shown it (a coarsened view has none); returns how many views changed."""
-    if not facts:
-        return 0
-    changed = 0
-    stored = RecordView.live[_LIVE_FIGURE].as_integer()
-    for tier, principal in TIERS.items():
-        figures = await session.execute(
-            select(RecordView.record_id, stored)
-            .join(Claim, Claim.id == RecordView.record_id)
-            .where(
-                RecordView.kind == "claims",
-                RecordView.tier == tier,
-                stored.is_not(None),
-                one_of(Claim.fact, facts),
-            )
-        )
-        current: dict[str, int] = {claim_id: figure for claim_id, figure in figures}
-        counts = await claim_sources(session, list(current), principal)
-        updates = [
-            {"record_id": claim_id, "tier": tier, "figure": count}
-            for claim_id, count in counts.items()
-            if current.get(claim_id) != count
-        ]
-        if updates:
-            await session.execute(_SET_FIGURE, updates)
-            changed += len(updates)
-    return changed
-
-
-async def count_one_more(session: AsyncSession, claim_id: str) -> bool:
-    """The figures of the claims a newly written claim agrees with, brought up to date
-    without recounting them: each gains one origin where none of the claims already agreeing
-    with it (itself included) has the new claim's claimant. Its own figure is rendered with
-    its views. False where that cannot be told this way (its claimant is withheld from a
-    tier, so its origin is its quote's source): the caller recounts the group."""
-    written = aliased(Claim, name="written")
-    counted = aliased(Claim, name="counted")
-    same = aliased(Claim, name="same_claimant")
-    figure = RecordView.live[_LIVE_FIGURE].as_integer()
-
-    def same_subject(one: _Claims, other: _Claims) -> list[ColumnElement[bool]]:
-        return [a == b for a, b in zip(subject_key(one), subject_key(other), strict=True)]
-
-    for tier, principal in TIERS.items():
-        comparable = select(Claim.id).where(comparable_claims(principal))
-        counts = await session.scalar(
-            select(Claim.id).where(Claim.id == claim_id, comparable_claims(principal))
-        )
-        if counts is None:
-            continue  # not shown in full to this tier: it counts for no one
-        shown = await session.scalar(
-            select(_claimant_shown(Claim, principal)).where(Claim.id == claim_id)
-        )
-        if not shown:
-            return False
-        already = (
-            select(same.id)
-            .where(
-                *same_subject(same, written),
-                same.id != claim_id,
-                claimant_key(same) == claimant_key(written),
-                same.claimant_organization_id.is_not(None)
-                == written.claimant_organization_id.is_not(None),
-                _claimant_shown(same, principal),
-                same.id.in_(comparable),
-                or_(same.id == counted.id, _agrees(same, counted)),
-            )
-            .exists()
-        )
-        gaining = (
-            select(counted.id)
-            .join(written, written.id == claim_id)
-            .join(
-                RecordView,
-                and_(
-                    RecordView.kind == "claims",
-                    RecordView.record_id == counted.id,
-                    RecordView.tier == tier,
-                ),
-            )
-            .where(
-                counted.id != claim_id,
-                *same_subject(counted, written),
-                _agrees(written, counted),
-                figure.is_not(None),
-                ~already,
-            )
-        )
-        ids = list(await session.scalars(gaining))
-        if ids:
-            await session.execute(_ADD_ONE, {"tier": tier, "ids": ids})
-    return True
-
-
-_ADD_ONE = text(
-    f"""
-    UPDATE record_views
-    SET live = jsonb_set(
-        live, '{{{_LIVE_FIGURE}}}', to_jsonb((live ->> '{_LIVE_FIGURE}')::integer + 1))
-    WHERE kind = 'claims' AND tier = :tier AND record_id = ANY(:ids)
-    """
-)
-
-
-_SET_FIGURE = text(
-    f"""
-    UPDATE record_views
-    SET live = jsonb_set(live, '{{{_LIVE_FIGURE}}}', to_jsonb(CAST(:figure AS integer)))
-    WHERE kind = 'claims' AND record_id = :record_id AND tier = :tier
-    """
-)

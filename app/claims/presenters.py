@@ -7,7 +7,8 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.dependencies import Viewer
-from app.claims.corroboration import Relation, claim_sources, related_claims
+from app.claims.corroboration import Relation, related_claims
+from app.claims.figures import claim_sources
 from app.claims.models import Claim as ClaimRow
 from app.claims.repository import RECORDS, claim_level
 from app.claims.schemas import (

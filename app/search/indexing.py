@@ -27,7 +27,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapper, Session, object_session
 
-from app.claims.corroboration import count_one_more, refresh_figures
+from app.claims.figures import count_one_more, counting, refresh_figures
 from app.claims.models import Claim
 from app.facilities.models import Facility, FacilityAlias, FacilityMention
 from app.kit.listing import one_of
@@ -244,10 +244,11 @@ async def index_pending(session: AsyncSession, progress: Progress | None = None)
         )
         facilities.update(await session.scalars(about))
     by_kind.setdefault("facilities", set()).update(facilities)
-    for kind, ids in by_kind.items():
-        if ids:
-            await reindex(session, kind, sorted(ids), progress)
-    await _refresh_figures(session, written_claims, inserted, changed, earlier)
+    async with counting(session):  # the claims' groups read once, for every tier
+        for kind, ids in by_kind.items():
+            if ids:
+                await reindex(session, kind, sorted(ids), progress)
+        await _refresh_figures(session, written_claims, inserted, changed, earlier)
     info.pop(_PENDING, None)  # the views' own flushes touch nothing
 
 
@@ -267,8 +268,8 @@ async def _refresh_figures(
     updated = {i for kind, i in changed if kind == "claims"} - inserted
     if len(written) == 1 and written <= inserted and not (updated or origins or earlier):
         (claim_id,) = written
-        if await count_one_more(session, claim_id):
-            return
+        await count_one_more(session, claim_id)
+        return
     affected = set(written)
     for kind, claim_id in await _referring(session, _by_kind(origins)):
         if kind == "claims":
@@ -351,7 +352,9 @@ async def reindex(
 async def reindex_all(session: AsyncSession, kind: str, progress: Progress | None = None) -> int:
     """Render every record of `kind` again."""
     model = INDEXED[kind].model
-    return await reindex(session, kind, list(await session.scalars(select(model.id))), progress)
+    ids = list(await session.scalars(select(model.id)))
+    async with counting(session, every_claim=kind == "claims"):
+        return await reindex(session, kind, ids, progress)
 
 
 async def index_missing(session: AsyncSession, progress: Progress | None = None) -> int:
@@ -378,7 +381,8 @@ async def index_missing(session: AsyncSession, progress: Progress | None = None)
             )
         )
         if missing:
-            await reindex(session, kind, missing, progress)
+            async with counting(session, every_claim=kind == "claims" and len(missing) > _BATCH):
+                await reindex(session, kind, missing, progress)
             count += len(missing)
     return count
 

@@ -1,0 +1,407 @@
+"""Independent sources, counted in memory a subject group at a time, and kept up to date.
+
+The rule is the one `app.claims.corroboration` states: a claim's independent sources are the
+distinct origins of the claim and of the claims agreeing with it, among the claims a tier may
+compare. Counted in SQL, each claim is paired with each quote of its subject: index probes
+in the square of a subject's size, minutes for a group of 10,000 claims. Here the claims of
+the groups are read once, with everything the rule looks at, and each group is compared as
+arrays: the hundred million pairs of a group of 10,000 take a fraction of a second.
+
+The figures live beside the stored views (`record_views.live`), so that a write updates
+numbers rather than re-rendering a group's views. Within `counting`, what is read and counted
+is kept for the transaction's rendering, so that the tiers and the figures of the claims a
+write touches share one read of their groups.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Collection, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from functools import cache, cached_property
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    Integer,
+    Select,
+    Text,
+    and_,
+    any_,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal,
+    select,
+    text,
+    true,
+    union,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from app.auth.scopes import Principal
+from app.claims.corroboration import (
+    claim_period,
+    claim_range,
+    claimant_origin,
+    comparable_claims,
+    relay_origins,
+    shown_claimant,
+)
+from app.claims.models import Claim, subject_key
+from app.claims.schemas import Stance
+from app.kit.listing import one_of
+from app.views.models import RecordView
+from app.views.rendering import TIERS
+
+# A claim's independent sources change with every claim that comes to agree or stops
+# agreeing with it: the figure lives beside its stored views, in `live`.
+LIVE_FIGURE = "independent_sources"
+# Pairs compared at once: bounds the memory of one step (a few bytes a pair).
+_PAIRS = 4_000_000
+# From this size on, a group's claims are compared as one matrix per block of targets
+# (a row of comparisons per target) rather than pair by pair.
+_LARGE = 512
+_MEMO = "claim_figures"
+_STANCES = {stance.value: code for code, stance in enumerate(Stance)}
+
+
+def _ints(rows: Sequence[Any], column: int) -> NDArray[np.int64]:
+    return np.fromiter((row[column] for row in rows), dtype=np.int64, count=len(rows))
+
+
+def _floats(rows: Sequence[Any], column: int) -> NDArray[np.float64]:
+    return np.fromiter((row[column] for row in rows), dtype=np.float64, count=len(rows))
+
+
+@dataclass(frozen=True)
+class Claims:
+    """Claims as arrays, one row each, ordered by subject group: each group's rows are
+    consecutive. Origins are numbers, equal for equal origins."""
+
+    ids: list[str]
+    group: NDArray[np.int64]
+    stance: NDArray[np.int64]
+    low: NDArray[np.float64]  # value range; an open bound is infinite
+    high: NDArray[np.float64]
+    start: NDArray[np.float64]  # period, in days; undated is infinite both ways
+    end: NDArray[np.float64]
+    origins: dict[str, NDArray[np.int64]]  # per tier
+    comparable: dict[str, NDArray[np.bool_]]  # per tier
+    first: NDArray[np.intp]  # per row: where its group starts
+    size: NDArray[np.intp]  # per row: its group's size
+
+    @classmethod
+    def of(cls, rows: Sequence[Any]) -> Claims:
+        group = _ints(rows, 1)
+        starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]]) if len(rows) else group
+        sizes = np.diff(np.r_[starts, len(rows)])
+        masks = _ints(rows, 10)
+        return cls(
+            ids=[row[0] for row in rows],
+            group=group,
+            stance=_ints(rows, 2),
+            low=_floats(rows, 3),
+            high=_floats(rows, 4),
+            start=_floats(rows, 5),
+            end=_floats(rows, 6),
+            origins={tier: _ints(rows, 7 + i) for i, tier in enumerate(TIERS)},
+            comparable={tier: (masks >> i) & 1 == 1 for i, tier in enumerate(TIERS)},
+            first=np.repeat(starts, sizes),
+            size=np.repeat(sizes, sizes),
+        )
+
+    @cached_property
+    def position(self) -> dict[str, int]:
+        return {claim_id: i for i, claim_id in enumerate(self.ids)}
+
+    def agree(self, one: NDArray[np.intp], other: NDArray[np.intp]) -> NDArray[np.bool_]:
+        """Whether the claims at `one` and `other` (broadcast: pairs, or rows against
+        columns) agree: the same stance, and ranges and periods that meet; they are of one
+        subject group."""
+        agrees: NDArray[np.bool_] = self.stance[one] == self.stance[other]
+        for low, high in ((self.low, self.high), (self.start, self.end)):
+            agrees &= (low[one] <= high[other]) & (low[other] <= high[one])
+        return agrees
+
+    def figures(self, tier: str, targets: NDArray[np.intp]) -> NDArray[np.int64]:
+        """The independent sources of the claims at `targets`, for one tier: the distinct
+        origins of the comparable claims agreeing with each (itself, where it is comparable;
+        a retracted claim counts the active claims agreeing with it)."""
+        figures = np.zeros(len(targets), dtype=np.int64)
+        large = self.size[targets] >= _LARGE
+        small = np.flatnonzero(~large)
+        sizes = self.size[targets[small]]
+        ends = np.cumsum(sizes)
+        begin = 0
+        while begin < len(small):
+            end = max(begin + 1, int(np.searchsorted(ends, ends[begin] - sizes[begin] + _PAIRS)))
+            chunk = small[begin:end]
+            figures[chunk] = self._pairwise(tier, targets[chunk])
+            begin = end
+        for group in np.unique(self.group[targets[large]]):
+            at = np.flatnonzero(large & (self.group[targets] == group))
+            figures[at] = self._matrix(tier, targets[at])
+        return figures
+
+    def _pairwise(self, tier: str, targets: NDArray[np.intp]) -> NDArray[np.int64]:
+        """Figures of targets from small groups: every (target, member of its group) pair."""
+        counts = self.size[targets]
+        owner = np.repeat(np.arange(len(targets)), counts)
+        offset = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        other = np.repeat(self.first[targets], counts) + offset
+        one = targets[owner]
+        kept = self.comparable[tier][other] & self.agree(one, other)
+        origins = self.origins[tier]
+        distinct = np.unique(owner[kept] * (int(origins.max()) + 1) + origins[other[kept]])
+        found: NDArray[np.int64] = np.bincount(
+            distinct // (int(origins.max()) + 1), minlength=len(targets)
+        )
+        return found
+
+    def _matrix(self, tier: str, targets: NDArray[np.intp]) -> NDArray[np.int64]:
+        """Figures of targets of one large group, a block of target rows at a time."""
+        first = int(self.first[targets[0]])
+        members = first + np.flatnonzero(
+            self.comparable[tier][first : first + int(self.size[targets[0]])]
+        )
+        counts = np.zeros(len(targets), dtype=np.int64)
+        if not len(members):
+            return counts
+        # Members ordered by origin: "a member of this origin agrees" is a reduction over
+        # the origin's run of columns.
+        origins = self.origins[tier][members]
+        order = np.argsort(origins, kind="stable")
+        members, origins = members[order], origins[order]
+        runs = np.flatnonzero(np.r_[True, origins[1:] != origins[:-1]])
+        per_block = max(1, _PAIRS // len(members))
+        for begin in range(0, len(targets), per_block):
+            rows = targets[begin : begin + per_block]
+            agrees = self.agree(rows[:, None], members[None, :])
+            counts[begin : begin + per_block] = np.logical_or.reduceat(agrees, runs, axis=1).sum(1)
+        return counts
+
+    def gaining(self, tier: str, new: int) -> list[str]:
+        """The claims whose figure a new claim (at `new`, comparable) adds one to: those it
+        agrees with where no comparable claim of its origin agrees with them already. A
+        claim that is not comparable itself (retracted) counts the claims agreeing with it
+        too."""
+        group = np.arange(self.first[new], self.first[new] + self.size[new])
+        others = group[group != new]
+        agreeing = others[self.agree(np.array([new]), others)]
+        origins = self.origins[tier]
+        same_origin = others[self.comparable[tier][others] & (origins[others] == origins[new])]
+        if len(agreeing) and len(same_origin):
+            # A claim agrees with itself: one of the new claim's origin counts it already.
+            held = self.agree(agreeing[:, None], same_origin[None, :]).any(axis=1)
+            agreeing = agreeing[~held]
+        return [self.ids[i] for i in agreeing]
+
+
+def _days(day: Any, missing: float) -> Any:
+    return func.coalesce(cast(func.extract("epoch", day), Float) / 86400, missing)
+
+
+def _claim_rows(where: ColumnElement[bool]) -> Select[Any]:
+    """Every claim `where` selects, with all the rule looks at, as numbers where it can:
+    the subject group, stance, range and period, the origin per tier (equal numbers for
+    equal origins), and which tiers may compare it (a bit each). Ordered by group."""
+    relayed = select(cast(Claim.relayed_from_id, Text).label("root")).where(
+        Claim.relayed_from_id.is_not(None), where
+    )
+    origins = relay_origins(relayed.distinct())
+    source_origin = literal("source:", Text).concat(
+        func.coalesce(origins.c.origin, cast(Claim.source_id, Text))
+    )
+    low, high = claim_range(Claim)
+    start, end = claim_period(Claim)
+    inf = float("inf")
+    # A claim without a fact is a group of its own.
+    group = func.dense_rank().over(
+        order_by=(*subject_key(Claim), case((Claim.fact.is_(None), Claim.id)))
+    )
+    tier_origins = [
+        func.dense_rank().over(
+            order_by=case((shown_claimant(Claim, p), claimant_origin(Claim)), else_=source_origin)
+        )
+        for p in TIERS.values()
+    ]
+    comparable = sum(
+        (cast(comparable_claims(p), Integer) * (1 << i) for i, p in enumerate(TIERS.values())),
+        literal(0),
+    )
+    rows = (
+        select(
+            Claim.id,
+            group.label("group"),
+            case(_STANCES, value=cast(Claim.stance, Text)).label("stance"),
+            func.coalesce(cast(low, Float), -inf),
+            func.coalesce(cast(high, Float), inf),
+            _days(start, -inf),
+            _days(end, inf),
+            *tier_origins,
+            comparable,
+        )
+        .outerjoin(origins, origins.c.root == Claim.relayed_from_id)
+        .where(where)
+        .subquery("claim_rows")
+    )
+    return select(rows).order_by(rows.c.group, rows.c.id)
+
+
+# The statements, built once: their construction costs more than a group's reading.
+_IDS = bindparam("ids", type_=ARRAY(Text))
+_FACTS = bindparam("facts", type_=ARRAY(Text))
+
+
+@cache
+def _every_claim() -> Select[Any]:
+    return _claim_rows(true())
+
+
+@cache
+def _claims_of_facts() -> Select[Any]:
+    return _claim_rows(Claim.fact == any_(_FACTS))
+
+
+@cache
+def _groups_of_claims() -> Select[Any]:
+    """These claims and the claims sharing a subject with any of them: found through the
+    subject's index from each, never by a scan of every claim."""
+    targets = aliased(Claim, name="target")
+    subjects = zip(subject_key(Claim), subject_key(targets), strict=True)
+    same_subject = (
+        select(Claim.id)
+        .join(targets, and_(*(mine == theirs for mine, theirs in subjects)))
+        .where(targets.id == any_(_IDS))
+    )
+    return _claim_rows(Claim.id.in_(union(same_subject, select(func.unnest(_IDS)))))
+
+
+async def _read_claims(
+    session: AsyncSession, statement: Select[Any], **parameters: list[str]
+) -> Claims:
+    return Claims.of((await session.execute(statement, parameters)).all())
+
+
+@dataclass
+class _Memo:
+    """What a transaction's rendering has counted: figures by tier, and the claims read."""
+
+    figures: dict[str, dict[str, int]] = field(default_factory=lambda: {t: {} for t in TIERS})
+    read: list[Claims] = field(default_factory=list)
+
+    def count(self, claims: Claims, targets: Collection[str] | None = None) -> None:
+        """Count the figures of `targets` (every claim read, by default)."""
+        if targets is None:
+            at = np.arange(len(claims.ids))
+        else:
+            at = np.array([i for i, t in enumerate(claims.ids) if t in targets], dtype=np.intp)
+        ids = [claims.ids[i] for i in at]
+        for tier in TIERS:
+            self.figures[tier].update(zip(ids, claims.figures(tier, at).tolist(), strict=True))
+
+    async def read_groups(self, session: AsyncSession, claim_ids: Sequence[str]) -> Claims:
+        """Read the groups of these claims, and count these claims' figures."""
+        claims = await _read_claims(session, _groups_of_claims(), ids=list(claim_ids))
+        self.read.append(claims)
+        self.count(claims, set(claim_ids))
+        return claims
+
+
+def _memo(session: AsyncSession) -> _Memo:
+    memo: _Memo = session.sync_session.info.get(_MEMO) or _Memo()
+    return memo
+
+
+@asynccontextmanager
+async def counting(session: AsyncSession, every_claim: bool = False) -> AsyncIterator[None]:
+    """Keep what is read and counted for the rendering inside: the tiers and the figure
+    updates share it. `every_claim` counts every figure at once first (a rebuild), instead
+    of the groups of each batch the presenter renders."""
+    memo = _Memo()
+    session.sync_session.info[_MEMO] = memo
+    try:
+        if every_claim:
+            memo.count(await _read_claims(session, _every_claim()))
+        yield
+    finally:
+        session.sync_session.info.pop(_MEMO, None)
+
+
+async def claim_sources(
+    session: AsyncSession, claim_ids: Collection[str], principal: Principal
+) -> dict[str, int]:
+    """Independent sources of each claim, for this client's tier (given: claims it is shown
+    in full)."""
+    memo = _memo(session)
+    known = memo.figures[principal.tier]
+    missing = [claim_id for claim_id in claim_ids if claim_id not in known]
+    if missing:
+        await memo.read_groups(session, missing)
+    return {claim_id: known.get(claim_id, 0) for claim_id in claim_ids}
+
+
+async def refresh_figures(session: AsyncSession, facts: Collection[str]) -> int:
+    """Bring the stored figure of every claim of these facts up to date, for each tier shown
+    it (a coarsened view has none); returns how many views changed."""
+    if not facts:
+        return 0
+    memo = _Memo()
+    memo.count(await _read_claims(session, _claims_of_facts(), facts=sorted(facts)))
+    stored = RecordView.live[LIVE_FIGURE].as_integer()
+    current = await session.execute(
+        select(RecordView.record_id, RecordView.tier, stored).where(
+            RecordView.kind == "claims",
+            stored.is_not(None),
+            one_of(RecordView.record_id, list(memo.figures["confidential"])),
+        )
+    )
+    updates = [
+        {"record_id": claim_id, "tier": tier, "figure": memo.figures[tier].get(claim_id, 0)}
+        for claim_id, tier, figure in current
+        if memo.figures[tier].get(claim_id, 0) != figure
+    ]
+    if updates:
+        await session.execute(_SET_FIGURE, updates)
+    return len(updates)
+
+
+async def count_one_more(session: AsyncSession, claim_id: str) -> None:
+    """The figures of the claims a newly written claim agrees with, brought up to date
+    without recounting them. Its own figure is rendered with its views."""
+    memo = _memo(session)
+    read = [claims for claims in memo.read if claim_id in claims.position]
+    claims = read[0] if read else await memo.read_groups(session, [claim_id])
+    new = claims.position[claim_id]
+    for tier in TIERS:
+        if not claims.comparable[tier][new]:
+            continue  # not shown in full to this tier: it counts for no one
+        ids = claims.gaining(tier, new)
+        if ids:
+            await session.execute(_ADD_ONE, {"tier": tier, "ids": ids})
+
+
+_ADD_ONE = text(
+    f"""
+    UPDATE record_views
+    SET live = jsonb_set(
+        live, '{{{LIVE_FIGURE}}}', to_jsonb((live ->> '{LIVE_FIGURE}')::integer + 1))
+    WHERE kind = 'claims' AND tier = :tier AND record_id = ANY(:ids)
+      AND live ->> '{LIVE_FIGURE}' IS NOT NULL
+    """
+)
+
+_SET_FIGURE = text(
+    f"""
+    UPDATE record_views
+    SET live = jsonb_set(live, '{{{LIVE_FIGURE}}}', to_jsonb(CAST(:figure AS integer)))
+    WHERE kind = 'claims' AND record_id = :record_id AND tier = :tier
+    """
+)
