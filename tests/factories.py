@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 from datetime import datetime
 from typing import Any
 
@@ -141,3 +142,9 @@ async def render_missing(connection: AsyncConnection) -> int:
         return rendered
     finally:
         await session.close()
+
+
+def is_etag(tag: str, version: int, tier: str) -> bool:
+    """Whether `tag` is the ETag of this version's view for this tier (a digest of the view
+    follows them)."""
+    return re.fullmatch(rf'"{version}-{tier}-[0-9a-f]{{12}}"', tag) is not None

@@ -110,7 +110,7 @@ async def test_conditional_gets_work_on_compressed_records(
     first = await client.get("/v1/organizations/kcna", headers=GZIP)
     assert first.headers["content-encoding"] == "gzip"
     # The tag names the record's version and view, whatever the coding of its bytes.
-    assert first.headers["etag"] == '"1-public"'
+    assert factories.is_etag(first.headers["etag"], 1, "public")
     assert listed(first.headers["vary"]) >= {"authorization", "accept-encoding"}
     again = await client.get(
         "/v1/organizations/kcna", headers=GZIP | {"If-None-Match": first.headers["etag"]}
@@ -118,7 +118,7 @@ async def test_conditional_gets_work_on_compressed_records(
     assert again.status_code == 304
     assert again.content == b""
     weak = await client.get(
-        "/v1/organizations/kcna", headers=IDENTITY | {"If-None-Match": 'W/"1-public"'}
+        "/v1/organizations/kcna", headers=IDENTITY | {"If-None-Match": "W/" + first.headers["etag"]}
     )
     assert weak.status_code == 304
 

@@ -71,7 +71,7 @@ async def test_create_answers_201_with_location_etag_and_record(
     response = await client.post("/v1/claims", json=CLAIM, headers=writer)
     assert response.status_code == 201, response.text
     assert response.headers["location"] == "http://testserver/v1/claims/orphans-700"
-    assert response.headers["etag"] == '"1-confidential"'
+    assert factories.is_etag(response.headers["etag"], 1, "confidential")
     body = response.json()
     assert body["state"] == {"status": "active", "reason": None, "changed_at": None, "version": 1}
     assert body["citations"][0]["locator"] == {"char_start": 10, "char_end": 33}
@@ -160,14 +160,14 @@ async def test_update_needs_if_match_and_refuses_stale_versions(
         "/v1/claims/orphans-700", json=patch, headers=writer | {"If-Match": '"7-confidential"'}
     )
     assert stale.status_code == 412
-    assert stale.headers["etag"] == '"1-confidential"'
+    assert factories.is_etag(stale.headers["etag"], 1, "confidential")
     done = await client.patch(
         "/v1/claims/orphans-700?reason=typo",
         json=patch,
         headers=writer | {"If-Match": '"1-confidential"'},
     )
     assert done.status_code == 200, done.text
-    assert done.headers["etag"] == '"2-confidential"'
+    assert factories.is_etag(done.headers["etag"], 2, "confidential")
     assert done.json()["value"] == 701
     assert (done.json()["value"], done.json()["value_min"], done.json()["value_max"]) == (
         701,
@@ -218,9 +218,11 @@ async def test_patch_merges_and_revalidates(
 async def test_conditional_get(client: httpx.AsyncClient, writer: dict[str, str]) -> None:
     await base_records(client, writer)
     first = await client.get("/v1/organizations/kcna")
-    assert first.headers["etag"] == '"1-public"'
+    assert factories.is_etag(first.headers["etag"], 1, "public")
     assert "Authorization" in first.headers["vary"].split(", ")
-    unchanged = await client.get("/v1/organizations/kcna", headers={"If-None-Match": '"1-public"'})
+    unchanged = await client.get(
+        "/v1/organizations/kcna", headers={"If-None-Match": first.headers["etag"]}
+    )
     assert unchanged.status_code == 304
     assert unchanged.content == b""
     await client.patch(
@@ -228,9 +230,46 @@ async def test_conditional_get(client: httpx.AsyncClient, writer: dict[str, str]
         json={"name": "Korean Central News Agency"},
         headers=writer | {"If-Match": '"1-confidential"'},
     )
-    changed = await client.get("/v1/organizations/kcna", headers={"If-None-Match": '"1-public"'})
+    changed = await client.get(
+        "/v1/organizations/kcna", headers={"If-None-Match": first.headers["etag"]}
+    )
     assert changed.status_code == 200
-    assert changed.headers["etag"] == '"2-public"'
+    assert factories.is_etag(changed.headers["etag"], 2, "public")
+
+
+async def test_a_view_rendered_again_for_another_record_has_a_new_etag(
+    client: httpx.AsyncClient, writer: dict[str, str]
+) -> None:
+    """A publisher's new name is a new representation of each of its sources (same version):
+    a cache revalidating the old one gets the new, and a writer sending the old tag is told
+    it is stale; naming the version alone still writes."""
+    await base_records(client, writer)
+    first = await client.get("/v1/sources/kcna-report")
+    seen = (await client.get("/v1/sources/kcna-report", headers=writer)).headers["etag"]
+    renamed = await client.patch(
+        "/v1/organizations/kcna",
+        json={"name": "Korean Central News Agency"},
+        headers=writer | {"If-Match": '"1-confidential"'},
+    )
+    assert renamed.status_code == 200, renamed.text
+    again = await client.get(
+        "/v1/sources/kcna-report", headers={"If-None-Match": first.headers["etag"]}
+    )
+    assert again.status_code == 200
+    assert again.json()["publisher"]["name"] == "Korean Central News Agency"
+    assert factories.is_etag(again.headers["etag"], 1, "public")
+    assert again.headers["etag"] != first.headers["etag"]
+    patch = {"title": "Orphans volunteer, KCNA says"}
+    stale = await client.patch(
+        "/v1/sources/kcna-report", json=patch, headers=writer | {"If-Match": seen}
+    )
+    assert stale.status_code == 412
+    assert stale.headers["etag"] != seen
+    by_version = await client.patch(
+        "/v1/sources/kcna-report", json=patch, headers=writer | {"If-Match": '"1-confidential"'}
+    )
+    assert by_version.status_code == 200, by_version.text
+    assert factories.is_etag(by_version.headers["etag"], 2, "confidential")
 
 
 async def test_idempotency_key_replays_the_first_answer(
@@ -454,7 +493,7 @@ async def test_retraction_gives_the_testimonies_quoting_it_a_new_version(
         headers=writer | {"If-Match": '"1-confidential"'},
     )
     testimony = await client.get("/v1/testimonies/witness")
-    assert testimony.headers["etag"] == '"2-public"'
+    assert factories.is_etag(testimony.headers["etag"], 2, "public")
     history = (await client.get("/v1/testimonies/witness/revisions")).json()["data"]
     assert [r["action"] for r in history] == ["created", "unsupported"]
     # Editing the testimony does not make the quote of a retracted source stand again.
@@ -574,7 +613,7 @@ async def test_facility_mentions_lose_support_with_their_source(
         headers=writer | {"If-Match": '"1-confidential"'},
     )
     facility = await client.get("/v1/facilities/mine")
-    assert facility.headers["etag"] == '"2-public"'
+    assert factories.is_etag(facility.headers["etag"], 2, "public")
     assert facility.json()["citations"][0]["status"] == "unsupported"
     history = (await client.get("/v1/facilities/mine/revisions")).json()["data"]
     assert [r["action"] for r in history] == ["created", "unsupported"]

@@ -24,14 +24,14 @@ from app.changes.service import RecordKind, WriteContext, create, retract, updat
 from app.db.base import EvidenceRecord
 from app.db.engine import SessionDep, whatever_happens
 from app.kit.citing import Citer
-from app.kit.conditional import conditional_get, etag_of
+from app.kit.conditional import conditional_get
 from app.kit.deps import CiterDep, CursorsDep
 from app.kit.errors import problem_responses
 from app.kit.listing import Records
 from app.kit.pagination import page_envelope
 from app.kit.schemas import NonEmptyText, RecordIn, RecordStatus, StrictModel
 from app.search.indexing import index_pending
-from app.views.serving import json_response, served
+from app.views.serving import json_response, served, view_etag
 
 Row = TypeVar("Row", bound=EvidenceRecord)
 In = TypeVar("In", bound=RecordIn)
@@ -150,7 +150,7 @@ def add_record_routes(router: APIRouter, routes: RecordRoutes[Any, Any, Any]) ->
         await index_pending(session)
         view = await routes.records.get_view(session, record_id, viewer.principal.tier)
         response.status_code = status_code
-        response.headers["ETag"] = etag_of(view.version, viewer.principal.tier)
+        response.headers["ETag"] = view_etag(view, viewer.principal.tier)
         response.headers["Vary"] = "Authorization"
         if status_code == 201:
             response.headers["Location"] = citer.permalink(plural, record_id)
@@ -183,7 +183,7 @@ def add_record_routes(router: APIRouter, routes: RecordRoutes[Any, Any, Any]) ->
         """One record. Send If-None-Match with its ETag to get a 304 when it is unchanged. A
         retracted record answers with its state: status, reason and date."""
         view = await routes.records.get_view(session, record_id, viewer.principal.tier)
-        conditional_get(request, response, view.version, viewer.principal.tier)
+        conditional_get(request, response, view_etag(view, viewer.principal.tier))
         (shown,) = served([view], routes.out_schema, citer, viewer)
         return json_response(response, shown.json)
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 from sqlalchemy.sql.base import ExecutableOption
@@ -30,7 +30,7 @@ from app.claims.repository import claim_input
 from app.db.base import EvidenceRecord, Quoted
 from app.facilities.models import Facility, FacilityMention
 from app.facilities.repository import facility_input
-from app.kit.conditional import etag_of, matches
+from app.kit.conditional import any_version, matches, version_tag
 from app.kit.errors import FieldError, ProblemError, not_found
 from app.kit.listing import held, one_of
 from app.kit.protection import ProtectionLevel
@@ -41,6 +41,7 @@ from app.sources.quotes import QuoteMismatchError, rests_on_retracted, with_loca
 from app.sources.repository import quoted_sources
 from app.testimonies.models import Testimony, TestimonyExcerpt
 from app.testimonies.repository import testimony_input
+from app.views.serving import VIEW_COLUMNS, of_tier, view_etag
 
 Row = TypeVar("Row", bound=EvidenceRecord)
 In = TypeVar("In", bound=RecordIn)
@@ -369,21 +370,38 @@ async def _locked(
     return row
 
 
-def check_version(row: EvidenceRecord, if_match: str | None, principal: Principal) -> None:
-    """If-Match must name the version the client last saw: 428 without, 412 when stale."""
+async def check_version(
+    session: AsyncSession,
+    kind: RecordKind[Any, Any],
+    row: EvidenceRecord,
+    if_match: str | None,
+    principal: Principal,
+) -> None:
+    """If-Match must name what the client last saw: 428 without, 412 when stale. It names
+    the representation (the ETag as served, stale once the view is rendered again, also for
+    another record's change such as its publisher's new name) or only the record's version
+    (`"{version}-{tier}"`, stale once the record itself changes)."""
     if if_match is None:
         raise ProblemError(
             428,
             "precondition-required",
             "Send If-Match with the record's ETag, so that a change made meanwhile is not lost.",
         )
-    tag = etag_of(row.version, principal.tier)
-    if not matches(if_match, tag, strong=True):
+    if any_version(if_match):
+        return
+    view = (
+        await session.execute(
+            select(*VIEW_COLUMNS).where(of_tier(literal(row.id), kind.plural, principal.tier))
+        )
+    ).first()
+    tag = view_etag(view, principal.tier) if view is not None else None
+    current = {version_tag(row.version, principal.tier), tag}
+    if not any(t is not None and matches(if_match, t, strong=True) for t in current):
         raise ProblemError(
             412,
             "precondition-failed",
             f"The record has changed (it is at version {row.version}); fetch it again.",
-            headers={"ETag": tag},
+            headers={"ETag": tag} if tag is not None else None,
         )
 
 
@@ -401,7 +419,7 @@ async def update(
     """Change the fields `patch` sets; with `whole` (an import), `patch` is the whole record
     and a field it leaves out takes its default. A change to nothing writes nothing."""
     row = await _locked(session, kind, record_id, context.principal)
-    check_version(row, if_match, context.principal)
+    await check_version(session, kind, row, if_match, context.principal)
     if row.status is RecordStatus.retracted:
         raise ProblemError(409, "retracted", f"The {kind.singular} {record_id!r} is retracted.")
     before = kind.as_input(row)
@@ -446,7 +464,7 @@ async def retract(
     # A retraction leaves the record at its level: authorized as it stands, it needs no
     # second look after.
     row = await _locked(session, kind, record_id, context.principal)
-    check_version(row, if_match, context.principal)
+    await check_version(session, kind, row, if_match, context.principal)
     if row.status is RecordStatus.retracted:
         raise ProblemError(409, "retracted", f"The {kind.singular} {record_id!r} is retracted.")
     state = kind.as_input(row)

@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, and_, literal
 from sqlalchemy.engine import Row
 
 from app.kit.citing import Citer
+from app.kit.conditional import etag_of
 from app.kit.pagination import Page, Window, page_envelope
 from app.views.models import RecordView
 
@@ -84,6 +85,13 @@ class StoredView(Generic[M]):
     @cached_property
     def model(self) -> M:
         return self.schema.model_validate_json(self.json)
+
+
+def view_etag(row: Row[Any], tier: str) -> str:
+    """The ETag of a stored view: its record's version, the tier, and what is stored of it
+    (the body, the live figures and the citation's description)."""
+    content = f"{row.body}\x00{json.dumps(row.live, sort_keys=True)}\x00{row.cite}"
+    return etag_of(row.version, tier, content)
 
 
 def served(
