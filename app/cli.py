@@ -54,8 +54,7 @@ from app.releases import (
     default_version,
     verify_release,
 )
-from app.search.documents import INDEXED
-from app.search.indexing import index_missing, index_pending, reindex_all
+from app.search.indexing import index_missing, index_pending, rebuild_all
 from app.seeding.loader import LoadReport, SeedError, SeedMode, load_seed, read_seed
 from app.seeding.stats import coverage
 from app.settings import Settings, get_settings
@@ -274,8 +273,8 @@ def _rebuild_all() -> int:
 
     async def rebuild(session: AsyncSession) -> int:
         await session.execute(text("ANALYZE"))  # rows put in by SQL: plans need their numbers
-        written = sum([await reindex_all(session, kind, progress) for kind in INDEXED])
-        await session.execute(text("ANALYZE record_views, search_documents"))  # and of these
+        written = await rebuild_all(session, progress)
+        await session.execute(text("ANALYZE record_views, view_counts, search_documents"))
         return written
 
     url = _database()
@@ -292,8 +291,9 @@ def search_reindex() -> None:
 
 @views_cli.command("rebuild")
 def views_rebuild() -> None:
-    """Render every record's stored views (and search documents) again, in one transaction:
-    after changing how records are presented, or to check them (see the README)."""
+    """Render every record's stored views (and search documents) again and count them
+    afresh, in one transaction: after changing how records are presented or counted, or to
+    check them (see the README)."""
     typer.echo(f"rendered every record again ({_rebuild_all()} search documents)", err=True)
 
 
