@@ -186,27 +186,12 @@ async def test_every_write_path_keeps_the_views_equal_to_a_rebuild(
     await write(client, "PATCH", f"/v1/claims/{ORPHANS}", editor, json={"value": 710})
     await unchanged_by_a_rebuild("a value that leaves its group's agreement")
 
-    await write(
-        client,
-        "PATCH",
-        "/v1/facilities/aoji-coal-mine",
-        editor,
-        json={"facility_type": "political_prison_camp", "province": "ryanggang"},
-    )
-    await write(
-        client,
-        "PATCH",
-        "/v1/testimonies/kim-hye-sook",
-        editor,
-        json={"labour_types": ["agriculture"], "period_start": "1981"},
-    )
-    await write(
-        client,
-        "PATCH",
-        f"/v1/claims/{ORPHANS}",
-        editor,
-        json={"stance": "disputes", "about_facility": "aoji-coal-mine"},
-    )
+    for path, faceted in (
+        ("/v1/facilities/aoji-coal-mine", {"facility_type": "farm", "province": "ryanggang"}),
+        ("/v1/testimonies/kim-hye-sook", {"labour_types": ["agriculture"], "period_start": "1981"}),
+        (f"/v1/claims/{ORPHANS}", {"stance": "disputes", "about_facility": "aoji-coal-mine"}),
+    ):
+        await write(client, "PATCH", path, editor, json=faceted)
     await unchanged_by_a_rebuild("faceted values changed")
 
     await write(
