@@ -55,11 +55,11 @@ from app.releases import (
     default_version,
     verify_release,
 )
-from app.search.documents import INDEXED
-from app.search.indexing import index_missing, index_pending, reindex_all
+from app.search.indexing import index_missing, index_pending, rebuild_all
 from app.seeding.loader import LoadReport, SeedError, SeedMode, load_seed, read_seed
 from app.seeding.stats import coverage
 from app.settings import Settings, get_settings
+from app.views.models import view_counts
 
 T = TypeVar("T")
 
@@ -261,7 +261,7 @@ def _upgrade(url: URL, revision: str) -> None:
             await _analyze(session)  # rows restored or put in by SQL
             rendered = await index_missing(session, progress)
             if rendered:
-                await _analyze(session, RecordView, SearchDocument)
+                await _analyze(session, *_RENDERED)
             return rendered
 
         with _progress() as progress:
@@ -270,12 +270,16 @@ def _upgrade(url: URL, revision: str) -> None:
             typer.echo(f"rendered {indexed} records (views and search documents)", err=True)
 
 
-async def _analyze(session: AsyncSession, *models: type[Base]) -> None:
+async def _analyze(session: AsyncSession, *tables: str) -> None:
     """Statistics of these tables (default: every table of the project's). Never a bare
     ANALYZE: inside a transaction it would hold a lock on the server's shared catalogs until
     the commit, and stall every other database's ANALYZE meanwhile."""
-    tables = [model.__tablename__ for model in models] or list(Base.metadata.tables)
-    await session.execute(text(f"ANALYZE {', '.join(tables)}"))
+    names = tables or tuple(Base.metadata.tables)
+    await session.execute(text(f"ANALYZE {', '.join(names)}"))
+
+
+# What rendering writes: analyzed after it, for the plans that read it.
+_RENDERED = (RecordView.__tablename__, view_counts.name, SearchDocument.__tablename__)
 
 
 def _rebuild_all() -> int:
@@ -283,8 +287,8 @@ def _rebuild_all() -> int:
 
     async def rebuild(session: AsyncSession) -> int:
         await _analyze(session)  # rows put in by SQL: plans need their numbers
-        written = sum([await reindex_all(session, kind, progress) for kind in INDEXED])
-        await _analyze(session, RecordView, SearchDocument)  # and of these
+        written = await rebuild_all(session, progress)
+        await _analyze(session, *_RENDERED)  # and of these
         return written
 
     url = _database()
@@ -301,8 +305,9 @@ def search_reindex() -> None:
 
 @views_cli.command("rebuild")
 def views_rebuild() -> None:
-    """Render every record's stored views (and search documents) again, in one transaction:
-    after changing how records are presented, or to check them (see the README)."""
+    """Render every record's stored views (and search documents) again and count them
+    afresh, in one transaction: after changing how records are presented or counted, or to
+    check them (see the README)."""
     typer.echo(f"rendered every record again ({_rebuild_all()} search documents)", err=True)
 
 

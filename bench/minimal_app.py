@@ -3,9 +3,10 @@
 No framework, no models loaded into Python: one asyncpg pool, three paths, and PostgreSQL
 building the JSON (PostgREST's way). The SQL is the project's: the claims list statement of
 `app/claims/repository.py` with the keyset condition of `app/kit/pagination.py`, the ranked
-search of `app/search/query.py`, and the group-bys of the facets and of `/v1/stats`, each
-compiled with the PostgreSQL dialect and literal binds (once per distinct URL, then cached),
-as an anonymous client's. Rows are the stored columns, not the presented records.
+search of `app/search/query.py`, and the facets' and `/v1/stats`' reads of the counts kept
+per tier (`app/views/counts.py`; a facet under other filters groups the matching claims),
+each compiled with the PostgreSQL dialect and literal binds (once per distinct URL, then
+cached), as an anonymous client's. Rows are the stored columns, not the presented records.
 
     python -m bench.minimal_app --port 8002 --database-url postgresql://127.0.0.1/db
 
@@ -25,7 +26,7 @@ from urllib.parse import parse_qs
 
 import asyncpg
 import uvicorn
-from sqlalchemy import ColumnElement, Select, func, literal_column, select, tuple_
+from sqlalchemy import ColumnElement, Select, func, literal_column, tuple_
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.sql.expression import ClauseElement
 
@@ -33,14 +34,11 @@ from app.auth.scopes import Principal
 from app.claims.models import Claim
 from app.claims.repository import RECORDS, SORT_KEYS, claim_conditions
 from app.claims.schemas import ClaimQuery
-from app.facilities import repository as facilities
-from app.facilities.schemas import FacilityQuery
 from app.kit.facets import Facet
 from app.kit.limits import SERVER_OPTIONS
 from app.search.models import SearchDocument
 from app.search.query import _HEADLINE_OPTIONS, TEXT_SEARCH_CONFIG, SearchTerms, ranked
-from app.testimonies import repository as testimonies
-from app.testimonies.schemas import TestimonyQuery
+from app.views import counts
 
 ANONYMOUS = Principal(key_id=None, scopes=frozenset(), address="")
 Scope = MutableMapping[str, Any]
@@ -102,10 +100,20 @@ def grouped(statement: ClauseElement, columns: str) -> str:
 
 
 def facet(query: ClaimQuery, name: str) -> str:
-    """A facet's groups, under every filter but its own (as `Records.facet` counts them)."""
+    """A facet's groups, under every filter but its own (as `Records.facet` reads or counts
+    them)."""
     default = ClaimQuery.model_fields[name].get_default(call_default_factory=True)
     query = query.model_copy(update={name: default}) if name in ClaimQuery.model_fields else query
-    statement = facet_statement(RECORDS.facets[name], Claim, claims_where(query))
+    claims_facet = RECORDS.facets[name]
+    if query.unfiltered():
+        statement = counts.groups_statement(
+            ANONYMOUS.tier,
+            (("claims", name),),
+            named_by=claims_facet.named_by,
+            include_retracted=query.include_retracted,
+        )
+        return grouped(statement, "kind, facet, key, label, count")
+    statement = facet_statement(claims_facet, Claim, claims_where(query))
     return grouped(statement, "key, label, count")
 
 
@@ -153,40 +161,14 @@ def search_sql(params: dict[str, list[str]]) -> str:
 
 
 def stats_sql(params: dict[str, list[str]]) -> str:
-    """The counts of `corpus_stats`, in one statement."""
-    count = func.count()
-    where = claims_where(ClaimQuery())
-    by_metric = (
-        select(Claim.metric, Claim.unit, count)
-        .where(*where)
-        .group_by(Claim.metric, Claim.unit)
-        .order_by(count.desc(), Claim.metric, Claim.unit)
+    """The counts of `corpus_stats`, in its one statement."""
+    counted = (
+        ("claims", "metric_and_unit"),
+        *(("facilities", name) for name in (counts.TOTAL, "province", "facility_type")),
+        *(("testimonies", name) for name in (counts.TOTAL, "decade", "labour_type")),
     )
-    members = {"claims_by_metric_and_unit": grouped(by_metric, "metric, unit, count")}
-    kinds: list[tuple[str, Any, Any, Any, tuple[str, ...]]] = [
-        (
-            "facilities",
-            facilities.RECORDS,
-            facilities.facility_conditions,
-            FacilityQuery(),
-            ("province", "facility_type"),
-        ),
-        (
-            "testimonies",
-            testimonies.RECORDS,
-            testimonies.testimony_conditions,
-            TestimonyQuery(),
-            ("decade", "labour_type"),
-        ),
-    ]
-    for kind, records, conditions, query, names in kinds:
-        kind_where = records.where(conditions(query, ANONYMOUS), query, ANONYMOUS)
-        total = select(func.count()).select_from(records.model).where(*kind_where)
-        members[f"{kind}_total"] = f"({compiled(total)})"
-        for name in names:
-            statement = facet_statement(records.facets[name], records.model, kind_where)
-            members[f"{kind}_by_{name}"] = grouped(statement, "key, label, count")
-    return f"SELECT json_build_object({_pairs(members)})::text"
+    statement = counts.groups_statement(ANONYMOUS.tier, counted)
+    return f"SELECT {grouped(statement, 'kind, facet, key, label, count')}::text"
 
 
 def _pairs(members: dict[str, str]) -> str:

@@ -20,6 +20,8 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from app.auth.keys import create_key
+from app.auth.scopes import Scope
 from app.db import migrations
 from app.db.embedded import embedded_server_url
 from app.db.engine import (
@@ -29,6 +31,7 @@ from app.db.engine import (
     run_before_commit,
     run_whatever_happens,
 )
+from app.db.models import Base
 from app.kit.exports import StreamSessions, get_stream_sessions
 from app.main import create_app
 from app.search.indexing import index_pending
@@ -157,3 +160,28 @@ async def client(app: FastAPI, session: AsyncSession) -> AsyncIterator[httpx.Asy
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         yield client
     app.dependency_overrides.clear()
+
+
+@pytest.fixture
+async def committed(
+    database_url: URL, engine: AsyncEngine
+) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, str], dict[str, str]]]:
+    """An app that commits, with a writer's and a reader's headers; the database is emptied
+    afterwards."""
+    app: FastAPI = create_app(app_settings(database_url))
+    async with AsyncSession(engine) as session, session.begin():
+        _, writer = await create_key(session, "writer", [Scope.write, Scope.read_confidential])
+        _, reader = await create_key(session, "reader", [Scope.read_confidential])
+    transport = httpx.ASGITransport(app=app)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield (
+                client,
+                {"Authorization": f"Bearer {writer}"},
+                {"Authorization": f"Bearer {reader}"},
+            )
+    finally:
+        await app.state.engine.dispose()
+        tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
+        async with engine.begin() as connection:
+            await connection.execute(text(f"TRUNCATE {tables} CASCADE"))

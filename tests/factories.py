@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -24,15 +25,17 @@ from app.kit.schemas import RecordIn
 from app.organizations.models import Organization
 from app.organizations.repository import save_organization
 from app.organizations.schemas import OrganizationCreate
-from app.search.indexing import index_missing
+from app.search.indexing import index_missing, index_pending
 from app.sources.models import Source
 from app.sources.repository import quoted_sources, save_source
 from app.sources.schemas import SourceCreate
 from app.testimonies.models import Testimony
 from app.testimonies.repository import save_testimony
 from app.testimonies.schemas import TestimonyCreate
+from app.views import counts
 
 _numbers = itertools.count(1)
+T = TypeVar("T")
 
 
 def unique(prefix: str) -> str:
@@ -135,11 +138,29 @@ async def api_key(session: AsyncSession, *scopes: str, name: str = "test key") -
 async def render_missing(connection: AsyncConnection) -> int:
     """Render what was put in by SQL on `connection` (as `testimony db upgrade` would), in
     its transaction."""
+
+    async def render(session: AsyncSession) -> int:
+        rendered = await index_missing(session)
+        await index_pending(session)
+        return rendered
+
+    return await _in_transaction_of(connection, render)
+
+
+async def recount(connection: AsyncConnection) -> None:
+    """Count the stored views afresh on `connection`, in its transaction: after a test
+    deleted by SQL the views of records it had committed."""
+    await _in_transaction_of(connection, counts.recount)
+
+
+async def _in_transaction_of(
+    connection: AsyncConnection, work: Callable[[AsyncSession], Awaitable[T]]
+) -> T:
     session = AsyncSession(bind=connection, join_transaction_mode="create_savepoint")
     try:
-        rendered = await index_missing(session)
+        result = await work(session)
         await session.commit()  # its savepoint: the connection's transaction goes on
-        return rendered
+        return result
     finally:
         await session.close()
 

@@ -4,44 +4,11 @@ that commits, and empty the database afterwards."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pytest
-from fastapi import FastAPI
 from sqlalchemy import text
-from sqlalchemy.engine import URL
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
-
-from app.auth.keys import create_key
-from app.auth.scopes import Scope
-from app.db.models import Base
-from app.main import create_app
-from tests.conftest import app_settings
-
-
-@pytest.fixture
-async def committed(
-    database_url: URL, engine: AsyncEngine
-) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, str], dict[str, str]]]:
-    app: FastAPI = create_app(app_settings(database_url))
-    async with AsyncSession(engine) as session, session.begin():
-        _, writer = await create_key(session, "writer", [Scope.write, Scope.read_confidential])
-        _, reader = await create_key(session, "reader", [Scope.read_confidential])
-    transport = httpx.ASGITransport(app=app)
-    try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            yield (
-                client,
-                {"Authorization": f"Bearer {writer}"},
-                {"Authorization": f"Bearer {reader}"},
-            )
-    finally:
-        await app.state.engine.dispose()
-        tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
-        async with engine.begin() as connection:
-            await connection.execute(text(f"TRUNCATE {tables} CASCADE"))
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 
 async def test_two_concurrent_updates_with_one_etag_exactly_one_wins(

@@ -706,6 +706,7 @@ async def test_an_export_reads_one_snapshot_through_its_own_sessions(
         async with engine.begin() as connection:
             await connection.execute(text("DELETE FROM organizations WHERE id LIKE 'snap-%'"))
             await connection.execute(text("DELETE FROM record_views WHERE record_id LIKE 'snap-%'"))
+            await factories.recount(connection)
 
 
 async def test_an_export_commits_its_audit_events_itself(
@@ -753,3 +754,4 @@ async def test_an_export_commits_its_audit_events_itself(
                 "(SELECT key_id FROM audit_events WHERE key_id IS NOT NULL)",
             ):
                 await connection.execute(text(statement))
+            await factories.recount(connection)

@@ -249,6 +249,7 @@ async def test_import_command(
         await connection.execute(text("DELETE FROM revisions WHERE record_id = 'cli-org'"))
         await connection.execute(text("DELETE FROM organizations WHERE id = 'cli-org'"))
         await connection.execute(text("DELETE FROM record_views WHERE record_id = 'cli-org'"))
+        await factories.recount(connection)
 
 
 async def test_a_retracted_record_cannot_be_changed_by_import(

@@ -36,10 +36,10 @@ def captured_statements(session: AsyncSession) -> Iterator[list[tuple[str, Any]]
         event.remove(engine.sync_engine, "before_cursor_execute", capture)
 
 
-def _nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+def plan_nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
     yield plan
     for child in plan.get("Plans", []):
-        yield from _nodes(child)
+        yield from plan_nodes(child)
 
 
 async def _plan_of_second_page(
@@ -89,7 +89,7 @@ async def test_next_page_walks_the_sort_index(
         await factories.testimony(session, period_start=f"199{number}")
         await factories.claim(session, value=number, period_start=f"200{number}")
     plan = await _plan_of_second_page(client, session, url)
-    scans = [n for n in _nodes(plan) if n.get("Index Name") == index]
+    scans = [n for n in plan_nodes(plan) if n.get("Index Name") == index]
     assert scans, f"{index} not used: {json.dumps(plan)[:400]}"
     assert "Index Cond" in scans[0], "the cursor is not the index condition"
-    assert not any(n["Node Type"] == "Sort" for n in _nodes(plan)), json.dumps(plan)[:3000]
+    assert not any(n["Node Type"] == "Sort" for n in plan_nodes(plan)), json.dumps(plan)[:3000]

@@ -329,3 +329,4 @@ async def test_release_command_reads_one_committed_snapshot(
             await connection.execute(
                 text("DELETE FROM record_views WHERE record_id LIKE 'release-org-%'")
             )
+            await factories.recount(connection)

@@ -10,7 +10,6 @@ and explained as the planner would run them.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -18,7 +17,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tests.test_query_plans import captured_statements
+from tests.test_query_plans import captured_statements, plan_nodes
 
 ROWS = 100_000
 FILL = """
@@ -65,12 +64,6 @@ async def generated(session: AsyncSession) -> None:
         await session.execute(text(statement), {"rows": ROWS})
 
 
-def _nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    yield plan
-    for child in plan.get("Plans", []):
-        yield from _nodes(child)
-
-
 async def plans_of(
     client: httpx.AsyncClient, session: AsyncSession, url: str, marker: str
 ) -> list[dict[str, Any]]:
@@ -91,11 +84,11 @@ async def plans_of(
 
 
 def indexes_used(plan: dict[str, Any]) -> set[str]:
-    return {node["Index Name"] for node in _nodes(plan) if "Index Name" in node}
+    return {node["Index Name"] for node in plan_nodes(plan) if "Index Name" in node}
 
 
 def scanned_tables(plan: dict[str, Any]) -> set[str]:
-    return {node["Relation Name"] for node in _nodes(plan) if node["Node Type"] == "Seq Scan"}
+    return {node["Relation Name"] for node in plan_nodes(plan) if node["Node Type"] == "Seq Scan"}
 
 
 LARGE = {"claims", "facilities", "search_documents"}

@@ -1,5 +1,6 @@
-"""Stored views: every write path leaves each record's views (and search documents) exactly
-as a full rebuild renders them, and reads serve them as the typed models would."""
+"""Stored views: every write path leaves each record's views (and search documents, and the
+counts kept of them) exactly as a full rebuild renders them, the counts are those the lists
+count over the records, and reads serve the views as the typed models would."""
 
 from __future__ import annotations
 
@@ -8,15 +9,24 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.search.documents import INDEXED
-from app.search.indexing import index_missing, index_pending, reindex_all
+from app.claims.models import Claim
+from app.claims.repository import RECORDS as CLAIMS
+from app.claims.repository import claim_conditions
+from app.claims.schemas import ClaimQuery
+from app.facilities.repository import RECORDS as FACILITIES
+from app.kit.listing import Records
+from app.organizations.repository import RECORDS as ORGANIZATIONS
+from app.search.indexing import index_missing, index_pending, rebuild_all
 from app.search.models import SearchDocument
 from app.seeding.loader import load_seed, read_seed
 from app.settings import SEED_DIR
-from app.views.models import RecordView
+from app.sources.repository import RECORDS as SOURCES
+from app.testimonies.repository import RECORDS as TESTIMONIES
+from app.views.models import RecordView, view_counts
+from app.views.rendering import TIERS
 from tests import factories
 
 ORPHANS = "claim-kcna-700-orphans-volunteered"
@@ -28,7 +38,7 @@ async def editor(session: AsyncSession) -> dict[str, str]:
 
 
 async def stored(session: AsyncSession) -> dict[tuple[str, ...], Any]:
-    """Every view and search document, as comparable values."""
+    """Every view, search document and count, as comparable values."""
     await index_pending(session)
     views = await session.scalars(select(RecordView))
     documents = await session.scalars(select(SearchDocument))
@@ -39,20 +49,73 @@ async def stored(session: AsyncSession) -> dict[tuple[str, ...], Any]:
             view.cite,
             view.live,
             view.disclosed,
+            view.counted,
         )
         for view in views
     }
     for document in documents:
         key = ("document", document.ref, ",".join(sorted(document.tiers)))
         found[key] = (document.title, document.names, document.body, document.retracted)
+    # A group whose records all left it keeps its row, at 0.
+    for row in await session.execute(select(view_counts).where(view_counts.c.count != 0)):
+        key = ("count", row.kind, row.tier, row.facet, json.dumps(row.key), str(row.retracted))
+        found[key] = row.count
     session.expunge_all()
     return found
 
 
 async def rebuilt(session: AsyncSession) -> dict[tuple[str, ...], Any]:
-    for kind in INDEXED:
-        await reindex_all(session, kind)
+    await rebuild_all(session)
     return await stored(session)
+
+
+LISTS: dict[str, Records[Any]] = {
+    "/v1/organizations": ORGANIZATIONS,
+    "/v1/sources": SOURCES,
+    "/v1/facilities": FACILITIES,
+    "/v1/testimonies": TESTIMONIES,
+    "/v1/claims": CLAIMS,
+}
+# A filter every record meets: the list counts over the records instead of reading the
+# counts kept.
+EVERY_RECORD = {"updated_since": "1900-01-01T00:00:00Z"}
+
+
+async def kept_counts_differ(
+    client: httpx.AsyncClient, session: AsyncSession, keys: dict[str, dict[str, str]]
+) -> list[Any]:
+    """Where the counts kept differ from those counted over the records, for each tier's
+    client: every list's total and facets (with and without retracted records), and the
+    statistics' claims by metric and unit."""
+    found = []
+    for tier, headers in keys.items():
+        for path, records in LISTS.items():
+            for retracted in ("false", "true"):
+                params = {
+                    "facet": list(records.facets),
+                    "count": "true",
+                    "limit": "1",
+                    "include_retracted": retracted,
+                }
+                kept = (await client.get(path, params=params, headers=headers)).json()
+                params |= EVERY_RECORD
+                counted = (await client.get(path, params=params, headers=headers)).json()
+                kept_counts = kept["facets"], kept["page"]["total"]
+                if kept_counts != (counted["facets"], counted["page"]["total"]):
+                    found.append((tier, path, retracted, kept, counted))
+        stats = (await client.get("/v1/stats", headers=headers)).json()["claims"]
+        principal = TIERS[tier]
+        where = CLAIMS.where(claim_conditions(ClaimQuery(), principal), ClaimQuery(), principal)
+        rows = await session.execute(
+            select(Claim.metric, Claim.unit, func.count())
+            .where(*where)
+            .group_by(Claim.metric, Claim.unit)
+        )
+        recounted = {(metric.value, unit.value): n for metric, unit, n in rows}
+        kept_pairs = {(g["metric"], g["unit"]): g["count"] for g in stats["by_metric_and_unit"]}
+        if kept_pairs != recounted or stats["total"] != sum(recounted.values()):
+            found.append((tier, "/v1/stats", kept_pairs, recounted))
+    return found
 
 
 async def write(
@@ -78,7 +141,14 @@ def differences(before: dict[Any, Any], after: dict[Any, Any]) -> list[Any]:
 async def test_every_write_path_keeps_the_views_equal_to_a_rebuild(
     client: httpx.AsyncClient, session: AsyncSession, editor: dict[str, str]
 ) -> None:
+    keys = {
+        "public": {},
+        "restricted": await factories.api_key(session, "read:restricted"),
+        "confidential": editor,
+    }
+
     async def unchanged_by_a_rebuild(step: str) -> None:
+        assert await kept_counts_differ(client, session, keys) == [], step
         assert differences(await stored(session), await rebuilt(session)) == [], step
 
     await load_seed(session, read_seed(SEED_DIR))
@@ -115,6 +185,26 @@ async def test_every_write_path_keeps_the_views_equal_to_a_rebuild(
 
     await write(client, "PATCH", f"/v1/claims/{ORPHANS}", editor, json={"value": 710})
     await unchanged_by_a_rebuild("a value that leaves its group's agreement")
+
+    for path, faceted in (
+        ("/v1/facilities/aoji-coal-mine", {"facility_type": "farm", "province": "ryanggang"}),
+        ("/v1/testimonies/kim-hye-sook", {"labour_types": ["agriculture"], "period_start": "1981"}),
+        (f"/v1/claims/{ORPHANS}", {"stance": "disputes", "about_facility": "aoji-coal-mine"}),
+    ):
+        await write(client, "PATCH", path, editor, json=faceted)
+    await unchanged_by_a_rebuild("faceted values changed")
+
+    await write(
+        client,
+        "PATCH",
+        "/v1/testimonies/choi-ki-sun",
+        editor,
+        json={"protection_level": "confidential", "protection_reason": "Named in a trial."},
+    )
+    await unchanged_by_a_rebuild("a witness hidden from the public and restricted tiers")
+
+    await write(client, "DELETE", f"/v1/claims/{ORPHANS}", editor, params={"reason": "Duplicate."})
+    await unchanged_by_a_rebuild("a retracted claim")
 
     await write(
         client,

@@ -479,6 +479,7 @@ async def test_a_refusal_is_audited_although_its_request_rolls_back(
                 await connection.execute(
                     text(f"DELETE FROM {table} WHERE {column} = 'committed-secret'")
                 )
+            await factories.recount(connection)
 
 
 async def test_a_testimony_with_an_excerpt_above_the_key_is_not_written_by_it(

@@ -20,7 +20,7 @@ from app.claims.models import (
 )
 from app.claims.schemas import ClaimCreate, ClaimQuery, Metric
 from app.facilities.models import Facility
-from app.kit.facets import Facet
+from app.kit.facets import Counted, Facet
 from app.kit.listing import Records, any_of
 from app.kit.pagination import (
     Cursors,
@@ -64,12 +64,9 @@ RECORDS = Records(
         "metric": Facet(Claim.metric, always_known=True),
         "unit": Facet(Claim.unit, always_known=True),
         "stance": Facet(Claim.stance, always_known=True),
-        "facility": Facet(
-            Claim.about_facility_id,
-            label_column=Facility.name,
-            join=(Facility, Facility.id == Claim.about_facility_id),
-        ),
+        "facility": Facet(Claim.about_facility_id, named_by=Facility),
     },
+    groupings={"metric_and_unit": Counted((Claim.metric, Claim.unit))},
 )
 
 

@@ -44,11 +44,7 @@ RECORDS = Records(
     facets={
         "province": Facet(Facility.province),
         "facility_type": Facet(Facility.facility_type, always_known=True),
-        "operator": Facet(
-            Facility.operator_id,
-            label_column=Organization.name,
-            join=(Organization, Organization.id == Facility.operator_id),
-        ),
+        "operator": Facet(Facility.operator_id, named_by=Organization),
         "location_precision": Facet(Facility.location_precision, always_known=True),
     },
 )

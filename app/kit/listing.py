@@ -16,11 +16,12 @@ from sqlalchemy.sql.base import ExecutableOption
 from app.auth.scopes import Principal
 from app.db.base import EvidenceRecord, PublicRecord
 from app.kit.errors import not_found
-from app.kit.facets import Facet, FacetGroup
+from app.kit.facets import Counted, Facet, FacetGroup
 from app.kit.pagination import Cursors, SortKey, Window, fetch_page
 from app.kit.params import ListQuery
 from app.kit.schemas import SINGULAR, RecordStatus, is_slug
 from app.search.query import SearchTerms, matching_ids
+from app.views import counts
 from app.views.models import RecordView
 from app.views.serving import VIEW_COLUMNS, of_tier
 
@@ -40,8 +41,19 @@ class Records(Generic[R]):
     sort_keys: Mapping[str, SortKey]
     loads: tuple[ExecutableOption, ...] = ()
     facets: Mapping[str, Facet] = field(default_factory=dict)
-    # Served from stored views (the record kinds), or as rows (the audit trail).
+    # Fields counted together, beside the facets: the statistics' groups.
+    groupings: Mapping[str, Counted] = field(default_factory=dict)
+    # Served from stored views, with counts kept (the record kinds), or as rows (the audit
+    # trail).
     stored: bool = True
+
+    @property
+    def counted(self) -> dict[str, Counted]:
+        """What the counts kept per tier group the records by (see `app.views.counts`)."""
+        return {name: facet.counted for name, facet in self.facets.items()} | dict(self.groupings)
+
+    def _counts_kept(self, query: ListQuery) -> bool:
+        return self.stored and query.unfiltered()
 
     def select(self) -> Select[R]:
         return select(self.model).options(*self.loads)
@@ -128,8 +140,7 @@ class Records(Generic[R]):
             cursors=cursors,
         )
         if query.count:
-            counting = select(func.count()).select_from(self.model).where(*where)
-            window.total = await session.scalar(counting)
+            window.total = await self.total(session, where, query, principal)
         asked: list[str] = list(getattr(query, "facet", []))
         if asked:
             window.facets = {
@@ -147,14 +158,49 @@ class Records(Generic[R]):
         name: str,
     ) -> list[FacetGroup]:
         """Groups of the records matching every filter but the facet's own (so a client
-        sees the other values it could pick too)."""
+        sees the other values it could pick too): read from the counts kept per tier when
+        no other filter is set, counted over the matching records otherwise."""
         if name in type(query).model_fields:
             default = type(query).model_fields[name].get_default(call_default_factory=True)
             query = query.model_copy(update={name: default})
-        where = self.where(conditions(query, principal), query, principal)
         facet = self.facets[name]
-        rows = (await session.execute(facet.statement(self.model, where))).all()
-        return facet.groups(list(rows))
+        if self._counts_kept(query):
+            statement = counts.groups_statement(
+                principal.tier,
+                ((PLURAL[self.kind], name),),
+                named_by=facet.named_by,
+                include_retracted=query.include_retracted,
+            )
+            rows = self.typed_groups(name, await session.execute(statement))
+        else:
+            where = self.where(conditions(query, principal), query, principal)
+            rows = list(await session.execute(facet.statement(self.model, where)))
+        return facet.groups(rows)
+
+    async def total(
+        self,
+        session: AsyncSession,
+        where: list[ColumnElement[bool]],
+        query: ListQuery,
+        principal: Principal,
+    ) -> int:
+        """How many records meet `where`, the conditions of `query` for this client."""
+        if self._counts_kept(query):
+            kept = counts.groups_statement(
+                principal.tier,
+                ((PLURAL[self.kind], counts.TOTAL),),
+                include_retracted=query.include_retracted,
+            )
+            return sum(count for *_group, count in await session.execute(kept))
+        counting = select(func.count()).select_from(self.model).where(*where)
+        return await session.scalar(counting) or 0
+
+    def typed_groups(self, name: str, kept: Iterable[Any]) -> list[tuple[Any, ...]]:
+        """Rows of the counts kept of a facet or of one of the `groupings` (see
+        `counts.groups_statement`) as the facet's statement gives them: the group's values as
+        its fields give them, its label and its count."""
+        typed = self.counted[name].typed
+        return [(*typed(values), label, count) for _kind, _facet, values, label, count in kept]
 
     def where(
         self,

@@ -81,6 +81,11 @@ class ListQuery(BaseModel):
             mode="json", exclude={"cursor", "limit", "count", "facet"}, exclude_defaults=True
         )
 
+    def unfiltered(self) -> bool:
+        """No filter but `include_retracted`: the whole list the client may see, whose counts
+        are kept as the records change (the sort orders it, the page and facets cut it)."""
+        return set(self.fingerprint_fields()) <= {"sort", "include_retracted"}
+
 
 class SearchableQuery(ListQuery):
     """A list of evidence records, which can also be searched."""

@@ -8,7 +8,7 @@ claimant or source), so a search can never match on what its client may not read
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -25,6 +25,7 @@ from app.facilities import repository as facilities
 from app.facilities.models import Facility as FacilityRow
 from app.facilities.presenters import present_facilities
 from app.facilities.schemas import Facility
+from app.kit.facets import Counted
 from app.kit.provinces import PROVINCE_LABELS, Province
 from app.kit.schemas import RecordStatus
 from app.organizations import repository as organizations
@@ -177,14 +178,16 @@ def claim_text(record: Claim, _row: ClaimRow) -> DocumentText:
 @dataclass(frozen=True)
 class Indexed:
     """How one kind of record is rendered and searched: loaded as its presenter needs,
-    presented to each tier, its text cut from what that tier is shown; `live` names the
-    figures of its views kept up to date apart from them (see `app.views.models`)."""
+    presented to each tier, its text cut from what that tier is shown, its views counted
+    by `counted` (see `app.views.counts`); `live` names the figures of its views kept up to
+    date apart from them (see `app.views.models`)."""
 
     kind: str
     model: type[EvidenceRecord]
     loads: Sequence[ExecutableOption]
     present: Presenter
     text: Callable[[Any, Any], DocumentText]
+    counted: Mapping[str, Counted]
     live: tuple[str, ...] = ()
 
 
@@ -197,6 +200,7 @@ INDEXED: dict[str, Indexed] = {
             organizations.RECORDS.loads,
             present_organizations,
             organization_text,
+            organizations.RECORDS.counted,
         ),
         Indexed(
             "sources",
@@ -204,9 +208,15 @@ INDEXED: dict[str, Indexed] = {
             (*sources.RECORDS.loads, undefer(SourceRow.archived_text)),
             present_sources,
             source_text,
+            sources.RECORDS.counted,
         ),
         Indexed(
-            "facilities", FacilityRow, facilities.RECORDS.loads, present_facilities, facility_text
+            "facilities",
+            FacilityRow,
+            facilities.RECORDS.loads,
+            present_facilities,
+            facility_text,
+            facilities.RECORDS.counted,
         ),
         Indexed(
             "testimonies",
@@ -214,6 +224,7 @@ INDEXED: dict[str, Indexed] = {
             testimonies.RECORDS.loads,
             present_testimonies,
             testimony_text,
+            testimonies.RECORDS.counted,
         ),
         Indexed(
             "claims",
@@ -221,6 +232,7 @@ INDEXED: dict[str, Indexed] = {
             claims.RECORDS.loads,
             present_claims,
             claim_text,
+            claims.RECORDS.counted,
             live=("independent_sources",),
         ),
     )

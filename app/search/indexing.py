@@ -1,9 +1,10 @@
-"""Keeping search documents in step with the records, in the transaction that writes them.
+"""Keeping stored views, their counts and search documents in step with the records, in the
+transaction that writes them.
 
 Every flushed row notes which record it belongs to (a facility's alias or mention counts as the
 facility, an excerpt as its testimony); before the transaction commits, `index_pending`
-rebuilds their documents. A commit with records left unindexed is refused, so no write path
-can forget it.
+rebuilds their views and documents and applies what that changed in the counts. A commit with
+records left unindexed, or counts left unapplied, is refused, so no write path can forget it.
 """
 
 from __future__ import annotations
@@ -32,12 +33,14 @@ from app.claims.models import Claim
 from app.facilities.models import Facility, FacilityAlias, FacilityMention
 from app.kit.listing import one_of
 from app.kit.progress import Progress
+from app.kit.schemas import RecordStatus
 from app.organizations.models import Organization
 from app.search.documents import INDEXED, document_rows
 from app.search.models import SearchDocument
 from app.search.query import TEXT_SEARCH_CONFIG
 from app.sources.models import Source, SourceRelay
 from app.testimonies.models import Testimony, TestimonyExcerpt, testimony_facilities
+from app.views import counts
 from app.views.models import RecordView
 from app.views.rendering import render, view_row
 
@@ -198,6 +201,8 @@ _QUOTING_PROTECTED = text(
 def _refuse_unindexed_commit(session: Session) -> None:
     if session.info.get(_PENDING):
         raise RuntimeError("records were written without updating their search documents")
+    if counts.unapplied(session):
+        raise RuntimeError("views were rendered without applying their counts")
 
 
 @event.listens_for(Session, "after_rollback")
@@ -205,16 +210,24 @@ def _forget_rolled_back(session: Session) -> None:
     session.info.pop(_PENDING, None)
     for name in (_SOURCE_LEVELS, _CHANGED, _CLAIM_EARLIER, _INSERTED_CLAIMS):
         session.info.pop(name, None)
+    counts.forget(session)
 
 
 async def index_pending(session: AsyncSession, progress: Progress | None = None) -> None:
     """Render again the views and documents of every record written in this transaction so
-    far, and of every record whose views show something of them."""
+    far, and of every record whose views show something of them; then apply to the counts
+    what every rendering of the transaction changed."""
     await session.flush()  # whatever the last statements left unflushed
+    pending = session.sync_session.info.pop(_PENDING, set())
+    if pending:
+        await _render_pending(session, pending, progress)
+    await counts.apply(session)
+
+
+async def _render_pending(
+    session: AsyncSession, pending: set[tuple[str, str]], progress: Progress | None
+) -> None:
     info = session.sync_session.info
-    pending = info.pop(_PENDING, set())
-    if not pending:
-        return
     changed = info.pop(_CHANGED, set())
     earlier = info.pop(_CLAIM_EARLIER, set())
     inserted = info.pop(_INSERTED_CLAIMS, set())
@@ -323,23 +336,36 @@ async def reindex(
     written = 0
     for start in range(0, len(id_list), _BATCH):
         batch = id_list[start : start + _BATCH]
-        for model in (SearchDocument, RecordView):
-            await session.execute(
-                delete(model).where(model.kind == kind, one_of(model.record_id, batch))
-            )
-        records = list(
-            await session.scalars(
-                select(indexed.model).options(*indexed.loads).where(one_of(indexed.model.id, batch))
+        await session.execute(
+            delete(SearchDocument).where(
+                SearchDocument.kind == kind, one_of(SearchDocument.record_id, batch)
             )
         )
+        replaced = await session.execute(
+            delete(RecordView)
+            .where(RecordView.kind == kind, one_of(RecordView.record_id, batch))
+            .returning(RecordView.tier, RecordView.counted)
+        )
+        counts.note(session, kind, [(tier, counted) for tier, counted in replaced], -1)
+        found = await session.execute(
+            select(indexed.model, *counts.value_columns(indexed.counted))
+            .options(*indexed.loads)
+            .where(one_of(indexed.model.id, batch))
+        )
+        records, counted = [], {}
+        for record, *values in found:
+            records.append(record)
+            retracted = record.status is RecordStatus.retracted
+            counted[record.id] = counts.counted_of(indexed.counted, values, retracted)
         rendered = await render(session, kind, indexed.present, records)
         views = [
-            view_row(kind, row.id, row.version, view, indexed.live)
+            view_row(kind, row.id, row.version, view, indexed.live, counted[row.id])
             for row in records
             for view in rendered[row.id]
         ]
         if views:
             await session.execute(insert(RecordView), views)
+            counts.note(session, kind, ((view["tier"], view["counted"]) for view in views), 1)
         rows = document_rows(indexed, records, rendered)
         if rows:
             await session.execute(_INSERT, rows)
@@ -357,19 +383,29 @@ async def reindex_all(session: AsyncSession, kind: str, progress: Progress | Non
         return await reindex(session, kind, ids, progress)
 
 
+async def rebuild_all(session: AsyncSession, progress: Progress | None = None) -> int:
+    """Render every record again and count its views afresh; returns how many search
+    documents."""
+    written = sum([await reindex_all(session, kind, progress) for kind in INDEXED])
+    await counts.recount(session)
+    return written
+
+
 async def index_missing(session: AsyncSession, progress: Progress | None = None) -> int:
-    """Render the records that have no stored view or no search document at all: a database
-    written before either existed, or restored from a dump without them, or rows put in by
-    SQL. Returns how many records."""
+    """Render the records that have no stored view or no search document at all, or views
+    not yet counted: a database written before either existed, or restored from a dump
+    without them, or rows put in by SQL. Returns how many records."""
     count = 0
     for kind, indexed in INDEXED.items():
+        view = select(RecordView.record_id).where(
+            RecordView.kind == kind, RecordView.record_id == indexed.model.id
+        )
         missing = list(
             await session.scalars(
                 select(indexed.model.id).where(
                     or_(
-                        ~select(RecordView.record_id)
-                        .where(RecordView.kind == kind, RecordView.record_id == indexed.model.id)
-                        .exists(),
+                        ~view.exists(),
+                        view.where(RecordView.counted.is_(None)).exists(),
                         ~select(SearchDocument.id)
                         .where(
                             SearchDocument.kind == kind,

@@ -47,11 +47,7 @@ RECORDS = Records(
     facets={
         "source_type": Facet(Source.source_type, always_known=True),
         "language": Facet(Source.language, label=str, always_known=True),
-        "publisher": Facet(
-            Source.publisher_id,
-            label_column=Organization.name,
-            join=(Organization, Organization.id == Source.publisher_id),
-        ),
+        "publisher": Facet(Source.publisher_id, named_by=Organization),
         "published_year": Facet(
             func.cast(func.extract("year", Source.published_on), Integer), label=str
         ),

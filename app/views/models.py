@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Integer, Text, text
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import Boolean, Column, Integer, Table, Text, text
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base
@@ -18,7 +18,10 @@ class RecordView(Base):
     kept up to date beside it (a claim's independent sources, a count over its whole group)
     and `cite` the description its `cite_as` is built from (the permalink base and the access
     date are the request's). `disclosed` names the protected records the view shows in full,
-    for the audit trail of whoever reads it.
+    for the audit trail of whoever reads it. `counted` is what the view counts in
+    `view_counts`, as JSON text: `{"retracted": bool, "groups": {facet: [[value, ...], ...]}}`
+    (text: only the application reads it, whole); NULL for a view rendered before counts were
+    kept (`testimony db upgrade` renders it again).
     """
 
     __tablename__ = "record_views"
@@ -31,3 +34,20 @@ class RecordView(Base):
     cite: Mapped[str] = mapped_column(Text)
     live: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     disclosed: Mapped[dict[str, str]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    counted: Mapped[str | None] = mapped_column(Text)
+
+
+# How many records of a kind each tier has a view of, in total (facet "") and per group of
+# each facet and grouping, retracted ones apart: the sum of the views' `counted`, kept in the
+# transaction that changes them (`app.views.counts`). `key` holds the group's values, NULL
+# for an unknown one (arrays compare NULL elements as equal, so the key stays unique).
+view_counts = Table(
+    "view_counts",
+    Base.metadata,
+    Column("kind", Text, primary_key=True),
+    Column("tier", Text, primary_key=True),
+    Column("facet", Text, primary_key=True),
+    Column("key", ARRAY(Text), primary_key=True),
+    Column("retracted", Boolean, primary_key=True),
+    Column("count", Integer, nullable=False),
+)

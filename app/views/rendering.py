@@ -88,10 +88,16 @@ async def render(
 
 
 def view_row(
-    kind: str, record_id: str, version: int, rendered: Rendered, live: Sequence[str]
+    kind: str,
+    record_id: str,
+    version: int,
+    rendered: Rendered,
+    live: Sequence[str],
+    counted: str,
 ) -> dict[str, Any]:
     """The stored form of one rendered view: the body without its closing brace, `cite_as`
-    or the live figures, which are appended when it is served."""
+    or the live figures, which are appended when it is served; and the groups it counts in
+    (see `app.views.counts`)."""
     body = rendered.record.model_dump_json(by_alias=True, exclude={CITE_AS, *live})
     return {
         "kind": kind,
@@ -102,6 +108,7 @@ def view_row(
         "cite": rendered.description,
         "live": {name: _json_value(getattr(rendered.record, name)) for name in live},
         "disclosed": rendered.disclosed,
+        "counted": counted,
     }
 
 
