@@ -25,7 +25,7 @@ from urllib.parse import parse_qs
 
 import asyncpg
 import uvicorn
-from sqlalchemy import ColumnElement, Select, func, literal_column, select, tuple_
+from sqlalchemy import ColumnElement, Select, func, select, tuple_
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.sql.expression import ClauseElement
 
@@ -37,8 +37,7 @@ from app.facilities import repository as facilities
 from app.facilities.schemas import FacilityQuery
 from app.kit.facets import Facet
 from app.kit.limits import SERVER_OPTIONS
-from app.search.models import SearchDocument
-from app.search.query import _HEADLINE_OPTIONS, TEXT_SEARCH_CONFIG, SearchTerms, ranked
+from app.search.query import Search, SearchTerms, ranked_statement
 from app.testimonies import repository as testimonies
 from app.testimonies.schemas import TestimonyQuery
 
@@ -130,26 +129,14 @@ def claims_sql(params: dict[str, list[str]]) -> str:
 
 
 def search_sql(params: dict[str, list[str]]) -> str:
-    """The ranked documents of `/v1/search`, with their snippets cut for the page only."""
-    terms, limit = SearchTerms(params["q"][-1]), int(params.get("limit", ["50"])[-1])
-    statement, score = ranked(terms, ANONYMOUS.tier, [], include_retracted=False)
-    page = (
-        statement.with_only_columns(
-            SearchDocument.kind,
-            SearchDocument.record_id,
-            SearchDocument.ref,
-            SearchDocument.title,
-            SearchDocument.body,
-            score.label("score"),
-        )
-        .order_by(score.desc(), SearchDocument.ref.desc())
-        .limit(limit + 1)
-    )
-    snippet = func.ts_headline(
-        TEXT_SEARCH_CONFIG, literal_column("hit.body"), terms.tsquery, _HEADLINE_OPTIONS
-    )
-    shown = f"kind AS type, record_id AS id, title, score, {compiled(snippet)} AS snippet"
-    return page_json(page, limit, shown)
+    """The first page of `/v1/search`: its ranked results with their snippets (cut for the
+    page only), as `Search.page` reads them."""
+    limit = int(params.get("limit", ["50"])[-1])
+    asked = Search(SearchTerms(params["q"][-1]), ANONYMOUS.tier)
+    statement = ranked_statement(*asked.shape, resuming=False).params(**asked.params(limit + 1))
+    rows = statement.subquery("results")
+    page = select(rows).where(rows.c.ref.is_not(None)).order_by(rows.c.score.desc())
+    return page_json(page, limit, "kind AS type, record_id AS id, title, score, snippet")
 
 
 def stats_sql(params: dict[str, list[str]]) -> str:

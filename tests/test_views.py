@@ -44,7 +44,13 @@ async def stored(session: AsyncSession) -> dict[tuple[str, ...], Any]:
     }
     for document in documents:
         key = ("document", document.ref, ",".join(sorted(document.tiers)))
-        found[key] = (document.title, document.names, document.body, document.retracted)
+        found[key] = (
+            document.title,
+            document.names,
+            document.body,
+            document.retracted,
+            document.changed_at,
+        )
     session.expunge_all()
     return found
 

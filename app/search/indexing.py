@@ -394,6 +394,7 @@ _INSERT = insert(SearchDocument).values(
     ref=bindparam("ref"),
     tiers=bindparam("tiers"),
     retracted=bindparam("retracted"),
+    changed_at=bindparam("changed_at"),
     title=bindparam("title"),
     names=bindparam("names"),
     body=bindparam("body"),
