@@ -143,7 +143,7 @@ async def test_search_pages_follow_the_ranking_without_repeats(
 
 @pytest.fixture
 def three_ranked(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A search ranks its 3 most recently changed matches (1,000 in service)."""
+    """A search ranks its 3 most recently changed matches (500 in service)."""
     monkeypatch.setattr(query, "RANKED", 3)
 
 

@@ -27,7 +27,7 @@ from app.views.serving import VIEW_COLUMNS, of_tier
 R = TypeVar("R", bound=PublicRecord)
 # A list's `q` matching at most this many records is applied as their ids; more are matched
 # by a semi-join, which the planner can walk in the list's order.
-FEW_MATCHES = 1000
+FEW_MATCHES = 500
 Q = TypeVar("Q", bound=ListQuery)
 PLURAL = {singular: plural for plural, singular in SINGULAR.items()}
 # A list's filters as SQL conditions, from its query and the client (None: no condition).

@@ -47,7 +47,7 @@ TEXT_SEARCH_CONFIG: ColumnElement[Any] = literal_column("'english'::regconfig")
 # Folded queries shorter than this match too much by trigrams; full-text still applies.
 MIN_FUZZY_LENGTH = 4
 # How many matches a search ranks by relevance: the most recently changed.
-RANKED = 1000
+RANKED = 500
 
 _WORDS = bindparam("search_words", type_=Text())
 _FOLDED = bindparam("search_folded", type_=Text())

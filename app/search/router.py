@@ -60,9 +60,9 @@ async def search(
     """Every type of record at once, best matches first, with highlighted snippets.
 
     Full-text search (English stemming, web-search syntax) over what this client is shown of
-    each record, and names across romanisations and small typos. The 1,000 most recently
-    changed matches are ranked by relevance; when more match, the rest follow them, most
-    recently changed first.
+    each record, and names across romanisations and small typos. The most recently changed
+    matches, up to a bound, are ranked by relevance; when more match, the rest follow them,
+    most recently changed first.
     """
     tier = viewer.principal.tier
     bound = fingerprint(query.fingerprint_fields() | {"tier": tier})

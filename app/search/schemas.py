@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.kit.pagination import Page, PageInfo
 from app.kit.params import DEFAULT_LIMIT, MAX_LIMIT, SEARCH_WORDS
+from app.search.query import RANKED
 
 
 class ResultType(StrEnum):
@@ -55,8 +56,8 @@ class SearchResult(BaseModel):
     )
     score: float = Field(
         description="Relevance: full-text rank plus similarity of the closest name. Of the "
-        "1,000 most recently changed matches, results come best first; matches beyond them "
-        "follow, most recently changed first."
+        f"{RANKED:,} most recently changed matches, results come best first; matches beyond "
+        "them follow, most recently changed first."
     )
     url: str = Field(description="The record's permalink in this API.")
 
@@ -64,8 +65,8 @@ class SearchResult(BaseModel):
 class SearchPageInfo(PageInfo):
     total: int | str | None = Field(
         default=None,
-        description="How many records match, on every page: exactly when at most 1,000 do "
-        "(all of them are then ranked), else the text '>1000'.",
+        description=f"How many records match, on every page: exactly when at most {RANKED:,} "
+        f"do (all of them are then ranked), else the text '>{RANKED}'.",
     )
 
 
