@@ -202,6 +202,26 @@ async def test_the_most_recently_changed_matches_are_ranked_the_rest_follow_newe
 
 
 @pytest.mark.usefixtures("three_ranked", "coal")
+async def test_matches_older_than_the_window_are_ranked_alike(
+    client: httpx.AsyncClient, session: AsyncSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The four newest documents name no coal: the ranked ones are found among all matches.
+    monkeypatch.setattr(query, "WINDOW", 4)
+    monkeypatch.setattr(query, "_edges", {})
+    for number in range(4):
+        zinc = await factories.facility(
+            session, id=f"zinc-{number}", name="Zinc works", facility_type="factory"
+        )
+        await changed_in(session, zinc, 2026)
+    (found,) = await pages(client, "/v1/search?q=coal&limit=10")
+    assert sorted(ids(found["data"][:3])) == ["depot", "farm", "works"]
+    assert ids(found["data"][3:]) == ["mine", "pit"]
+    assert found["page"]["total"] == ">3"
+    walked = await pages(client, "/v1/search?q=coal&limit=2")
+    assert [result for page in walked for result in ids(page["data"])] == ids(found["data"])
+
+
+@pytest.mark.usefixtures("three_ranked", "coal")
 async def test_the_ranked_matches_are_those_the_client_may_see(
     client: httpx.AsyncClient, session: AsyncSession
 ) -> None:

@@ -2,18 +2,20 @@
 similarity of names across spellings; and ranking a bounded number of the matches.
 
 A search ranks at most `RANKED` of its matches by relevance: the most recently changed ones.
-The index on (changed_at, id) yields them in that order, so a common word is answered by
-reading the newest documents until RANKED match, not by scoring every match; a rare word by
-its few matches, from the full-text index. The matches beyond the ranked ones follow, most
-recently changed first. The statements are built once per shape; a request only binds its
-values.
+They are looked for first among the `WINDOW` most recently changed documents, in the order of
+the index on (changed_at, id): a common word finds them there after reading a few thousand
+documents, however many it matches in all, and the reading stops at the window's edge. A word
+with fewer matches among them is answered from the full-text index: all its matches, sorted.
+The matches beyond the ranked ones follow, most recently changed first. The statements are
+built once per shape; a request only binds its values.
 """
 
 from __future__ import annotations
 
 import html
+import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from functools import cache
 from typing import Any
@@ -48,6 +50,11 @@ TEXT_SEARCH_CONFIG: ColumnElement[Any] = literal_column("'english'::regconfig")
 MIN_FUZZY_LENGTH = 4
 # How many matches a search ranks by relevance: the most recently changed.
 RANKED = 500
+# How many of the most recently changed documents a search first looks among for them.
+WINDOW = 20_000
+# Seconds the window's edge is reused before it is looked up again (it moves as documents are
+# written; an old edge only makes the window larger).
+_WINDOW_SECONDS = 60.0
 
 _WORDS = bindparam("search_words", type_=Text())
 _FOLDED = bindparam("search_folded", type_=Text())
@@ -124,7 +131,9 @@ def matching_ids(kind: str, terms: SearchTerms, tier: str) -> Select[Any]:
     return statement.params(search_kind=kind, **terms.params(tier))
 
 
-@dataclass(frozen=True)
+# The classes built for every result are slotted, not frozen: a frozen dataclass's
+# constructor costs four times as much.
+@dataclass(slots=True)
 class Ranked:
     """A position among the ranked results: after this score and ref."""
 
@@ -135,7 +144,7 @@ class Ranked:
         return str(self.score), self.ref
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Beyond:
     """A position among the matches beyond the ranked ones: after the document of this
     id, whose record changed at this time."""
@@ -161,7 +170,7 @@ def position_of(sort_value: Any, last_id: str | int) -> Position:
     raise ValueError("not a search position")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Found:
     """One result of a page, with where a page after it would resume."""
 
@@ -209,28 +218,74 @@ class Search:
 
     async def page(self, session: AsyncSession, limit: int, after: Position | None) -> Results:
         """The `limit` results after `after`: ranked ones first, then, when more than
-        RANKED documents match, those beyond them. At most two statements, each reading a
-        bounded number of documents when the words are common."""
+        RANKED documents match, those beyond them."""
         found: list[Found] = []
-        matched = None
+        matched, beyond = None, after
         if not isinstance(after, Beyond):
-            statement = ranked_statement(*self.shape, resuming=after is not None)
-            params = self.params(limit + 1)
-            if after is not None:
-                params |= {"after_score": after.score, "after_ref": after.ref}
-            rows = (await session.execute(statement, params)).all()
+            rows = await self._ranked(session, limit + 1, after)
             matched = rows[0].matched
             found = [_found(row, Ranked(row.score, row.ref)) for row in rows if row.ref is not None]
-        # Past the ranked results, the page goes on with those beyond them.
-        if len(found) <= limit and (matched is None or matched > RANKED):
-            resuming = isinstance(after, Beyond)
-            statement = beyond_statement(*self.shape, resuming=resuming)
-            params = self.params(limit + 1 - len(found))
-            if isinstance(after, Beyond):
-                params |= {"after_changed_at": after.changed_at, "after_document": after.document}
-            rows = (await session.execute(statement, params)).all()
+            if matched > RANKED:  # the page may go on past the last ranked one
+                beyond = Beyond(rows[0].last_changed_at, rows[0].last_id)
+        if len(found) <= limit and isinstance(beyond, Beyond):
+            params = self.params(limit + 1 - len(found)) | {
+                "after_changed_at": beyond.changed_at,
+                "after_document": beyond.document,
+            }
+            rows = (await session.execute(beyond_statement(*self.shape), params)).all()
             found += [_found(row, Beyond(row.changed_at, row.id)) for row in rows]
         return Results(found[:limit], len(found) > limit, matched)
+
+    async def _ranked(self, session: AsyncSession, limit: int, after: Ranked | None) -> list[Any]:
+        """The ranked rows of a page: from the candidates found among the newest documents
+        when there are enough there, else from all the matches."""
+        params = self.params(limit)
+        if after is not None:
+            params |= {"after_score": after.score, "after_ref": after.ref}
+        resuming = after is not None
+        edge = await _window_edge(session)
+        statement = ranked_statement(*self.shape, resuming=resuming, windowed=True)
+        rows = (await session.execute(statement, params | window_params(edge))).all()
+        if rows[0].matched > RANKED or edge is None:
+            return list(rows)
+        statement = ranked_statement(*self.shape, resuming=resuming, windowed=False)
+        return list((await session.execute(statement, params)).all())
+
+
+def window_edge_statement() -> Select[datetime, int]:
+    """The key of the WINDOW-th most recently changed document."""
+    newest = select(SearchDocument.changed_at, SearchDocument.id).order_by(*_NEWEST_FIRST)
+    return newest.offset(WINDOW - 1).limit(1)
+
+
+@dataclass(slots=True)
+class _Edge:
+    key: tuple[datetime, int] | None
+    until: float
+
+
+_edges: dict[str, _Edge] = {}  # by database
+_OLDEST = (datetime.min.replace(tzinfo=UTC), 0)  # before every document
+
+
+def window_params(edge: tuple[datetime, int] | None) -> dict[str, Any]:
+    """The window's parameters; with fewer documents than it holds (no edge), all of them
+    are the window."""
+    changed_at, document = edge or _OLDEST
+    return {"window_changed_at": changed_at, "window_document": document}
+
+
+async def _window_edge(session: AsyncSession) -> tuple[datetime, int] | None:
+    """(changed_at, id) of the WINDOW-th most recently changed document (None when there are
+    fewer): the window is every document from it on. Any edge gives the same results, a
+    newer one only less to read, so it is looked up once a minute, not per search."""
+    database = session.get_bind().engine.url.render_as_string(hide_password=True)
+    edge, now = _edges.get(database), time.monotonic()
+    if edge is None or edge.until < now:
+        row = (await session.execute(window_edge_statement())).first()
+        key = None if row is None else (row[0], row[1])
+        edge = _edges[database] = _Edge(key, now + _WINDOW_SECONDS)
+    return edge.key
 
 
 def _found(row: Any, position: Position) -> Found:
@@ -267,20 +322,34 @@ _SHOWN = (
 
 @cache
 def ranked_statement(
-    fuzzy: bool, kinds: bool, include_retracted: bool, resuming: bool
+    fuzzy: bool, kinds: bool, include_retracted: bool, resuming: bool, windowed: bool
 ) -> Select[Any]:
     """The ranked results of a page (after `after_score`, `after_ref` when resuming), best
-    first, each with `matched`: how many documents match, up to RANKED + 1.
+    first. Every row has `matched`, how many candidates there are (RANKED + 1 at most), and
+    `last_changed_at`, `last_id`, the key of the last ranked one (in the recency order),
+    after which the matches beyond the ranked ones start; one row with only these when the
+    page is empty.
 
-    The candidates are the RANKED + 1 most recently changed matches: for a common word an
-    index walk that stops there, for a rare one its few matches sorted. Only the RANKED of
-    them are scored, and only the page's rows get a snippet."""
+    The candidates are the RANKED + 1 most recently changed matches. `windowed`: looked for
+    from (`window_changed_at`, `window_document`) on only, in the index's order, a walk the
+    window's edge stops (when it finds RANKED or fewer, they may not be the newest of all);
+    else among all the matches the full-text index finds, sorted. Only the RANKED newest
+    candidates are scored, and only the page's rows get a snippet."""
     where = _where(fuzzy, kinds, include_retracted)
-    candidates = (
-        select(*_SHOWN).where(*where).order_by(*_NEWEST_FIRST).limit(_RANKED + 1).cte("candidates")
-    )
+    if windowed:
+        edge = tuple_(
+            bindparam("window_changed_at", type_=DateTime(timezone=True)),
+            bindparam("window_document", type_=BigInteger()),
+        )
+        where.append(tuple_(SearchDocument.changed_at, SearchDocument.id) >= edge)
+        order = _NEWEST_FIRST
+    else:
+        # A sort key the index does not hold: the planner cannot walk the index for the
+        # few matches there are among the newest documents, it finds them all and sorts.
+        order = (func.coalesce(SearchDocument.changed_at).desc(), SearchDocument.id.desc())
+    candidates = select(*_SHOWN).where(*where).order_by(*order).limit(_RANKED + 1).cte("candidates")
     newest = candidates.c.changed_at.desc(), candidates.c.id.desc()
-    ranked = select(candidates).order_by(*newest).limit(_RANKED).subquery("ranked")
+    ranked = select(candidates).order_by(*newest).limit(_RANKED).cte("ranked")
     score = _score(ranked.c.vector, ranked.c.names, fuzzy)
     page = select(ranked.c.kind, ranked.c.record_id, ranked.c.ref, ranked.c.title, ranked.c.body)
     page = page.add_columns(score.label("score"))
@@ -290,11 +359,15 @@ def ranked_statement(
         )
         page = page.where(tuple_(score, ranked.c.ref) < after)
     shown = page.order_by(score.desc(), ranked.c.ref.desc()).limit(_LIMIT).subquery("page")
+    oldest_first = ranked.c.changed_at, ranked.c.id
+    last = select(*oldest_first).order_by(*oldest_first).limit(1).subquery("last")
     # One row at least, so that the count comes back with an empty page too.
     matched = select(func.count().label("matched")).select_from(candidates).subquery("matched")
     return (
         select(
             matched.c.matched,
+            last.c.changed_at.label("last_changed_at"),
+            last.c.id.label("last_id"),
             shown.c.kind,
             shown.c.record_id,
             shown.c.ref,
@@ -302,28 +375,22 @@ def ranked_statement(
             shown.c.score,
             _headline(shown.c.body).label("snippet"),
         )
-        .select_from(matched.outerjoin(shown, true()))
+        .select_from(matched.outerjoin(last, true()).outerjoin(shown, true()))
         .order_by(shown.c.score.desc(), shown.c.ref.desc())
     )
 
 
 @cache
-def beyond_statement(
-    fuzzy: bool, kinds: bool, include_retracted: bool, resuming: bool
-) -> Select[Any]:
-    """Matches beyond the ranked ones, most recently changed first: after
-    (`after_changed_at`, `after_document`) when resuming, else after the RANKED newest."""
+def beyond_statement(fuzzy: bool, kinds: bool, include_retracted: bool) -> Select[Any]:
+    """Matches beyond the ranked ones, most recently changed first, after
+    (`after_changed_at`, `after_document`)."""
+    after = tuple_(
+        bindparam("after_changed_at", type_=DateTime(timezone=True)),
+        bindparam("after_document", type_=BigInteger()),
+    )
     where = _where(fuzzy, kinds, include_retracted)
-    statement = select(*_SHOWN).where(*where).order_by(*_NEWEST_FIRST).limit(_LIMIT)
-    if resuming:
-        after = tuple_(
-            bindparam("after_changed_at", type_=DateTime(timezone=True)),
-            bindparam("after_document", type_=BigInteger()),
-        )
-        statement = statement.where(tuple_(SearchDocument.changed_at, SearchDocument.id) < after)
-    else:
-        statement = statement.offset(_RANKED)
-    rows = statement.subquery("beyond")
+    where.append(tuple_(SearchDocument.changed_at, SearchDocument.id) < after)
+    rows = select(*_SHOWN).where(*where).order_by(*_NEWEST_FIRST).limit(_LIMIT).subquery("beyond")
     return select(
         rows.c.id,
         rows.c.changed_at,

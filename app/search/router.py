@@ -21,7 +21,7 @@ from app.views.serving import page_response
 router = APIRouter(prefix="/v1", tags=["search"])
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Shown:
     """One result as its JSON (the fields of `SearchResult`, in its order)."""
 
