@@ -3,10 +3,11 @@
 No framework, no models loaded into Python: one asyncpg pool, three paths, and PostgreSQL
 building the JSON (PostgREST's way). The SQL is the project's: the claims list statement of
 `app/claims/repository.py` with the keyset condition of `app/kit/pagination.py`, the ranked
-search of `app/search/query.py`, and the facets' and `/v1/stats`' reads of the counts kept
-per tier (`app/views/counts.py`; a facet under other filters groups the matching claims),
-each compiled with the PostgreSQL dialect and literal binds (once per distinct URL, then
-cached), as an anonymous client's. Rows are the stored columns, not the presented records.
+search of `app/search/query.py` (its window's edge looked up at start), and the facets' and
+`/v1/stats`' reads of the counts kept per tier (`app/views/counts.py`; a facet under other
+filters groups the matching claims), each compiled with the PostgreSQL dialect and literal
+binds (once per distinct URL, then cached), as an anonymous client's. Rows are the stored
+columns, not the presented records.
 
     python -m bench.minimal_app --port 8002 --database-url postgresql://127.0.0.1/db
 
@@ -20,13 +21,14 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
+from datetime import datetime
 from functools import lru_cache
 from typing import Any, get_origin
 from urllib.parse import parse_qs
 
 import asyncpg
 import uvicorn
-from sqlalchemy import ColumnElement, Select, func, literal_column, tuple_
+from sqlalchemy import ColumnElement, Select, select, tuple_
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.sql.expression import ClauseElement
 
@@ -36,8 +38,14 @@ from app.claims.repository import RECORDS, SORT_KEYS, claim_conditions
 from app.claims.schemas import ClaimQuery
 from app.kit.facets import Facet
 from app.kit.limits import SERVER_OPTIONS
-from app.search.models import SearchDocument
-from app.search.query import _HEADLINE_OPTIONS, TEXT_SEARCH_CONFIG, SearchTerms, ranked
+from app.search.query import (
+    RANKED,
+    Search,
+    SearchTerms,
+    ranked_statement,
+    window_edge_statement,
+    window_params,
+)
 from app.views import counts
 
 ANONYMOUS = Principal(key_id=None, scopes=frozenset(), address="")
@@ -117,13 +125,16 @@ def facet(query: ClaimQuery, name: str) -> str:
     return grouped(statement, "key, label, count")
 
 
-def page_json(page: Select[Any], limit: int, shown: str = "*", **members: str) -> str:
-    """One JSON text: the first `limit` rows of `page` as `data`, whether more follow, and
-    further members."""
+def page_json(
+    page: Select[Any], limit: int, shown: str = "*", answered: str = "true", **members: str
+) -> str:
+    """One row: whether it answers the request (`answered`, SQL over `page`), and one JSON
+    text: the first `limit` rows of `page` as `data`, whether more follow, and further
+    members."""
     more = "".join(f", '{name}', {sql}" for name, sql in members.items())
     return (
-        f"WITH page AS MATERIALIZED ({compiled(page)}) SELECT json_build_object('data', "
-        f"(SELECT coalesce(json_agg(shown), '[]') FROM (SELECT {shown} FROM "
+        f"WITH page AS MATERIALIZED ({compiled(page)}) SELECT {answered}, json_build_object("
+        f"'data', (SELECT coalesce(json_agg(shown), '[]') FROM (SELECT {shown} FROM "
         f"(SELECT * FROM page LIMIT {limit}) AS hit) AS shown), "
         f"'more', (SELECT count(*) > {limit} FROM page){more})::text"
     )
@@ -137,27 +148,25 @@ def claims_sql(params: dict[str, list[str]]) -> str:
     return page_json(claims_page(query, after), query.limit, **members)
 
 
-def search_sql(params: dict[str, list[str]]) -> str:
-    """The ranked documents of `/v1/search`, with their snippets cut for the page only."""
-    terms, limit = SearchTerms(params["q"][-1]), int(params.get("limit", ["50"])[-1])
-    statement, score = ranked(terms, ANONYMOUS.tier, [], include_retracted=False)
-    page = (
-        statement.with_only_columns(
-            SearchDocument.kind,
-            SearchDocument.record_id,
-            SearchDocument.ref,
-            SearchDocument.title,
-            SearchDocument.body,
-            score.label("score"),
-        )
-        .order_by(score.desc(), SearchDocument.ref.desc())
-        .limit(limit + 1)
-    )
-    snippet = func.ts_headline(
-        TEXT_SEARCH_CONFIG, literal_column("hit.body"), terms.tsquery, _HEADLINE_OPTIONS
-    )
-    shown = f"kind AS type, record_id AS id, title, score, {compiled(snippet)} AS snippet"
-    return page_json(page, limit, shown)
+def search_sql(params: dict[str, list[str]], edge: tuple[datetime, int] | None) -> list[str]:
+    """The first page of `/v1/search` as `Search.page` reads it: its ranked results (with
+    snippets cut for the page only) from the candidates among the newest documents, from
+    (`edge`) on, unless too few are there; then from all the matches."""
+    limit = int(params.get("limit", ["50"])[-1])
+    asked = Search(SearchTerms(params["q"][-1]), ANONYMOUS.tier)
+    values = asked.params(limit + 1)
+    shown = "kind AS type, record_id AS id, title, score, snippet"
+    statements = []
+    for windowed in (True, False):
+        statement = ranked_statement(*asked.shape, resuming=False, windowed=windowed)
+        rows = statement.params(**values, **window_params(edge)).subquery("results")
+        page = select(rows).where(rows.c.ref.is_not(None)).order_by(rows.c.score.desc())
+        last = not windowed or edge is None
+        answered = "true" if last else f"(SELECT max(matched) FROM page) > {RANKED}"
+        statements.append(page_json(page, limit, shown, answered))
+        if last:
+            break
+    return statements
 
 
 def stats_sql(params: dict[str, list[str]]) -> str:
@@ -177,27 +186,32 @@ def _pairs(members: dict[str, str]) -> str:
 
 ROUTES: dict[str, Callable[[dict[str, list[str]]], str]] = {
     "/v1/claims": claims_sql,
-    "/v1/search": search_sql,
     "/v1/stats": stats_sql,
 }
 
 
 @lru_cache(maxsize=4096)
-def sql_for(path: str, query_string: str) -> str:
-    return ROUTES[path](parse_qs(query_string, keep_blank_values=True))
+def sql_for(path: str, query_string: str, edge: tuple[datetime, int] | None) -> list[str]:
+    """The statements answering a request, to run in turn until one answers it."""
+    params = parse_qs(query_string, keep_blank_values=True)
+    if path == "/v1/search":
+        return search_sql(params, edge)
+    return [ROUTES[path](params)]
 
 
 class MinimalApp:
     def __init__(self, dsn: str, pool_size: int) -> None:
         self.dsn, self.pool_size = dsn, pool_size
         self.pool: asyncpg.Pool | None = None
+        # The search window's edge, looked up once (the project's is reused for a minute).
+        self.edge: tuple[datetime, int] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await self.lifespan(receive, send)
             return
         try:
-            sql = sql_for(scope["path"], scope["query_string"].decode())
+            statements = sql_for(scope["path"], scope["query_string"].decode(), self.edge)
         except KeyError:
             await respond(send, 404, json.dumps({"detail": "no such path"}))
             return
@@ -206,7 +220,11 @@ class MinimalApp:
             return
         assert self.pool is not None
         async with self.pool.acquire() as connection:
-            await respond(send, 200, await connection.fetchval(sql))
+            for sql in statements:
+                answered, body = await connection.fetchrow(sql)
+                if answered:
+                    break
+        await respond(send, 200, body)
 
     async def lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -214,6 +232,8 @@ class MinimalApp:
             if message["type"] == "lifespan.startup":
                 size = self.pool_size
                 self.pool = await asyncpg.create_pool(self.dsn, min_size=size, max_size=size)
+                edge = await self.pool.fetchrow(compiled(window_edge_statement()))
+                self.edge = None if edge is None else (edge[0], edge[1])
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 if self.pool is not None:

@@ -11,17 +11,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tests import factories
 
 
-async def walk(client: httpx.AsyncClient, url: str) -> list[dict[str, Any]]:
-    """Every record of a list, following `links.next`."""
-    records: list[dict[str, Any]] = []
+async def pages(client: httpx.AsyncClient, url: str) -> list[dict[str, Any]]:
+    """Every page of a list, following `links.next`."""
+    bodies: list[dict[str, Any]] = []
     next_url: str | None = url
     while next_url:
         response = await client.get(next_url)
         assert response.status_code == 200, response.text
-        body = response.json()
-        records += body["data"]
-        next_url = body["links"]["next"]
-    return records
+        bodies.append(response.json())
+        next_url = bodies[-1]["links"]["next"]
+    return bodies
+
+
+async def walk(client: httpx.AsyncClient, url: str) -> list[dict[str, Any]]:
+    """Every record of a list."""
+    return [record for body in await pages(client, url) for record in body["data"]]
 
 
 async def test_walking_all_pages_yields_every_row_once_while_rows_are_inserted(

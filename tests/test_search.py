@@ -3,6 +3,7 @@ list, and the documents kept in step with every write."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -13,10 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app.organizations.models import Organization
 from app.organizations.repository import save_organization
 from app.organizations.schemas import OrganizationCreate
+from app.search import query
 from app.search.folding import fold_name
 from app.search.indexing import index_missing
 from app.search.models import SearchDocument
 from tests import factories
+from tests.test_pagination import pages
 
 TEXT = (
     "The witness from Onsong says he was sent to the mine. "
@@ -135,6 +138,127 @@ async def test_search_pages_follow_the_ranking_without_repeats(
     assert seen[0] == "mine-4"  # the most mentions first
     first = (await client.get("/v1/search?q=coal&limit=2")).json()
     other = await client.get(f"/v1/search?q=mine&limit=2&cursor={first['page']['next_cursor']}")
+    assert other.status_code == 400
+
+
+@pytest.fixture
+def three_ranked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A search ranks its 3 most recently changed matches (500 in service)."""
+    monkeypatch.setattr(query, "RANKED", 3)
+
+
+# Facilities named for coal, by the year they last changed.
+COAL = {
+    "pit": ("Coal coal coal pit", 2021),
+    "mine": ("Coal mine", 2022),
+    "works": ("Coal coal works", 2023),
+    "farm": ("State farm, digging coal", 2024),
+    "depot": ("Coal depot", 2025),
+}
+
+
+async def changed_in(session: AsyncSession, row: Any, year: int) -> None:
+    """As if the record had last changed in `year` (a transaction's writes share one time)."""
+    await factories.touch(session, row, datetime(year, 6, 1, tzinfo=UTC))
+    session.expire(row)  # rendered again with it when the next request indexes it
+
+
+@pytest.fixture
+async def coal(session: AsyncSession) -> None:
+    for record_id, (name, year) in COAL.items():
+        await changed_in(session, await factories.facility(session, id=record_id, name=name), year)
+
+
+@pytest.mark.usefixtures("three_ranked", "coal")
+async def test_the_most_recently_changed_matches_are_ranked_the_rest_follow_newest_first(
+    client: httpx.AsyncClient,
+) -> None:
+    (everything,) = await pages(client, "/v1/search?q=coal&limit=10")
+    found = everything["data"]
+    # The three newest, best first; beyond them the others, newest first, scored too.
+    ranked, beyond = found[:3], found[3:]
+    assert {r["id"] for r in ranked} == {"depot", "farm", "works"}
+    assert [r["score"] for r in ranked] == sorted((r["score"] for r in ranked), reverse=True)
+    assert ranked[0]["id"] == "works"  # two mentions in the name
+    assert ids(beyond) == ["mine", "pit"]  # though "pit" names it three times
+    assert all(r["score"] > 0 for r in found)
+    assert everything["page"]["total"] == ">3"
+    # Pages of two cross from the ranked results to the others without a repeat or a gap,
+    # every one telling that more than three match.
+    walked = await pages(client, "/v1/search?q=coal&limit=2")
+    assert [ids(page["data"]) for page in walked] == [
+        ids(found[:2]),
+        ids(found[2:4]),
+        ids(found[4:]),
+    ]
+    assert {page["page"]["total"] for page in walked} == {">3"}
+    # A page that ends exactly where the ranked results do leads on to the others.
+    walked = await pages(client, "/v1/search?q=coal&limit=3")
+    assert [ids(page["data"]) for page in walked] == [ids(ranked), ids(beyond)]
+    # When no more match than are ranked, all are ranked and counted exactly.
+    exact = (await client.get("/v1/search?q=depot%20or%20farm%20or%20pit")).json()
+    assert exact["page"]["total"] == 3
+    assert sorted(ids(exact["data"])) == ["depot", "farm", "pit"]
+
+
+@pytest.mark.usefixtures("three_ranked", "coal")
+async def test_matches_older_than_the_window_are_ranked_alike(
+    client: httpx.AsyncClient, session: AsyncSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The four newest documents name no coal: the ranked ones are found among all matches.
+    monkeypatch.setattr(query, "WINDOW", 4)
+    monkeypatch.setattr(query, "_edges", {})
+    for number in range(4):
+        zinc = await factories.facility(
+            session, id=f"zinc-{number}", name="Zinc works", facility_type="factory"
+        )
+        await changed_in(session, zinc, 2026)
+    (found,) = await pages(client, "/v1/search?q=coal&limit=10")
+    assert sorted(ids(found["data"][:3])) == ["depot", "farm", "works"]
+    assert ids(found["data"][3:]) == ["mine", "pit"]
+    assert found["page"]["total"] == ">3"
+    walked = await pages(client, "/v1/search?q=coal&limit=2")
+    assert [result for page in walked for result in ids(page["data"])] == ids(found["data"])
+
+
+@pytest.mark.usefixtures("three_ranked", "coal")
+async def test_the_ranked_matches_are_those_the_client_may_see(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    secret = await factories.testimony(
+        session,
+        id="collier",
+        witness_pseudonym="Collier",
+        protection_level="confidential",
+        protection_reason="A test record.",
+        summary="Coal, coal and more coal.",
+    )
+    await changed_in(session, secret, 2026)
+    confidential = await factories.api_key(session, "read:confidential")
+    writer = await factories.api_key(session, "write")
+    anonymous = await pages(client, "/v1/search?q=coal&limit=10")
+    assert ids(anonymous[0]["data"][:3]) == ["works", "depot", "farm"]
+    # The confidential testimony, newest of all, takes a ranked place for a client who may
+    # read it, and for no one else.
+    response = await client.get("/v1/search?q=coal&limit=10", headers=confidential)
+    shown = response.json()["data"]
+    assert "collier" in ids(shown[:3])
+    assert ids(shown[3:]) == ["works", "mine", "pit"]
+    # A retracted record leaves the ranked ones (and its place to the next newest) unless
+    # asked for.
+    retracted = await client.delete(
+        "/v1/facilities/depot?reason=duplicate", headers=writer | {"If-Match": '"1-public"'}
+    )
+    assert retracted.status_code == 200, retracted.text
+    (after,) = await pages(client, "/v1/search?q=coal&limit=10")
+    assert sorted(ids(after["data"][:3])) == ["farm", "mine", "works"]
+    assert ids(after["data"][3:]) == ["pit"]
+    (everything,) = await pages(client, "/v1/search?q=coal&limit=10&include_retracted=true")
+    assert "depot" in ids(everything["data"][:3])  # changed last of all: by its retraction
+    # A cursor is bound to the client's tier and to the search, past the ranked ones too.
+    first = (await client.get("/v1/search?q=coal&limit=4")).json()
+    cursor = first["page"]["next_cursor"]
+    other = await client.get(f"/v1/search?q=coal&limit=4&cursor={cursor}", headers=confidential)
     assert other.status_code == 400
 
 

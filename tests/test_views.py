@@ -55,7 +55,13 @@ async def stored(session: AsyncSession) -> dict[tuple[str, ...], Any]:
     }
     for document in documents:
         key = ("document", document.ref, ",".join(sorted(document.tiers)))
-        found[key] = (document.title, document.names, document.body, document.retracted)
+        found[key] = (
+            document.title,
+            document.names,
+            document.body,
+            document.retracted,
+            document.changed_at,
+        )
     # A group whose records all left it keeps its row, at 0.
     for row in await session.execute(select(view_counts).where(view_counts.c.count != 0)):
         key = ("count", row.kind, row.tier, row.facet, json.dumps(row.key), str(row.retracted))

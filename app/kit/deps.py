@@ -10,12 +10,14 @@ from app.kit.citing import Citer
 from app.kit.pagination import Cursors
 
 
-def get_cursors(request: Request) -> Cursors:
+# Coroutines, though they await nothing: FastAPI runs a plain function dependency in a
+# worker thread, a hand-off that costs more than the function.
+async def get_cursors(request: Request) -> Cursors:
     cursors: Cursors = request.app.state.cursors
     return cursors
 
 
-def get_citer(request: Request) -> Citer:
+async def get_citer(request: Request) -> Citer:
     return Citer.for_request(request)
 
 

@@ -26,6 +26,9 @@ from app.views.models import RecordView
 from app.views.serving import VIEW_COLUMNS, of_tier
 
 R = TypeVar("R", bound=PublicRecord)
+# A list's `q` matching at most this many records is applied as their ids; more are matched
+# by a semi-join, which the planner can walk in the list's order.
+FEW_MATCHES = 500
 Q = TypeVar("Q", bound=ListQuery)
 PLURAL = {singular: plural for plural, singular in SINGULAR.items()}
 # A list's filters as SQL conditions, from its query and the client (None: no condition).
@@ -126,7 +129,8 @@ class Records(Generic[R]):
 
         Cursors are bound to the client's disclosure tier as well as to sort and filters.
         """
-        where = self.where(conditions(query, principal), query, principal)
+        matched = await self.matched(session, query, principal)
+        where = self.where(conditions(query, principal), query, principal, matched)
         statement = self.select_views(principal.tier) if self.stored else self.select()
         window = await fetch_page(
             session,
@@ -144,10 +148,23 @@ class Records(Generic[R]):
         asked: list[str] = list(getattr(query, "facet", []))
         if asked:
             window.facets = {
-                name: await self.facet(session, conditions, query, principal, name)
+                name: await self.facet(session, conditions, query, principal, name, matched)
                 for name in asked
             }
         return window
+
+    async def matched(
+        self, session: AsyncSession, query: ListQuery, principal: Principal
+    ) -> list[str] | None:
+        """The ids of the records the list's `q` matches, when there are few of them (at
+        most FEW_MATCHES); None when there are more, or no `q`. Looked up first, they spare
+        the planner a semi-join it would answer by reading every record of the kind."""
+        search = getattr(query, "q", None)
+        if not search:
+            return None
+        statement = matching_ids(PLURAL[self.kind], SearchTerms(search), principal.tier)
+        ids = list(await session.scalars(statement.limit(FEW_MATCHES + 1)))
+        return ids if len(ids) <= FEW_MATCHES else None
 
     async def facet(
         self,
@@ -156,10 +173,12 @@ class Records(Generic[R]):
         query: Q,
         principal: Principal,
         name: str,
+        matched: list[str] | None = None,
     ) -> list[FacetGroup]:
         """Groups of the records matching every filter but the facet's own (so a client
         sees the other values it could pick too): read from the counts kept per tier when
-        no other filter is set, counted over the matching records otherwise."""
+        no other filter is set, counted over the matching records otherwise; `matched` as
+        `where` takes it."""
         if name in type(query).model_fields:
             default = type(query).model_fields[name].get_default(call_default_factory=True)
             query = query.model_copy(update={name: default})
@@ -173,7 +192,7 @@ class Records(Generic[R]):
             )
             rows = self.typed_groups(name, await session.execute(statement))
         else:
-            where = self.where(conditions(query, principal), query, principal)
+            where = self.where(conditions(query, principal), query, principal, matched)
             rows = list(await session.execute(facet.statement(self.model, where)))
         return facet.groups(rows)
 
@@ -207,16 +226,20 @@ class Records(Generic[R]):
         conditions: Iterable[ColumnElement[bool] | None],
         query: ListQuery,
         principal: Principal,
+        matched: list[str] | None = None,
     ) -> list[ColumnElement[bool]]:
+        """The conditions of a list; `matched`: the ids its `q` matches, when they were
+        looked up (see `matched`)."""
         where = [c for c in conditions if c is not None]
         if issubclass(self.model, EvidenceRecord) and not query.include_retracted:
             where.append(self.model.status != RecordStatus.retracted)
         if query.updated_since is not None:
             where.append(self.model.updated_at >= query.updated_since)
         search = getattr(query, "q", None)
-        if search:
-            collection = PLURAL[self.kind]
-            matching = matching_ids(collection, SearchTerms(search), principal.tier)
+        if search and matched is not None:
+            where.append(one_of(self.model.id, matched))
+        elif search:
+            matching = matching_ids(PLURAL[self.kind], SearchTerms(search), principal.tier)
             where.append(self.model.id.in_(matching))
         return where
 

@@ -34,6 +34,7 @@ from app.kit.errors import ProblemError
 from app.kit.facets import FacetGroup
 
 T = TypeVar("T")
+P = TypeVar("P")
 SortExpression = ColumnElement[Any] | InstrumentedAttribute[Any]
 
 
@@ -50,6 +51,10 @@ class SortKey:
         if descending and self.descending is not None:
             return self.descending
         return self.ascending
+
+    def position(self, sort_value: Any, last_id: str | int) -> tuple[Any, str | int]:
+        """A cursor's sort value and id read back."""
+        return self.parse(sort_value), last_id
 
 
 def parse_text(value: Any) -> str:
@@ -154,7 +159,9 @@ class Cursors:
         nonce = os.urandom(self._NONCE)
         return _base64(nonce + self._keys[0].encrypt(nonce, payload, None))
 
-    def decode(self, cursor: str, fingerprint: str, key: SortKey) -> tuple[Any, str | int]:
+    def decode(self, cursor: str, fingerprint: str, parse: Callable[[Any, str | int], P]) -> P:
+        """The position a cursor holds, read back by `parse` from its sort value and id (a
+        ValueError from it means the cursor is not one this list issued)."""
         data = self._open(cursor)
         if data is None:
             raise _invalid_cursor("it is not a cursor this API issued")
@@ -166,7 +173,7 @@ class Cursors:
             sort_value, last_id = data["k"]
             if not isinstance(last_id, str | int) or isinstance(last_id, bool):
                 raise ValueError("not an id")
-            return key.parse(sort_value), last_id
+            return parse(sort_value, last_id)
         except (KeyError, TypeError, ValueError):
             raise _invalid_cursor("it is not a cursor this API issued") from None
 
@@ -243,7 +250,7 @@ async def fetch_page(
     sort_expression = key.expression(descending)
     bound = fingerprint(fingerprint_fields)
     if cursor:  # an empty cursor is the first page, as if none were given
-        last_value, last_id = cursors.decode(cursor, bound, key)
+        last_value, last_id = cursors.decode(cursor, bound, key.position)
         row_key = tuple_(sort_expression, id_column)
         after = tuple_(last_value, last_id)
         statement = statement.where(row_key < after if descending else row_key > after)

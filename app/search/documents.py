@@ -258,6 +258,7 @@ def document_rows(
                 "record_id": row.id,
                 "ref": f"{indexed.kind}/{row.id}",
                 "retracted": row.status is RecordStatus.retracted,
+                "changed_at": row.updated_at,
             }
             for text in views.values()
         ]

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Index, Text
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Boolean, DateTime, Index, Text
 from sqlalchemy.dialects.postgresql import ARRAY, TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -25,6 +27,8 @@ class SearchDocument(Base):
     ref: Mapped[str] = mapped_column(Text)
     tiers: Mapped[list[str]] = mapped_column(ARRAY(Text))
     retracted: Mapped[bool] = mapped_column(Boolean)
+    # The record's last change: a search ranks its most recently changed matches.
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     title: Mapped[str] = mapped_column(Text)
     vector: Mapped[str] = mapped_column(TSVECTOR)
     # Folded names (see app.search.folding), for trigram matching across spellings.
@@ -35,6 +39,7 @@ class SearchDocument(Base):
     __table_args__ = (
         Index("ix_search_documents_kind_record_id", "kind", "record_id"),
         Index("ix_search_documents_vector", "vector", postgresql_using="gin"),
+        Index("ix_search_documents_changed_at_id", "changed_at", "id"),
         Index(
             "ix_search_documents_names",
             "names",

@@ -5,8 +5,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.kit.pagination import Page
+from app.kit.pagination import Page, PageInfo
 from app.kit.params import DEFAULT_LIMIT, MAX_LIMIT, SEARCH_WORDS
+from app.search.query import RANKED
 
 
 class ResultType(StrEnum):
@@ -54,11 +55,20 @@ class SearchResult(BaseModel):
         "Cut only from text this client is shown."
     )
     score: float = Field(
-        description="Relevance: full-text rank plus similarity of the closest name. Results "
-        "come best first."
+        description="Relevance: full-text rank plus similarity of the closest name. Of the "
+        f"{RANKED:,} most recently changed matches, results come best first; matches beyond "
+        "them follow, most recently changed first."
     )
     url: str = Field(description="The record's permalink in this API.")
 
 
+class SearchPageInfo(PageInfo):
+    total: int | str | None = Field(
+        default=None,
+        description=f"How many records match, on every page: exactly when at most {RANKED:,} "
+        f"do (all of them are then ranked), else the text '>{RANKED}'.",
+    )
+
+
 class SearchPage(Page[SearchResult]):
-    pass
+    page: SearchPageInfo

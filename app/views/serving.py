@@ -7,7 +7,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from fastapi import Request, Response
 from pydantic import BaseModel
@@ -114,16 +114,24 @@ def json_response(response: Response, content: str) -> Response:
     )
 
 
+class Serialised(Protocol):
+    """An item of a page, already as its JSON."""
+
+    @property
+    def json(self) -> str: ...
+
+
 def page_response(
     request: Request,
     response: Response,
     window: Window[Any],
-    views: Sequence[StoredView[Any]],
+    views: Sequence[Serialised],
     limit: int,
     page_schema: type[Page[Any]],
 ) -> Response:
-    """The list envelope around the stored bodies, built as text: the envelope (without
-    data) goes through its typed model, the records are spliced into its empty `data`."""
+    """The list envelope around the stored bodies (or other items as JSON), built as text:
+    the envelope (without data) goes through its typed model, the items are spliced into
+    its empty `data`."""
     envelope = page_schema.model_validate(page_envelope(request, response, window, [], limit))
     text = envelope.model_dump_json()
     empty = '{"data":[]'
