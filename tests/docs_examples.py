@@ -97,6 +97,8 @@ NORMALISATIONS: tuple[Normalisation, ...] = (
     _normalisation("API key ids", r"\bkey-[a-z0-9]{12}\b", "key-<id>"),
     _normalisation("audit event ids", r"\bevt-\d{20}-[0-9a-f]{8}\b", "evt-<id>"),
     _normalisation("seconds left in a rate-limit window", r"(ratelimit: .*;t=)\d+", r"\1<s>"),
+    # A moving window: how many requests remain depends on how long the page's examples took.
+    _normalisation("requests left in a rate-limit window", r'(ratelimit: "\w+";r=)\d+', r"\1<n>"),
     _normalisation(
         "the day in an export's file name", r"(filename=\"\w+-)\d{4}-\d\d-\d\d", r"\1<today>"
     ),
