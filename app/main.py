@@ -19,7 +19,13 @@ from app.auth.dependencies import NO_RECORD_DATA, REQUIRED_SCOPES, get_viewer
 from app.auth.ratelimit import RateLimiter, rate_limit_headers
 from app.changes.router import router as changes_router
 from app.claims.router import router as claims_router
-from app.db.engine import ROLLBACK_SECONDS, async_url, make_engine, resolve_database_url
+from app.db.engine import (
+    ROLLBACK_SECONDS,
+    async_url,
+    make_engine,
+    read_sessions,
+    resolve_database_url,
+)
 from app.db.migrations import head_revision
 from app.db.replica import Replica, written_cookie
 from app.facilities.router import router as facilities_router
@@ -125,6 +131,7 @@ def create_app(settings: Settings | None = None, *, pooled: bool = True) -> Fast
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+    app.state.read_sessionmaker = read_sessions(engine, pgbouncer=settings.database_pgbouncer)
     app.state.replica = replica
     app.state.cursors = cursors
     app.state.head_revision = head_revision()

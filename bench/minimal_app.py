@@ -177,7 +177,7 @@ def stats_sql(params: dict[str, list[str]]) -> str:
         *(("testimonies", name) for name in (counts.TOTAL, "decade", "labour_type")),
     )
     statement = counts.groups_statement(ANONYMOUS.tier, counted)
-    return f"SELECT {grouped(statement, 'kind, facet, key, label, count')}::text"
+    return f"SELECT true, {grouped(statement, 'kind, facet, key, label, count')}::text"
 
 
 def _pairs(members: dict[str, str]) -> str:

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import gzip
+import inspect
 import re
+from collections.abc import Iterator
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
 from fastapi.routing import iter_route_contexts
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.kit.routes import api_routes
 from app.main import create_app
 from tests import factories
 from tests.conftest import app_settings
@@ -191,3 +195,28 @@ async def test_a_method_not_allowed_names_head_with_get(client: httpx.AsyncClien
     answer = await client.delete("/healthz")
     assert answer.status_code == 405
     assert listed(answer.headers["allow"]) == {"get", "head"}
+
+
+def _dependencies(dependant: Dependant) -> Iterator[Dependant]:
+    for dependency in dependant.dependencies:
+        yield dependency
+        yield from _dependencies(dependency)
+
+
+def test_no_dependency_runs_in_a_worker_thread(app: FastAPI) -> None:
+    """FastAPI runs a plain-function dependency in a worker thread: a hand-off per request
+    that costs more than the function. Every dependency the routes take is a coroutine (or
+    an async generator)."""
+    in_threads = sorted(
+        {
+            f"{api.path}: {dependency.call.__qualname__}"
+            for api in api_routes(app)
+            for dependency in _dependencies(api.route.dependant)
+            if dependency.call is not None
+            and not (
+                inspect.iscoroutinefunction(dependency.call)
+                or inspect.isasyncgenfunction(dependency.call)
+            )
+        }
+    )
+    assert in_threads == []

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, func, or_, select
@@ -48,6 +50,30 @@ SORT_KEYS = {
 }
 
 
+def visible_claims(principal: Principal) -> ColumnElement[bool] | None:
+    """Claims this client may learn exist: a claim is as protected as the strictest of its
+    own level and the levels of the testimonies it is about or made by."""
+    return _visible_claims(tuple(principal.hidden_levels))
+
+
+@cache
+def _visible_claims(hidden: tuple[ProtectionLevel, ...]) -> ColumnElement[bool] | None:
+    if not hidden:
+        return None
+    hidden_testimonies = select(Testimony.id).where(Testimony.protection_level.in_(hidden))
+    return and_(
+        Claim.protection_level.not_in(hidden),
+        or_(
+            Claim.about_testimony_id.is_(None),
+            Claim.about_testimony_id.not_in(hidden_testimonies),
+        ),
+        or_(
+            Claim.claimant_testimony_id.is_(None),
+            Claim.claimant_testimony_id.not_in(hidden_testimonies),
+        ),
+    )
+
+
 RECORDS = Records(
     Claim,
     "claim",
@@ -67,6 +93,7 @@ RECORDS = Records(
         "facility": Facet(Claim.about_facility_id, named_by=Facility),
     },
     groupings={"metric_and_unit": Counted((Claim.metric, Claim.unit))},
+    visible=visible_claims,
 )
 
 
@@ -76,21 +103,46 @@ async def list_claims(
     return await RECORDS.page(session, claim_conditions, query, query.sort, cursors, principal)
 
 
+@dataclass(frozen=True)
+class _Shown:
+    """A claim's value and period bounds as a client sees them: coarsened for protected
+    claims unless it sees restricted records in full."""
+
+    value_low: ColumnElement[Any]
+    value_high: ColumnElement[Any]
+    period_low: ColumnElement[Any]
+    period_high: ColumnElement[Any]
+
+
+@cache
+def _shown_bounds(coarsened: bool) -> _Shown:
+    # Built once: the expressions are immutable, and building them is a good part of a page.
+    if not coarsened:
+        return _Shown(
+            Claim.value_min.expression, Claim.value_max.expression, period_lower, period_upper
+        )
+    protected = protected_claims()
+    age = and_(protected, Claim.metric == Metric.age_years)
+    year_low, year_high = widened_to_years(period_lower, period_upper)
+    return _Shown(
+        case((age, func.floor(Claim.value_min / 10) * 10), else_=Claim.value_min),
+        case((age, func.floor(Claim.value_max / 10) * 10 + 9), else_=Claim.value_max),
+        case((protected, year_low), else_=period_lower),
+        case((protected, year_high), else_=period_upper),
+    )
+
+
 def claim_conditions(query: ClaimQuery, principal: Principal) -> list[ColumnElement[bool] | None]:
-    value_low: ColumnElement[Any] = Claim.value_min.expression
-    value_high: ColumnElement[Any] = Claim.value_max.expression
-    period_low, period_high = period_lower, period_upper
-    if not principal.sees_in_full(ProtectionLevel.restricted):
-        # Filter coarsened claims on what this client is shown of them, never on more.
-        protected = protected_claims()
-        age = and_(protected, Claim.metric == Metric.age_years)
-        value_low = case((age, func.floor(Claim.value_min / 10) * 10), else_=Claim.value_min)
-        value_high = case((age, func.floor(Claim.value_max / 10) * 10 + 9), else_=Claim.value_max)
-        year_low, year_high = widened_to_years(period_lower, period_upper)
-        period_low = case((protected, year_low), else_=period_lower)
-        period_high = case((protected, year_high), else_=period_upper)
+    # Filter coarsened claims on what this client is shown of them, never on more.
+    bounds = _shown_bounds(not principal.sees_in_full(ProtectionLevel.restricted))
+    # Only ages are coarsened: among claims of other metrics a value filter compares the
+    # stored bounds, which an index serves.
+    ages_excluded = bool(query.metric) and Metric.age_years not in query.metric
+    plain = _shown_bounds(False)
+    value_low = plain.value_low if ages_excluded else bounds.value_low
+    value_high = plain.value_high if ages_excluded else bounds.value_high
+    period_low, period_high = bounds.period_low, bounds.period_high
     conditions = [
-        visible_claims(principal),
         any_of(Claim.fact, query.fact),
         any_of(Claim.metric, query.metric),
         any_of(Claim.unit, query.unit),
@@ -138,6 +190,7 @@ async def get_claim(
     return await RECORDS.get(session, claim_id, visible_claims(principal), fresh=fresh)
 
 
+@cache
 def protected_claims() -> ColumnElement[bool]:
     """Claims served above public: their own level, or that of a testimony they rest on."""
     protected_testimonies = select(Testimony.id).where(
@@ -147,26 +200,6 @@ def protected_claims() -> ColumnElement[bool]:
         Claim.protection_level != ProtectionLevel.public,
         Claim.about_testimony_id.in_(protected_testimonies),
         Claim.claimant_testimony_id.in_(protected_testimonies),
-    )
-
-
-def visible_claims(principal: Principal) -> ColumnElement[bool] | None:
-    """Claims this client may learn exist: a claim is as protected as the strictest of its
-    own level and the levels of the testimonies it is about or made by."""
-    hidden = principal.hidden_levels
-    if not hidden:
-        return None
-    hidden_testimonies = select(Testimony.id).where(Testimony.protection_level.in_(hidden))
-    return and_(
-        Claim.protection_level.not_in(hidden),
-        or_(
-            Claim.about_testimony_id.is_(None),
-            Claim.about_testimony_id.not_in(hidden_testimonies),
-        ),
-        or_(
-            Claim.claimant_testimony_id.is_(None),
-            Claim.claimant_testimony_id.not_in(hidden_testimonies),
-        ),
     )
 
 

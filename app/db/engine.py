@@ -11,14 +11,14 @@ import anyio
 from fastapi import Depends, Request
 from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import ConnectionPoolEntry, NullPool, PoolProxiedConnection
 
 from app.db.embedded import embedded_server_url
 from app.db.replica import READ_METHODS, Replica, current_position
@@ -76,7 +76,8 @@ def make_engine(
     """An engine for `url`. The API passes its deadlines (the command line runs unbounded):
     `statement_timeout` is PostgreSQL's own, per statement, and the driver gives up a little
     after it; `connect_timeout` bounds a new connection, `pool_timeout` the wait for a pooled
-    one. A pooled connection is checked before it is handed out (a restart breaks them all).
+    one. A pooled connection the server closed is replaced before it is handed out (a
+    restart closes them all).
     `pgbouncer`: `url` is a PgBouncer in transaction mode (see DATABASE_PGBOUNCER)."""
     connect_args: dict[str, Any] = dict(_PGBOUNCER_ARGS) if pgbouncer else {}
     if not pgbouncer:
@@ -95,15 +96,22 @@ def make_engine(
         engine = create_async_engine(url, poolclass=NullPool, connect_args=connect_args)
     else:
         engine = create_async_engine(
-            url,
-            pool_size=pool_size,
-            pool_pre_ping=True,
-            pool_timeout=pool_timeout,
-            connect_args=connect_args,
+            url, pool_size=pool_size, pool_timeout=pool_timeout, connect_args=connect_args
         )
+        event.listen(engine.sync_engine, "checkout", _refuse_closed_connection)
     if pgbouncer and statement_timeout is not None:
         _time_out_per_transaction(engine, statement_timeout)
     return engine
+
+
+def _refuse_closed_connection(
+    dbapi_connection: Any, _record: ConnectionPoolEntry, _proxy: PoolProxiedConnection
+) -> None:
+    """A pooled connection the server closed (a restart, a terminated backend) is replaced
+    before it is handed out. The driver learns of the close as it happens, so checking costs
+    no round trip, unlike a ping per checkout."""
+    if dbapi_connection.driver_connection.is_closed():
+        raise DisconnectionError("the server closed this pooled connection")
 
 
 def _time_out_per_transaction(engine: AsyncEngine, statement_timeout: float) -> None:
@@ -146,6 +154,19 @@ async def ensure_database(url: URL) -> bool:
         await admin.dispose()
 
 
+def read_sessions(
+    engine: AsyncEngine, *, pgbouncer: bool
+) -> async_sessionmaker[AsyncSession] | None:
+    """Sessions for reads, each statement its own transaction (AUTOCOMMIT): a read sends no
+    BEGIN and no COMMIT, two round trips fewer, and sees what a READ COMMITTED transaction
+    would (a snapshot per statement). None behind PgBouncer, whose statement deadline is set
+    per transaction."""
+    if pgbouncer:
+        return None
+    autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+    return async_sessionmaker(autocommit, expire_on_commit=False)
+
+
 BeforeCommit = Callable[[AsyncSession], Awaitable[None]]
 
 
@@ -165,11 +186,37 @@ def whatever_happens(request: Request, hook: BeforeCommit) -> None:
 async def run_before_commit(request: Request, session: AsyncSession) -> None:
     """The request's own hooks, then those the app runs before every commit (keeping
     derived data such as search documents in step)."""
+    await _run_request_hooks(request, session)
+    await _run_app_hooks(request, session)
+
+
+async def _run_request_hooks(request: Request, session: AsyncSession) -> None:
     for hook in getattr(request.state, "before_commit", []):
         await hook(session)
     await run_whatever_happens(request, session)
+
+
+async def _run_app_hooks(request: Request, session: AsyncSession) -> None:
     for hook in getattr(request.app.state, "before_every_commit", ()):
         await hook(session)
+
+
+async def _record_what_a_read_did(
+    request: Request, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """The read's own hooks (the audit of what it disclosed), in a transaction on the primary
+    that begins only when one of them writes; the app's hooks run before that commit, as
+    before every commit. Most reads record nothing, and open nothing."""
+    if not (
+        getattr(request.state, "before_commit", None)
+        or getattr(request.state, "whatever_happens", None)
+    ):
+        return
+    async with sessionmaker() as session:
+        await _run_request_hooks(request, session)
+        if session.in_transaction():
+            await _run_app_hooks(request, session)
+            await session.commit()
 
 
 async def run_whatever_happens(request: Request, session: AsyncSession) -> None:
@@ -193,16 +240,19 @@ async def _keep_after_rollback(request: Request, session: AsyncSession) -> None:
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One session per request: committed when the handler succeeds, rolled back otherwise.
 
-    With a replica (DATABASE_REPLICA_URL), a read it may serve runs on it, and what the read
-    records (the audit of a disclosure) is written on the primary afterwards. Everything else
-    runs on the primary, and a committed write leaves its position for the client's reads."""
+    A read runs on a session of its own, outside a transaction (see `read_sessions`), on the
+    replica when DATABASE_REPLICA_URL names one that may serve it; what the read records (the
+    audit of a disclosure) is written on the primary afterwards, in one transaction, opened
+    only when there is something to write. Everything else runs in one transaction on the
+    primary, and a committed write leaves its position for the client's reads."""
     sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
     replica: Replica | None = request.app.state.replica
-    reading = (
-        await replica.session_for(request)
-        if replica is not None and request.method in READ_METHODS
-        else None
-    )
+    reading = None
+    if request.method in READ_METHODS:
+        if replica is not None:
+            reading = await replica.session_for(request)
+        if reading is None and request.app.state.read_sessionmaker is not None:
+            reading = request.app.state.read_sessionmaker()
     if reading is not None:
         async with reading:
             try:
@@ -212,9 +262,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
                 async with sessionmaker() as session:
                     await _keep_after_rollback(request, session)
                 raise
-        async with sessionmaker() as session:
-            await run_before_commit(request, session)
-            await session.commit()
+        await _record_what_a_read_did(request, sessionmaker)
         return
     async with sessionmaker() as session:
         try:

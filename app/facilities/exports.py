@@ -106,7 +106,7 @@ GEOJSON = ExportFormat(
 FACILITY_FORMATS: dict[str, ExportFormat] = EXPORT_FORMATS | {"geojson": GEOJSON}
 
 
-def facility_list_format(
+async def facility_list_format(
     request: Request,
     response: Response,
     format: Annotated[FacilityListFormat | None, FORMAT_PARAMETER] = None,

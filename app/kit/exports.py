@@ -302,7 +302,7 @@ def choose_format(
     return negotiate(request.headers.get("accept"), formats)
 
 
-def list_format(
+async def list_format(
     request: Request,
     response: Response,
     format: Annotated[ListFormat | None, FORMAT_PARAMETER] = None,
@@ -495,7 +495,7 @@ class Exporter:
             writer.discard()
 
 
-def get_exporter(
+async def get_exporter(
     request: Request,
     session: SessionDep,
     cursors: CursorsDep,

@@ -49,6 +49,9 @@ class Records(Generic[R]):
     # Served from stored views, with counts kept (the record kinds), or as rows (the audit
     # trail).
     stored: bool = True
+    # The records a client may learn exist (None: every record). A page of stored views
+    # needs no such condition: a record hidden from a tier has no view of it to join.
+    visible: Callable[[Principal], ColumnElement[bool] | None] | None = None
 
     @property
     def counted(self) -> dict[str, Counted]:
@@ -130,7 +133,8 @@ class Records(Generic[R]):
         Cursors are bound to the client's disclosure tier as well as to sort and filters.
         """
         matched = await self.matched(session, query, principal)
-        where = self.where(conditions(query, principal), query, principal, matched)
+        filters = conditions(query, principal)
+        where = self.where(filters, query, principal, matched, joins_views=self.stored)
         statement = self.select_views(principal.tier) if self.stored else self.select()
         window = await fetch_page(
             session,
@@ -144,7 +148,8 @@ class Records(Generic[R]):
             cursors=cursors,
         )
         if query.count:
-            window.total = await self.total(session, where, query, principal)
+            over_records = self.where(filters, query, principal, matched)
+            window.total = await self.total(session, over_records, query, principal)
         asked: list[str] = list(getattr(query, "facet", []))
         if asked:
             window.facets = {
@@ -227,10 +232,17 @@ class Records(Generic[R]):
         query: ListQuery,
         principal: Principal,
         matched: list[str] | None = None,
+        *,
+        joins_views: bool = False,
     ) -> list[ColumnElement[bool]]:
         """The conditions of a list; `matched`: the ids its `q` matches, when they were
-        looked up (see `matched`)."""
+        looked up (see `matched`); `joins_views`: the statement joins the client's stored
+        views, which keep out what it may not learn exists."""
         where = [c for c in conditions if c is not None]
+        if self.visible is not None and not joins_views:
+            visible = self.visible(principal)
+            if visible is not None:
+                where.append(visible)
         if issubclass(self.model, EvidenceRecord) and not query.include_retracted:
             where.append(self.model.status != RecordStatus.retracted)
         if query.updated_since is not None:

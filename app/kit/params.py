@@ -134,7 +134,7 @@ def _header_names(dependant: Any) -> set[str]:
 _allowed_by_route: dict[int, tuple[frozenset[str], frozenset[str]]] = {}
 
 
-def reject_unknown_query_params(request: Request) -> None:
+async def reject_unknown_query_params(request: Request) -> None:
     """A parameter the endpoint does not know is a 400 that names it, never silently ignored;
     a query parameter or header of the endpoint holding text the database cannot store (NUL,
     a lone surrogate) is a 422 that names it, never an error from the database."""

@@ -100,7 +100,7 @@ SOURCE_FORMATS: dict[str, ExportFormat] = EXPORT_FORMATS | {
 }
 
 
-def source_list_format(
+async def source_list_format(
     request: Request,
     response: Response,
     format: Annotated[SourceListFormat | None, FORMAT_PARAMETER] = None,

@@ -35,6 +35,13 @@ SORT_KEYS = {
 }
 
 
+def visible_sources(principal: Principal) -> ColumnElement[bool] | None:
+    """Sources this client may learn exist."""
+    if not principal.hidden_levels:
+        return None
+    return Source.protection_level.not_in(principal.hidden_levels)
+
+
 RECORDS = Records(
     Source,
     "source",
@@ -52,6 +59,7 @@ RECORDS = Records(
             func.cast(func.extract("year", Source.published_on), Integer), label=str
         ),
     },
+    visible=visible_sources,
 )
 
 
@@ -59,13 +67,6 @@ async def list_sources(
     session: AsyncSession, query: SourceQuery, cursors: Cursors, principal: Principal
 ) -> Window[Any]:
     return await RECORDS.page(session, source_conditions, query, query.sort, cursors, principal)
-
-
-def visible_sources(principal: Principal) -> ColumnElement[bool] | None:
-    """Sources this client may learn exist."""
-    if not principal.hidden_levels:
-        return None
-    return Source.protection_level.not_in(principal.hidden_levels)
 
 
 def shown_sources(ids: Iterable[str], principal: Principal) -> Select[str]:
@@ -78,7 +79,6 @@ def shown_sources(ids: Iterable[str], principal: Principal) -> Select[str]:
 
 def source_conditions(query: SourceQuery, principal: Principal) -> list[ColumnElement[bool] | None]:
     conditions = [
-        visible_sources(principal),
         any_of(Source.publisher_id, query.publisher),
         any_of(Source.source_type, query.source_type),
         any_of(Source.language, query.language),

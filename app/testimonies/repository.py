@@ -39,6 +39,13 @@ SORT_KEYS = {
 }
 
 
+def visible_testimonies(principal: Principal) -> ColumnElement[bool] | None:
+    """Testimonies this client may learn exist."""
+    if not principal.hidden_levels:
+        return None
+    return Testimony.protection_level.not_in(principal.hidden_levels)
+
+
 RECORDS = Records(
     Testimony,
     "testimony",
@@ -59,6 +66,7 @@ RECORDS = Records(
             label=lambda decade: f"{decade}s",
         ),
     },
+    visible=visible_testimonies,
 )
 
 
@@ -79,7 +87,6 @@ def testimony_conditions(
         period_low = case((protected, year_low), else_=period_lower)
         period_high = case((protected, year_high), else_=period_upper)
     conditions = [
-        visible_testimonies(principal),
         any_of(Testimony.province, query.province),
         any_of(Testimony.witness_role, query.witness_role),
         *overlap_conditions(period_low, period_high, query.period_from, query.period_to),
@@ -123,13 +130,6 @@ async def get_testimony(
     session: AsyncSession, testimony_id: str, principal: Principal, *, fresh: bool = False
 ) -> Testimony:
     return await RECORDS.get(session, testimony_id, visible_testimonies(principal), fresh=fresh)
-
-
-def visible_testimonies(principal: Principal) -> ColumnElement[bool] | None:
-    """Testimonies this client may learn exist."""
-    if not principal.hidden_levels:
-        return None
-    return Testimony.protection_level.not_in(principal.hidden_levels)
 
 
 def testimony_level(row: Testimony) -> ProtectionLevel:
