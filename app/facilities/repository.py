@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -22,6 +22,7 @@ from app.organizations.models import Organization
 from app.sources.models import Source
 from app.sources.quotes import QuotedSource, quote_columns, quote_input, support
 from app.sources.repository import quoted_sources
+from app.views.serving import VIEW_COLUMNS, ViewColumn
 
 SORT_KEYS = {
     "name": SortKey(Facility.name, parse_text),
@@ -51,9 +52,16 @@ RECORDS = Records(
 
 
 async def list_facilities(
-    session: AsyncSession, query: FacilityQuery, cursors: Cursors, principal: Principal
+    session: AsyncSession,
+    query: FacilityQuery,
+    cursors: Cursors,
+    principal: Principal,
+    *,
+    columns: Sequence[ViewColumn] = VIEW_COLUMNS,
 ) -> Window[Any]:
-    return await RECORDS.page(session, facility_conditions, query, query.sort, cursors, principal)
+    return await RECORDS.page(
+        session, facility_conditions, query, query.sort, cursors, principal, columns
+    )
 
 
 def facility_conditions(

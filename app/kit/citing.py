@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from fastapi import Request
+from sqlalchemy import ColumnElement, Text, literal
 
 from app.kit.schemas import CiteAs
 
@@ -33,6 +34,30 @@ class Citer:
         return (
             f"{description} {DATABASE_NAME}, record {plural}/{record_id}. {link} "
             f"(accessed {self.accessed.isoformat()})."
+        )
+
+    # The same permalink and text as SQL, for queries that put whole lines together (exports).
+
+    def permalink_sql(
+        self, plural: ColumnElement[str], record_id: ColumnElement[str]
+    ) -> ColumnElement[str]:
+        return literal(f"{self.base_url}/v1/", Text) + plural + "/" + record_id
+
+    def text_sql(
+        self,
+        plural: ColumnElement[str],
+        record_id: ColumnElement[str],
+        description: ColumnElement[str],
+    ) -> ColumnElement[str]:
+        return (
+            description
+            + f" {DATABASE_NAME}, record "
+            + plural
+            + "/"
+            + record_id
+            + ". "
+            + self.permalink_sql(plural, record_id)
+            + f" (accessed {self.accessed.isoformat()})."
         )
 
     def cite(self, plural: str, record_id: str, description: str) -> CiteAs:

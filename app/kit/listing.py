@@ -23,7 +23,7 @@ from app.kit.schemas import SINGULAR, RecordStatus, is_slug
 from app.search.query import SearchTerms, matching_ids
 from app.views import counts
 from app.views.models import RecordView
-from app.views.serving import VIEW_COLUMNS, of_tier
+from app.views.serving import VIEW_COLUMNS, ViewColumn, of_tier
 
 R = TypeVar("R", bound=PublicRecord)
 # A list's `q` matching at most this many records is applied as their ids; more are matched
@@ -61,10 +61,10 @@ class Records(Generic[R]):
     def select(self) -> Select[R]:
         return select(self.model).options(*self.loads)
 
-    def select_views(self, tier: str) -> Select[Any]:
-        """The stored views of the records, as `tier` is shown them."""
+    def select_views(self, tier: str, columns: Sequence[ViewColumn] = VIEW_COLUMNS) -> Select[Any]:
+        """The stored views of the records, as `tier` is shown them (`columns` of them)."""
         return (
-            select(*VIEW_COLUMNS)
+            select(*columns)
             .select_from(self.model)
             .join(RecordView, of_tier(self.model.id, PLURAL[self.kind], tier))
         )
@@ -123,15 +123,17 @@ class Records(Generic[R]):
         sort: str,
         cursors: Cursors,
         principal: Principal,
+        columns: Sequence[ViewColumn] = VIEW_COLUMNS,
     ) -> Window[Any]:
         """One page of the records meeting every condition `conditions(query, principal)`
-        gives (None stands for no condition), with the facets the query asks for.
+        gives (None stands for no condition), with the facets the query asks for; of stored
+        records, `columns` of their views (an export asks for its lines).
 
         Cursors are bound to the client's disclosure tier as well as to sort and filters.
         """
         matched = await self.matched(session, query, principal)
         where = self.where(conditions(query, principal), query, principal, matched)
-        statement = self.select_views(principal.tier) if self.stored else self.select()
+        statement = self.select_views(principal.tier, columns) if self.stored else self.select()
         window = await fetch_page(
             session,
             statement.where(*where),

@@ -19,11 +19,12 @@ from __future__ import annotations
 import json
 import re
 import types
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
+from functools import cache
 from typing import Any, Literal, Union, get_args, get_origin
 
 from annotated_types import MaxLen
@@ -171,6 +172,12 @@ def table_columns(
     return columns
 
 
+@cache
+def columns_of(model: type[BaseModel]) -> tuple[Column, ...]:
+    """`table_columns(model)`, worked out once per model."""
+    return tuple(table_columns(model))
+
+
 def table_schema(model: type[BaseModel]) -> dict[str, Any]:
     """The Table Schema of the flat table of `model`'s records, keyed by their `id`."""
     return {
@@ -181,13 +188,13 @@ def table_schema(model: type[BaseModel]) -> dict[str, Any]:
 
 
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def runs_as_formula(text: str) -> bool:
     """Whether a spreadsheet would take this text for a formula (numbers such as -5 or +1.5
     are numbers, not formulas)."""
-    return text.startswith(_FORMULA_STARTS) and not _NUMBER.fullmatch(text)
+    return text.startswith(FORMULA_STARTS) and not _NUMBER.fullmatch(text)
 
 
 def neutralise_formula(text: str) -> str:
@@ -199,3 +206,47 @@ def neutralise_formula(text: str) -> str:
 def csv_cell(value: Cell) -> str:
     """A cell as CSV text: null empty, booleans `true`/`false`, formulas neutralised."""
     return neutralise_formula(_text(value))
+
+
+# RFC 4180 as Python's csv writer writes it (minimal quoting, CRLF line ends).
+LINE_END = "\r\n"
+_QUOTED = re.compile(r'[,"\r\n]')
+
+
+def csv_field(text: str) -> str:
+    """One field of a CSV line: quoted, its quotes doubled, when it holds a comma, a quote
+    or a line break."""
+    if _QUOTED.search(text) is None:
+        return text
+    return '"' + text.replace('"', '""') + '"'
+
+
+def csv_line(fields: Iterable[str]) -> str:
+    return ",".join(map(csv_field, fields)) + LINE_END
+
+
+def csv_header(model: type[BaseModel]) -> str:
+    """The header line of a CSV file of `model`'s records."""
+    return csv_line(column.header for column in columns_of(model))
+
+
+def csv_segments(
+    model: type[BaseModel], record: dict[str, Any], served: Collection[str]
+) -> list[str]:
+    """A record's CSV line without the cells of its `served` fields (top-level fields whose
+    values are only known when the line is served): for n such cells, the n + 1 pieces of
+    text around them, so that the line is piece 0, served cell 1, piece 1, ... served cell
+    n, piece n (which ends the line). Commas are in the pieces."""
+    pieces: list[str] = []
+    piece: list[str] = []
+    for position, column in enumerate(columns_of(model)):
+        if position:
+            piece.append(",")
+        if column.steps[0][0] in served:
+            pieces.append("".join(piece))
+            piece = []
+        else:
+            piece.append(csv_field(csv_cell(column.value(record))))
+    piece.append(LINE_END)
+    pieces.append("".join(piece))
+    return pieces

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement
@@ -13,6 +14,7 @@ from app.kit.listing import Records, any_of
 from app.kit.pagination import Cursors, SortKey, Window, parse_datetime, parse_text
 from app.organizations.models import Organization
 from app.organizations.schemas import OrganizationCreate, OrganizationQuery
+from app.views.serving import VIEW_COLUMNS, ViewColumn
 
 SORT_KEYS = {
     "name": SortKey(Organization.name, parse_text),
@@ -30,10 +32,15 @@ RECORDS = Records(
 
 
 async def list_organizations(
-    session: AsyncSession, query: OrganizationQuery, cursors: Cursors, principal: Principal
+    session: AsyncSession,
+    query: OrganizationQuery,
+    cursors: Cursors,
+    principal: Principal,
+    *,
+    columns: Sequence[ViewColumn] = VIEW_COLUMNS,
 ) -> Window[Any]:
     return await RECORDS.page(
-        session, organization_conditions, query, query.sort, cursors, principal
+        session, organization_conditions, query, query.sort, cursors, principal, columns
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, Integer, Select, func, inspect, select
@@ -26,6 +26,7 @@ from app.sources.quotes import QuotedSource, QuoteMismatchError, locator_of, ver
 from app.sources.schemas import SourceCreate, SourceQuery
 from app.sources.spans import Span, spans_of
 from app.testimonies.models import TestimonyExcerpt
+from app.views.serving import VIEW_COLUMNS, ViewColumn
 
 SORT_KEYS = {
     "published_on": SortKey(published_ascending, parse_date, descending=published_descending),
@@ -56,9 +57,16 @@ RECORDS = Records(
 
 
 async def list_sources(
-    session: AsyncSession, query: SourceQuery, cursors: Cursors, principal: Principal
+    session: AsyncSession,
+    query: SourceQuery,
+    cursors: Cursors,
+    principal: Principal,
+    *,
+    columns: Sequence[ViewColumn] = VIEW_COLUMNS,
 ) -> Window[Any]:
-    return await RECORDS.page(session, source_conditions, query, query.sort, cursors, principal)
+    return await RECORDS.page(
+        session, source_conditions, query, query.sort, cursors, principal, columns
+    )
 
 
 def visible_sources(principal: Principal) -> ColumnElement[bool] | None:

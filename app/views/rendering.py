@@ -8,6 +8,7 @@ same presented records.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -20,6 +21,7 @@ from app.auth.dependencies import Viewer
 from app.auth.scopes import Principal, Scope
 from app.kit.citing import Citer
 from app.kit.protection import Disclosure
+from app.kit.tables import csv_segments
 
 # One principal per tier.
 TIERS: dict[str, Principal] = {
@@ -96,9 +98,10 @@ def view_row(
     counted: str,
 ) -> dict[str, Any]:
     """The stored form of one rendered view: the body without its closing brace, `cite_as`
-    or the live figures, which are appended when it is served; and the groups it counts in
-    (see `app.views.counts`)."""
-    body = rendered.record.model_dump_json(by_alias=True, exclude={CITE_AS, *live})
+    or the live figures, which are appended when it is served; its CSV line around those
+    same cells (see `csv_segments`); and the groups it counts in (see `app.views.counts`)."""
+    served = {CITE_AS, *live}
+    body = rendered.record.model_dump_json(by_alias=True, exclude=served)
     return {
         "kind": kind,
         "record_id": record_id,
@@ -108,6 +111,7 @@ def view_row(
         "cite": rendered.description,
         "live": {name: _json_value(getattr(rendered.record, name)) for name in live},
         "disclosed": rendered.disclosed,
+        "csv": csv_segments(type(rendered.record), json.loads(body), served),
         "counted": counted,
     }
 

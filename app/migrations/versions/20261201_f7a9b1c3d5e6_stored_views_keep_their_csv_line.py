@@ -1,0 +1,28 @@
+"""Stored views keep their line of a CSV export, around the cells a request supplies
+
+Views rendered before have none (NULL): `testimony db upgrade` renders their records again
+after migrating.
+
+Revision ID: f7a9b1c3d5e6
+Revises: e5f7a9b1c3d4
+Create Date: 2026-12-01 17:00:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
+
+revision: str = "f7a9b1c3d5e6"
+down_revision: str | None = "e5f7a9b1c3d4"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.add_column("record_views", sa.Column("csv", postgresql.ARRAY(sa.Text()), nullable=True))
+
+
+def downgrade() -> None:
+    op.drop_column("record_views", "csv")
