@@ -43,7 +43,7 @@ import anyio
 from fastapi import Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.audit.repository import record_disclosure
@@ -334,12 +334,15 @@ class DatabaseSessions:
         session = (self.reads or self.sessionmaker)()
         try:
             # Set before the first statement: the transaction takes its snapshot then.
-            await session.connection(
+            connection = await session.connection(
                 execution_options={
                     "isolation_level": "REPEATABLE READ",
                     "postgresql_readonly": True,
                 }
             )
+            # A batch reads a few thousand rows in index order: starting parallel workers
+            # for each costs more than they save.
+            await connection.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
             yield session
         finally:
             # Also when the client went away and the body's task is being cancelled: the

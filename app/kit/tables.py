@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 import types
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -230,23 +230,24 @@ def csv_header(model: type[BaseModel]) -> str:
     return csv_line(column.header for column in columns_of(model))
 
 
-def csv_segments(
-    model: type[BaseModel], record: dict[str, Any], served: Collection[str]
-) -> list[str]:
-    """A record's CSV line without the cells of its `served` fields (top-level fields whose
-    values are only known when the line is served): for n such cells, the n + 1 pieces of
-    text around them, so that the line is piece 0, served cell 1, piece 1, ... served cell
-    n, piece n (which ends the line). Commas are in the pieces."""
-    pieces: list[str] = []
-    piece: list[str] = []
-    for position, column in enumerate(columns_of(model)):
-        if position:
-            piece.append(",")
-        if column.steps[0][0] in served:
-            pieces.append("".join(piece))
-            piece = []
-        else:
-            piece.append(csv_field(csv_cell(column.value(record))))
-    piece.append(LINE_END)
-    pieces.append("".join(piece))
-    return pieces
+def mark(name: str) -> str:
+    """A stand-in for a value known only when a line is served, in a line written ahead of
+    it. PostgreSQL text never holds NUL, so no record's own text can look like one."""
+    return f"\x00{name}\x00"
+
+
+_MARK = re.compile("\x00([^\x00]+)\x00")
+
+
+def split_at_marks(text: str) -> tuple[list[str], list[str]]:
+    """The n + 1 pieces of `text` around the marks it holds (see `mark`), and the names of
+    the n marks in order."""
+    parts = _MARK.split(text)
+    return parts[0::2], parts[1::2]
+
+
+def marked_line(model: type[BaseModel], record: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """`record`'s CSV line cut at the marks its values hold (`split_at_marks`). A mark is
+    written as it is: a cell holding one is quoted, or not, as it would be holding text
+    without a comma, a quote or a line break in its place."""
+    return split_at_marks(csv_line(csv_cell(column.value(record)) for column in columns_of(model)))

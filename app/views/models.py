@@ -24,7 +24,9 @@ class RecordView(Base):
     before CSV lines were stored (`testimony db upgrade` renders it again). `counted` is what
     the view counts in `view_counts`, as JSON text: `{"retracted": bool, "groups": {facet:
     [[value, ...], ...]}}` (text: only the application reads it, whole); NULL for a view
-    rendered before counts were kept (`testimony db upgrade` renders it again).
+    rendered before counts were kept (`testimony db upgrade` renders it again). Rows are
+    stored whole, uncompressed, up to a page (`toast_tuple_target`, set by the migration that
+    added `csv`): reads of bodies do not decompress them.
     """
 
     __tablename__ = "record_views"

@@ -19,9 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.dependencies import Viewer
 from app.auth.scopes import Principal, Scope
-from app.kit.citing import Citer
+from app.kit.citing import CITE_AS, Citer
 from app.kit.protection import Disclosure
-from app.kit.tables import csv_segments
+from app.views.lines import stored_csv
 
 # One principal per tier.
 TIERS: dict[str, Principal] = {
@@ -29,8 +29,6 @@ TIERS: dict[str, Principal] = {
     "restricted": Principal(None, frozenset({Scope.read_restricted}), ""),
     "confidential": Principal(None, frozenset({Scope.read_confidential}), ""),
 }
-# Parts of a view that each request supplies (see `spliced`).
-CITE_AS = "cite_as"
 
 Presenter = Callable[[AsyncSession, Sequence[Any], Citer, Viewer], Awaitable[Sequence[BaseModel]]]
 
@@ -98,10 +96,10 @@ def view_row(
     counted: str,
 ) -> dict[str, Any]:
     """The stored form of one rendered view: the body without its closing brace, `cite_as`
-    or the live figures, which are appended when it is served; its CSV line around those
-    same cells (see `csv_segments`); and the groups it counts in (see `app.views.counts`)."""
-    served = {CITE_AS, *live}
-    body = rendered.record.model_dump_json(by_alias=True, exclude=served)
+    or the live figures, which are appended when it is served; its CSV line around what
+    the request supplies (see `stored_csv`); and the groups it counts in (see
+    `app.views.counts`)."""
+    body = rendered.record.model_dump_json(by_alias=True, exclude={CITE_AS, *live})
     return {
         "kind": kind,
         "record_id": record_id,
@@ -111,7 +109,9 @@ def view_row(
         "cite": rendered.description,
         "live": {name: _json_value(getattr(rendered.record, name)) for name in live},
         "disclosed": rendered.disclosed,
-        "csv": csv_segments(type(rendered.record), json.loads(body), served),
+        "csv": stored_csv(
+            type(rendered.record), json.loads(body), kind, record_id, rendered.description, live
+        ),
         "counted": counted,
     }
 
