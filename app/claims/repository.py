@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, func, or_, select
@@ -39,7 +39,6 @@ from app.sources.models import Source
 from app.sources.quotes import SOURCE_RETRACTED, QuotedSource, locator_of, quote_columns, support
 from app.sources.repository import quoted_sources, shown_sources
 from app.testimonies.models import Testimony
-from app.views.serving import VIEW_COLUMNS, ViewColumn
 
 SORT_KEYS = {
     "id": SortKey(Claim.id, parse_text),
@@ -72,16 +71,9 @@ RECORDS = Records(
 
 
 async def list_claims(
-    session: AsyncSession,
-    query: ClaimQuery,
-    cursors: Cursors,
-    principal: Principal,
-    *,
-    columns: Sequence[ViewColumn] = VIEW_COLUMNS,
+    session: AsyncSession, query: ClaimQuery, cursors: Cursors, principal: Principal
 ) -> Window[Any]:
-    return await RECORDS.page(
-        session, claim_conditions, query, query.sort, cursors, principal, columns
-    )
+    return await RECORDS.page(session, claim_conditions, query, query.sort, cursors, principal)
 
 
 def claim_conditions(query: ClaimQuery, principal: Principal) -> list[ColumnElement[bool] | None]:

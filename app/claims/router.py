@@ -29,7 +29,14 @@ from app.views.serving import json_response, page_response, served
 router = APIRouter(prefix="/v1/claims", tags=["claims"])
 
 
-EXPORT = ListExport("claims", Claim, repository.list_claims, EXPORT_FORMATS, live=(LIVE_FIGURE,))
+EXPORT = ListExport(
+    "claims",
+    Claim,
+    repository.RECORDS,
+    repository.claim_conditions,
+    EXPORT_FORMATS,
+    live=(LIVE_FIGURE,),
+)
 
 
 @router.get(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -22,7 +22,6 @@ from app.organizations.models import Organization
 from app.sources.models import Source
 from app.sources.quotes import QuotedSource, quote_columns, quote_input, support
 from app.sources.repository import quoted_sources
-from app.views.serving import VIEW_COLUMNS, ViewColumn
 
 SORT_KEYS = {
     "name": SortKey(Facility.name, parse_text),
@@ -52,16 +51,9 @@ RECORDS = Records(
 
 
 async def list_facilities(
-    session: AsyncSession,
-    query: FacilityQuery,
-    cursors: Cursors,
-    principal: Principal,
-    *,
-    columns: Sequence[ViewColumn] = VIEW_COLUMNS,
+    session: AsyncSession, query: FacilityQuery, cursors: Cursors, principal: Principal
 ) -> Window[Any]:
-    return await RECORDS.page(
-        session, facility_conditions, query, query.sort, cursors, principal, columns
-    )
+    return await RECORDS.page(session, facility_conditions, query, query.sort, cursors, principal)
 
 
 def facility_conditions(

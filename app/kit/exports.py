@@ -21,12 +21,12 @@ hangs (the statements have deadlines, the snapshot's close is bounded).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import (
     AsyncGenerator,
     AsyncIterator,
-    Awaitable,
     Callable,
     Iterable,
     Mapping,
@@ -43,7 +43,7 @@ import anyio
 from fastapi import Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, text
+from sqlalchemy import ColumnElement, Row
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.audit.repository import record_disclosure
@@ -54,8 +54,9 @@ from app.db.replica import Replica
 from app.kit.citing import Citer
 from app.kit.deps import CiterDep, CursorsDep
 from app.kit.errors import database_unavailable
+from app.kit.listing import Conditions, Records
 from app.kit.metrics import ROWS_EXPORTED
-from app.kit.pagination import Cursors, Window
+from app.kit.pagination import Cursors
 from app.kit.params import ListQuery
 from app.kit.spreadsheets import MEDIA_TYPE as XLSX_MEDIA_TYPE
 from app.kit.spreadsheets import Sheet
@@ -72,7 +73,6 @@ JSON = "json"
 JSON_MEDIA_TYPE = "application/json"
 
 Q = TypeVar("Q", bound=ListQuery)
-Q_contra = TypeVar("Q_contra", bound=ListQuery, contravariant=True)
 R = TypeVar("R")
 M = TypeVar("M", bound=BaseModel)
 
@@ -334,15 +334,12 @@ class DatabaseSessions:
         session = (self.reads or self.sessionmaker)()
         try:
             # Set before the first statement: the transaction takes its snapshot then.
-            connection = await session.connection(
+            await session.connection(
                 execution_options={
                     "isolation_level": "REPEATABLE READ",
                     "postgresql_readonly": True,
                 }
             )
-            # A batch reads a few thousand rows in index order: starting parallel workers
-            # for each costs more than they save.
-            await connection.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
             yield session
         finally:
             # Also when the client went away and the body's task is being cancelled: the
@@ -370,30 +367,16 @@ StreamSessionsDep = Annotated[StreamSessions, Depends(get_stream_sessions)]
 # --- The export of one list ------------------------------------------------------------------
 
 
-class ListRecords(Protocol[Q_contra]):
-    """A list's query (a domain's `list_*`): one page of the stored views it matches, of
-    `columns` (`VIEW_COLUMNS` unless told)."""
-
-    def __call__(
-        self,
-        session: AsyncSession,
-        query: Q_contra,
-        cursors: Cursors,
-        principal: Principal,
-        *,
-        columns: Sequence[ViewColumn] = VIEW_COLUMNS,
-    ) -> Awaitable[Window[Any]]: ...
-
-
 @dataclass(frozen=True)
 class ListExport(Generic[Q, M]):
-    """How one list is exported: its records' name (the file name), output model and query,
-    the formats it offers besides CSV and NDJSON, and the live figures of its views (see
-    `app.views.models.RecordView`)."""
+    """How one list is exported: its records' name (the file name), output model, how its
+    records are read and filtered, the formats it offers besides CSV and NDJSON, and the
+    live figures of its views (see `app.views.models.RecordView`)."""
 
     name: str
     schema: type[M]
-    list_records: ListRecords[Q]
+    records: Records[Any]
+    conditions: Conditions[Q]
     formats: Mapping[str, ExportFormat] = field(default_factory=lambda: EXPORT_FORMATS)
     live: tuple[str, ...] = ()
 
@@ -411,6 +394,42 @@ def batch_query(query: Q, cursor: str | None, limit: int | None = None) -> Q:
     return query.model_copy(update=update)
 
 
+def sort_of(query: ListQuery) -> str:
+    """The sort a list's query asks for: each list's query declares its own `sort`."""
+    sort: str = query.sort  # type: ignore[attr-defined]
+    return sort
+
+
+async def export_rows(
+    export: ListExport[Q, M],
+    query: Q,
+    session: AsyncSession,
+    cursors: Cursors,
+    principal: Principal,
+    columns: Sequence[ViewColumn],
+) -> AsyncGenerator[Sequence[Row[Any]]]:
+    """`columns` of the view of every record the query matches from its cursor on, in
+    batches of `BATCH_SIZE` rows. One statement reads them all, through a cursor of the
+    snapshot's transaction: PostgreSQL plans the whole export at once, as it would a COPY
+    of it, rather than each batch anew."""
+    statement = await export.records.ordered(
+        session,
+        export.conditions,
+        batch_query(query, query.cursor),
+        sort_of(query),
+        cursors,
+        principal,
+        columns,
+    )
+    connection = await session.connection()
+    result = await connection.stream(statement.execution_options(yield_per=BATCH_SIZE))
+    try:
+        async for rows in result.partitions():
+            yield rows
+    finally:
+        await result.close()
+
+
 async def export_batches(
     export: ListExport[Q, M],
     query: Q,
@@ -421,13 +440,10 @@ async def export_batches(
 ) -> AsyncGenerator[list[StoredView[M]]]:
     """Every record the query matches from its cursor on, batch by batch, as `viewer` is
     served them; what a batch disclosed is in `viewer.disclosed` when it is yielded."""
-    batch = batch_query(query, query.cursor)
-    while True:
-        window = await export.list_records(session, batch, cursors, viewer.principal)
-        yield served(window.rows, export.schema, citer, viewer)
-        if window.next_cursor is None:
-            return
-        batch = batch_query(query, window.next_cursor)
+    batches = export_rows(export, query, session, cursors, viewer.principal, VIEW_COLUMNS)
+    async with aclosing(batches):
+        async for rows in batches:
+            yield served(rows, export.schema, citer, viewer)
 
 
 @dataclass(frozen=True)
@@ -452,18 +468,34 @@ async def export_lines(
     disclosed is in `viewer.disclosed` when it is yielded."""
     columns = [*(line.label(f"line_{n}") for n, line in enumerate(lines)), DISCLOSED]
     disclosed = itemgetter(len(lines))
-    batch = batch_query(query, query.cursor)
-    while True:
-        window = await export.list_records(
-            session, batch, cursors, viewer.principal, columns=columns
-        )
-        rows = window.rows
-        for shown in filter(None, map(disclosed, rows)):
-            viewer.note_disclosed(shown)
-        yield Lines(len(rows), ["".join(map(itemgetter(n), rows)) for n in range(len(lines))])
-        if window.next_cursor is None:
-            return
-        batch = batch_query(query, window.next_cursor)
+    batches = export_rows(export, query, session, cursors, viewer.principal, columns)
+    async with aclosing(batches):
+        async for rows in batches:
+            for shown in filter(None, map(disclosed, rows)):
+                viewer.note_disclosed(shown)
+            texts = ["".join(map(itemgetter(n), rows)) for n in range(len(lines))]
+            yield Lines(len(rows), texts)
+
+
+async def read_ahead(items: AsyncIterator[R]) -> AsyncIterator[R]:
+    """`items`, each read while the one before is in use: the next batch is read from the
+    database while the last one is still on its way to the client. Stopped early, the read
+    under way is cancelled and waited for (bounded, like a rollback)."""
+    pending = asyncio.ensure_future(anext(items))
+    try:
+        while True:
+            try:
+                item = await pending
+            except StopAsyncIteration:
+                return
+            pending = asyncio.ensure_future(anext(items))
+            yield item
+    finally:
+        pending.cancel()
+        with anyio.move_on_after(ROLLBACK_SECONDS, shield=True):
+            await asyncio.wait([pending])
+        if pending.done() and not pending.cancelled():
+            pending.exception()  # nobody waits for it any more
 
 
 class ExportCutError(Exception):
@@ -490,7 +522,9 @@ class Exporter:
         # Check everything before the body starts (a bad cursor is a 400, not a broken
         # stream): the first row, read in the request's own transaction.
         first = batch_query(query, query.cursor, limit=1)
-        await export.list_records(self.session, first, self.cursors, self.principal)
+        await export.records.page(
+            self.session, export.conditions, first, sort_of(first), self.cursors, self.principal
+        )
         today = datetime.now(UTC).date().isoformat()
         filename = f"{export.name}-{today}.{spec.extension}"
         return StreamingResponse(
@@ -508,21 +542,13 @@ class Exporter:
         # The status and headers leave now, before the first query: compression waits for a
         # body to send them, and a failure before the first batch would leave no answer at all.
         yield b""
-        viewer = Viewer(self.principal)
         sent = 0
         try:
             async with (
                 self.sessions.snapshot() as session,
-                aclosing(self._chunks(export, query, spec, session, viewer)) as chunks,
+                aclosing(self._audited(export, query, spec, session)) as chunks,
             ):
-                async for records, chunk in chunks:
-                    if viewer.disclosed:
-                        # Recorded and committed before the records leave.
-                        async with self.sessions.audit() as audit:
-                            await record_disclosure(
-                                audit, self.request, self.principal, viewer.disclosed
-                            )
-                        viewer.disclosed.clear()
+                async for records, chunk in read_ahead(chunks):
                     sent += records
                     ROWS_EXPORTED.labels(export=export.name).inc(records)
                     if chunk:
@@ -535,6 +561,22 @@ class Exporter:
             message = f"the export of {export.name} was cut after {sent} records"
             logger.warning("%s: the database became unavailable", message)
             raise ExportCutError(message) from error
+
+    async def _audited(
+        self, export: ListExport[Q, M], query: Q, spec: ExportFormat, session: AsyncSession
+    ) -> Chunks:
+        """The export's chunks, what each one discloses recorded and committed before it is
+        handed on."""
+        viewer = Viewer(self.principal)
+        async with aclosing(self._chunks(export, query, spec, session, viewer)) as chunks:
+            async for records, chunk in chunks:
+                if viewer.disclosed:
+                    async with self.sessions.audit() as audit:
+                        await record_disclosure(
+                            audit, self.request, self.principal, viewer.disclosed
+                        )
+                    viewer.disclosed.clear()
+                yield records, chunk
 
     def _chunks(
         self,
@@ -557,13 +599,12 @@ class Exporter:
         session: AsyncSession,
         viewer: Viewer,
     ) -> Chunks:
-        head = lines.head(export.schema)
+        yield 0, lines.head(export.schema).encode()
         line = lines.line(self.citer, export.schema, export.live)
         batches = export_lines(export, query, session, self.cursors, [line], viewer)
         async with aclosing(batches):
             async for batch in batches:
-                yield batch.count, (head + batch.texts[0]).encode()
-                head = ""
+                yield batch.count, batch.texts[0].encode()
 
     async def _written(
         self,
@@ -574,15 +615,14 @@ class Exporter:
         viewer: Viewer,
     ) -> Chunks:
         try:
-            head = writer.start()
+            yield 0, writer.start().encode()
             batches = export_batches(export, query, session, self.cursors, self.citer, viewer)
             async with aclosing(batches):
                 async for records in batches:
                     # In a worker thread: a batch of spreadsheet rows is a CPU-bound
                     # tenth of a second or more, which the event loop's other requests
                     # should not wait for.
-                    text = head + await anyio.to_thread.run_sync(writer.write, records)
-                    head = ""
+                    text = await anyio.to_thread.run_sync(writer.write, records)
                     yield len(records), text.encode()
             for part in await anyio.to_thread.run_sync(writer.finish):
                 yield 0, part

@@ -17,7 +17,7 @@ from app.auth.scopes import Principal
 from app.db.base import EvidenceRecord, PublicRecord
 from app.kit.errors import not_found
 from app.kit.facets import Counted, Facet, FacetGroup
-from app.kit.pagination import Cursors, SortKey, Window, fetch_page
+from app.kit.pagination import Cursors, SortKey, Window, fetch_page, in_order
 from app.kit.params import ListQuery
 from app.kit.schemas import SINGULAR, RecordStatus, is_slug
 from app.search.query import SearchTerms, matching_ids
@@ -123,27 +123,21 @@ class Records(Generic[R]):
         sort: str,
         cursors: Cursors,
         principal: Principal,
-        columns: Sequence[ViewColumn] = VIEW_COLUMNS,
     ) -> Window[Any]:
         """One page of the records meeting every condition `conditions(query, principal)`
-        gives (None stands for no condition), with the facets the query asks for; of stored
-        records, `columns` of their views (an export asks for its lines).
+        gives (None stands for no condition), with the facets the query asks for.
 
         Cursors are bound to the client's disclosure tier as well as to sort and filters.
         """
         matched = await self.matched(session, query, principal)
         where = self.where(conditions(query, principal), query, principal, matched)
-        statement = self.select_views(principal.tier, columns) if self.stored else self.select()
+        statement = self.select_views(principal.tier) if self.stored else self.select()
         window = await fetch_page(
             session,
             statement.where(*where),
-            id_column=self.model.id,
-            key=self.sort_keys[sort.removeprefix("-")],
-            descending=sort.startswith("-"),
             limit=query.limit,
-            cursor=query.cursor,
-            fingerprint_fields=query.fingerprint_fields() | {"tier": principal.tier},
             cursors=cursors,
+            **self._keyset(query, sort, principal),
         )
         if query.count:
             window.total = await self.total(session, where, query, principal)
@@ -154,6 +148,34 @@ class Records(Generic[R]):
                 for name in asked
             }
         return window
+
+    async def ordered(
+        self,
+        session: AsyncSession,
+        conditions: Conditions[Q],
+        query: Q,
+        sort: str,
+        cursors: Cursors,
+        principal: Principal,
+        columns: Sequence[ViewColumn],
+    ) -> Select[Any]:
+        """`columns` of the stored views of every record the list matches from its cursor
+        on, in its order, then the sort key and the id: the rows its pages are cut from (see
+        `page`), for reading them all at once (an export)."""
+        matched = await self.matched(session, query, principal)
+        where = self.where(conditions(query, principal), query, principal, matched)
+        statement = self.select_views(principal.tier, columns).where(*where)
+        return in_order(statement, cursors=cursors, **self._keyset(query, sort, principal))
+
+    def _keyset(self, query: ListQuery, sort: str, principal: Principal) -> dict[str, Any]:
+        """How the list's pages follow one another (see `fetch_page`)."""
+        return {
+            "id_column": self.model.id,
+            "key": self.sort_keys[sort.removeprefix("-")],
+            "descending": sort.startswith("-"),
+            "cursor": query.cursor,
+            "fingerprint_fields": query.fingerprint_fields() | {"tier": principal.tier},
+        }
 
     async def matched(
         self, session: AsyncSession, query: ListQuery, principal: Principal

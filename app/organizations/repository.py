@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement
@@ -14,7 +13,6 @@ from app.kit.listing import Records, any_of
 from app.kit.pagination import Cursors, SortKey, Window, parse_datetime, parse_text
 from app.organizations.models import Organization
 from app.organizations.schemas import OrganizationCreate, OrganizationQuery
-from app.views.serving import VIEW_COLUMNS, ViewColumn
 
 SORT_KEYS = {
     "name": SortKey(Organization.name, parse_text),
@@ -32,15 +30,10 @@ RECORDS = Records(
 
 
 async def list_organizations(
-    session: AsyncSession,
-    query: OrganizationQuery,
-    cursors: Cursors,
-    principal: Principal,
-    *,
-    columns: Sequence[ViewColumn] = VIEW_COLUMNS,
+    session: AsyncSession, query: OrganizationQuery, cursors: Cursors, principal: Principal
 ) -> Window[Any]:
     return await RECORDS.page(
-        session, organization_conditions, query, query.sort, cursors, principal, columns
+        session, organization_conditions, query, query.sort, cursors, principal
     )
 
 

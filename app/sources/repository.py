@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import ColumnElement, Integer, Select, func, inspect, select
@@ -26,7 +26,6 @@ from app.sources.quotes import QuotedSource, QuoteMismatchError, locator_of, ver
 from app.sources.schemas import SourceCreate, SourceQuery
 from app.sources.spans import Span, spans_of
 from app.testimonies.models import TestimonyExcerpt
-from app.views.serving import VIEW_COLUMNS, ViewColumn
 
 SORT_KEYS = {
     "published_on": SortKey(published_ascending, parse_date, descending=published_descending),
@@ -57,16 +56,9 @@ RECORDS = Records(
 
 
 async def list_sources(
-    session: AsyncSession,
-    query: SourceQuery,
-    cursors: Cursors,
-    principal: Principal,
-    *,
-    columns: Sequence[ViewColumn] = VIEW_COLUMNS,
+    session: AsyncSession, query: SourceQuery, cursors: Cursors, principal: Principal
 ) -> Window[Any]:
-    return await RECORDS.page(
-        session, source_conditions, query, query.sort, cursors, principal, columns
-    )
+    return await RECORDS.page(session, source_conditions, query, query.sort, cursors, principal)
 
 
 def visible_sources(principal: Principal) -> ColumnElement[bool] | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import ColumnElement, Integer, case, func, or_, select
@@ -31,7 +31,6 @@ from app.testimonies.models import (
     testimony_facilities,
 )
 from app.testimonies.schemas import ExcerptIn, LabourType, TestimonyCreate, TestimonyQuery
-from app.views.serving import VIEW_COLUMNS, ViewColumn
 
 SORT_KEYS = {
     "period_start": SortKey(period_ascending, parse_date, descending=period_descending),
@@ -64,16 +63,9 @@ RECORDS = Records(
 
 
 async def list_testimonies(
-    session: AsyncSession,
-    query: TestimonyQuery,
-    cursors: Cursors,
-    principal: Principal,
-    *,
-    columns: Sequence[ViewColumn] = VIEW_COLUMNS,
+    session: AsyncSession, query: TestimonyQuery, cursors: Cursors, principal: Principal
 ) -> Window[Any]:
-    return await RECORDS.page(
-        session, testimony_conditions, query, query.sort, cursors, principal, columns
-    )
+    return await RECORDS.page(session, testimony_conditions, query, query.sort, cursors, principal)
 
 
 def testimony_conditions(
