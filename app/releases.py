@@ -41,12 +41,12 @@ from app.facilities.schemas import FacilityQuery
 from app.kit.citing import Citer
 from app.kit.exports import (
     CSV,
+    CSV_LINES,
     NDJSON,
-    CsvWriter,
+    NDJSON_LINES,
     ListExport,
-    NdjsonWriter,
     StreamSessions,
-    export_batches,
+    export_lines,
 )
 from app.kit.pagination import Cursors
 from app.kit.params import ListQuery
@@ -187,20 +187,24 @@ async def _write_files(
     progress: Progress | None,
 ) -> list[ReleaseFile]:
     """The list's records as NDJSON and as CSV, read once."""
-    lines, table = NdjsonWriter(), CsvWriter(export.schema)
+    lines = [
+        NDJSON_LINES.line(citer, export.schema, export.live),
+        CSV_LINES.line(citer, export.schema, export.live),
+    ]
     count = 0
     cursors = Cursors(secrets.token_hex(16))  # cursors between batches never leave this run
-    batches = export_batches(export, query, session, cursors, citer, viewer)
+    batches = export_lines(export, query, session, cursors, lines, viewer)
     async with aclosing(batches):
         with (
             _HashedFile(folder / f"{export.name}.{NDJSON.extension}") as ndjson_file,
             _HashedFile(folder / f"{export.name}.{CSV.extension}") as csv_file,
         ):
-            csv_file.write(table.start())
-            async for records in batches:
-                ndjson_file.write(lines.write(records))
-                csv_file.write(table.write(records))
-                count += len(records)
+            csv_file.write(CSV_LINES.head(export.schema))
+            async for batch in batches:
+                ndjson_lines, csv_lines = batch.texts
+                ndjson_file.write(ndjson_lines)
+                csv_file.write(csv_lines)
+                count += batch.count
                 if progress is not None:
                     progress(f"writing {export.name}", count, None)
             return [ndjson_file.done(count), csv_file.done(count)]

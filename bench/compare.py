@@ -21,6 +21,8 @@ In one run:
     python -m bench.compare --claims 20000 --duration 3 --skip exports   # five minutes
     python -m bench.compare --claims 20000 --duration 3                  # fifteen
     python -m bench.compare --output bench-1m.json                       # a million claims
+    python -m bench.compare --reuse --database NAME --skip load --skip posts --skip import
+                                                        # the exports of a database as it is
 
 Most of a small run is the fill and the rendering of every record.
 
@@ -66,6 +68,8 @@ CHECKOUT = Path(__file__).resolve().parent.parent  # the project's checkout
 LUA = Path(__file__).with_name("wrk_report.lua")
 PEERS = ("project", "datasette", "minimal")
 BULK = ("exports", "posts", "import")
+# `--skip load`: no wrk works (nor the peers and the SQLite copy they need), only bulk ones.
+LOAD = "load"
 PAGE = 50
 # Filtered page: persons counted between these bounds (range overlap, as the API filters).
 METRIC, VALUE_MIN, VALUE_MAX = "persons_count", 1000, 5000
@@ -360,16 +364,17 @@ def wait_ready(peer: Peer, path: str, timeout: float = 120.0) -> None:
     raise RuntimeError(f"{peer.name} not ready after {timeout:.0f} s")
 
 
+def serve_project(env: dict[str, str], logs: Path) -> Peer:
+    port = free_port()
+    project = start("project", [str(_testimony()), "serve", "--port", str(port)], env, port, logs)
+    wait_ready(project, "/readyz")
+    return project
+
+
 def serve(dsn: str, sqlite: Path, env: dict[str, str], logs: Path) -> dict[str, Peer]:
-    project_port, datasette_port, minimal_port = free_port(), free_port(), free_port()
+    datasette_port, minimal_port = free_port(), free_port()
     peers = {
-        "project": start(
-            "project",
-            [str(_testimony()), "serve", "--port", str(project_port)],
-            env,
-            project_port,
-            logs,
-        ),
+        "project": serve_project(env, logs),
         "datasette": start(
             "datasette",
             [
@@ -397,7 +402,6 @@ def serve(dsn: str, sqlite: Path, env: dict[str, str], logs: Path) -> dict[str, 
             logs,
         ),
     }
-    wait_ready(peers["project"], "/readyz")
     wait_ready(peers["datasette"], "/-/versions.json")
     wait_ready(peers["minimal"], f"/v1/claims?limit={PAGE}")
     return peers
@@ -700,8 +704,9 @@ def report(run: Run) -> str:
             f"| {item['what']} | {f'{project:,.0f}' if project else ''} | "
             f"{f'{floor:,.0f}' if floor else ''} | {_ratio(project, floor)} | {item['detail']} |"
         )
-    timings = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in run.timings.items())
-    lines += ["", f"Build times: {timings}."]
+    if run.timings:
+        timings = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in run.timings.items())
+        lines += ["", f"Build times: {timings}."]
     lines += [f"Note: {note}." for note in run.notes]
     return "\n".join(lines)
 
@@ -727,9 +732,10 @@ def arguments() -> argparse.Namespace:
         "--skip",
         action="append",
         default=[],
-        choices=BULK,
+        choices=(*BULK, LOAD),
         help="Leave out a bulk measurement (repeat for several): the exports walk every "
-        "claim through the API and take the longest.",
+        f"claim through the API and take the longest; `{LOAD}` leaves out the wrk works, "
+        "to measure bulk work alone.",
     )
     parser.add_argument("--output", type=Path, help="Also write the results as JSON here.")
     args = parser.parse_args()
@@ -772,18 +778,22 @@ async def main() -> None:
         else:
             run.scale = await stored_counts(dsn)
             scale = Scale(run.scale["claims"])
-        started = time.perf_counter()
-        sqlite = work / "bench.db"
-        copied = await copy_claims(dsn, sqlite)
-        run.timings["sqlite_copy"] = time.perf_counter() - started
-        print(f"copied {copied} claims to SQLite in {run.timings['sqlite_copy']:.1f} s", flush=True)
-        after = await depth_target(dsn)
-        all_works = works(after)
-        peers = serve(dsn, sqlite, env, work)
-        print("peers ready; first answers:", flush=True)
-        sanity(peers, all_works)
-        print(f"wrk, {args.connections} connections, {args.duration:g} s per cell:", flush=True)
-        drive(peers, all_works, args, run)
+        if LOAD in args.skip:
+            peers = {"project": serve_project(env, work)}
+        else:
+            started = time.perf_counter()
+            sqlite = work / "bench.db"
+            copied = await copy_claims(dsn, sqlite)
+            run.timings["sqlite_copy"] = time.perf_counter() - started
+            seconds = run.timings["sqlite_copy"]
+            print(f"copied {copied} claims to SQLite in {seconds:.1f} s", flush=True)
+            after = await depth_target(dsn)
+            all_works = works(after)
+            peers = serve(dsn, sqlite, env, work)
+            print("peers ready; first answers:", flush=True)
+            sanity(peers, all_works)
+            print(f"wrk, {args.connections} connections, {args.duration:g} s per cell:", flush=True)
+            drive(peers, all_works, args, run)
         print("bulk:", flush=True)
         if "exports" not in args.skip:
             await exports(peers["project"], dsn, run)

@@ -755,3 +755,35 @@ async def test_an_export_commits_its_audit_events_itself(
             ):
                 await connection.execute(text(statement))
             await factories.recount(connection)
+
+
+@pytest.mark.parametrize("base_url", [None, 'https://example.org/odd,"base', "=1+1"])
+async def test_citation_columns_are_the_json_lists_whatever_the_base_url_and_ids_hold(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    monkeypatch: pytest.MonkeyPatch,
+    base_url: str | None,
+) -> None:
+    """The CSV line is rendered ahead of the request: what the request supplies (the base
+    URL) and what the record holds (an id written by SQL, a name a spreadsheet would run)
+    are quoted and neutralised as if the whole line were written now."""
+    monkeypatch.setattr(app.state.settings, "public_base_url", base_url)
+    await session.execute(
+        text(
+            "INSERT INTO organizations (id, name, kind) VALUES "
+            "('plain', 'Plain', 'ngo'), ('odd,\"id', '=SUM(A1)', 'ngo'), ('-5', '\"Q\", r', 'ngo')"
+        )
+    )
+    await index_missing(session)
+    listed = await walk(client, "/v1/organizations?limit=2")
+    base = base_url or "http://testserver"
+    assert {r["cite_as"]["permalink"] for r in listed} >= {f"{base}/v1/organizations/plain"}
+    assert ndjson_records(await client.get("/v1/organizations?format=ndjson")) == listed
+    rows = csv_rows(await client.get("/v1/organizations?format=csv"))
+    for row, record in zip(rows, listed, strict=True):
+        assert row["id"] == record["id"]
+        for field in ("permalink", "text", "accessed"):
+            value = record["cite_as"][field]
+            formula = value.startswith(("=", "+", "-", "@"))
+            assert row[f"cite_as.{field}"] == ("'" if formula else "") + value, (base, field)

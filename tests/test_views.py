@@ -49,6 +49,7 @@ async def stored(session: AsyncSession) -> dict[tuple[str, ...], Any]:
             view.cite,
             view.live,
             view.disclosed,
+            view.csv,
             view.counted,
         )
         for view in views

@@ -8,6 +8,7 @@ from app.auth.dependencies import ViewerDep, access
 from app.changes.routes import RecordRoutes, add_record_routes, update_schema
 from app.changes.service import RecordKind
 from app.claims import repository
+from app.claims.figures import LIVE_FIGURE
 from app.claims.models import Claim as ClaimRow
 from app.claims.presenters import present_related
 from app.claims.schemas import Claim, ClaimCreate, ClaimPage, ClaimQuery, RelatedClaims
@@ -28,7 +29,14 @@ from app.views.serving import json_response, page_response, served
 router = APIRouter(prefix="/v1/claims", tags=["claims"])
 
 
-EXPORT = ListExport("claims", Claim, repository.list_claims, EXPORT_FORMATS)
+EXPORT = ListExport(
+    "claims",
+    Claim,
+    repository.RECORDS,
+    repository.claim_conditions,
+    EXPORT_FORMATS,
+    live=(LIVE_FIGURE,),
+)
 
 
 @router.get(

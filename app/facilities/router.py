@@ -21,7 +21,9 @@ from app.views.serving import page_response, served
 router = APIRouter(prefix="/v1/facilities", tags=["facilities"])
 
 
-EXPORT = ListExport("facilities", Facility, repository.list_facilities, FACILITY_FORMATS)
+EXPORT = ListExport(
+    "facilities", Facility, repository.RECORDS, repository.facility_conditions, FACILITY_FORMATS
+)
 
 
 @router.get(

@@ -5,12 +5,28 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import TypeVar
 
 from fastapi import Request
+from sqlalchemy import ColumnElement
 
 from app.kit.schemas import CiteAs
 
 DATABASE_NAME = "testimony-api"
+# The field of a record that says how to cite it.
+CITE_AS = "cite_as"
+# Text as Python holds it, or as an SQL expression: a citation is written the same for both.
+S = TypeVar("S", str, ColumnElement[str])
+
+
+def permalink_of(base_url: S, plural: S, record_id: S) -> S:
+    return base_url + "/v1/" + plural + "/" + record_id
+
+
+def citation_text(description: S, plural: S, record_id: S, link: S, accessed: S) -> S:
+    """The plain-text citation of a record, `accessed` an ISO 8601 date."""
+    lead = description + f" {DATABASE_NAME}, record " + plural + "/" + record_id + ". "
+    return lead + link + " (accessed " + accessed + ")."
 
 
 @dataclass
@@ -27,13 +43,10 @@ class Citer:
         return cls(base.rstrip("/"), datetime.now(UTC).date())
 
     def permalink(self, plural: str, record_id: str) -> str:
-        return f"{self.base_url}/v1/{plural}/{record_id}"
+        return permalink_of(self.base_url, plural, record_id)
 
     def _text(self, plural: str, record_id: str, description: str, link: str) -> str:
-        return (
-            f"{description} {DATABASE_NAME}, record {plural}/{record_id}. {link} "
-            f"(accessed {self.accessed.isoformat()})."
-        )
+        return citation_text(description, plural, record_id, link, self.accessed.isoformat())
 
     def cite(self, plural: str, record_id: str, description: str) -> CiteAs:
         link = self.permalink(plural, record_id)

@@ -1,8 +1,11 @@
 """Exports: every record a list matches, streamed as CSV, NDJSON or a domain's own format.
 
 An export is the JSON list without its pages: the same repository query (filters, search,
-sort, access rules), walked with keyset cursors in batches of `BATCH_SIZE`, and the same
-presenter, so records are protected, coarsened and audited exactly as in the JSON list.
+sort, access rules), walked with keyset cursors in batches of `BATCH_SIZE`, over the same
+stored views, so records are protected, coarsened and audited exactly as in the JSON list.
+CSV and NDJSON lines are put together by PostgreSQL from the stored views
+(`app.views.lines`): a batch arrives as ready text, and Python only joins it. The other
+formats are written in Python from the views as the JSON list serves them.
 
 The request's own session commits before a response body is sent, so the body reads through
 a session of its own, in one REPEATABLE READ transaction: every batch sees one snapshot.
@@ -18,14 +21,12 @@ hangs (the statements have deadlines, the snapshot's close is bounded).
 
 from __future__ import annotations
 
-import csv
-import io
+import asyncio
 import json
 import logging
 from collections.abc import (
     AsyncGenerator,
     AsyncIterator,
-    Awaitable,
     Callable,
     Iterable,
     Mapping,
@@ -35,12 +36,14 @@ from contextlib import AbstractAsyncContextManager, aclosing, asynccontextmanage
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from operator import itemgetter
 from typing import Annotated, Any, Generic, Protocol, TypeVar
 
 import anyio
 from fastapi import Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
+from sqlalchemy import ColumnElement, Row
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.audit.repository import record_disclosure
@@ -51,19 +54,21 @@ from app.db.replica import Replica
 from app.kit.citing import Citer
 from app.kit.deps import CiterDep, CursorsDep
 from app.kit.errors import database_unavailable
+from app.kit.listing import Conditions, Records
 from app.kit.metrics import ROWS_EXPORTED
-from app.kit.pagination import Cursors, Window
+from app.kit.pagination import Cursors
 from app.kit.params import ListQuery
 from app.kit.spreadsheets import MEDIA_TYPE as XLSX_MEDIA_TYPE
 from app.kit.spreadsheets import Sheet
-from app.kit.tables import csv_cell, table_columns
-from app.views.serving import StoredView, served
+from app.kit.tables import csv_header, table_columns
+from app.views.lines import DISCLOSED, check_live, csv_line, ndjson_line
+from app.views.serving import VIEW_COLUMNS, StoredView, ViewColumn, served
 
 logger = logging.getLogger(__name__)
 
-# Rows per query: big enough that the round trips do not dominate, small enough that a
-# batch (with its citations) stays a few hundred kilobytes.
-BATCH_SIZE = 500
+# Records per query: big enough that a query's own cost (planning, a round trip) is small
+# beside its rows', small enough that a batch stays a few megabytes.
+BATCH_SIZE = 2000
 JSON = "json"
 JSON_MEDIA_TYPE = "application/json"
 
@@ -125,19 +130,35 @@ def compact_json(value: Any) -> str:
 
 
 @dataclass(frozen=True)
+class LineFormat:
+    """A format of one line per record, which PostgreSQL puts together from the stored
+    views: `line` gives the SQL expression for a request's citer, the list's output model
+    and its live figures; `head` the text before the first line."""
+
+    line: Callable[[Citer, type[BaseModel], Sequence[str]], ColumnElement[str]]
+    head: Callable[[type[BaseModel]], str] = lambda _model: ""
+
+
+@dataclass(frozen=True)
 class ExportFormat:
     """One way to export a list: its name for people, media type, file extension, the
-    OpenAPI schema of the body and a writer for the list's output model."""
+    OpenAPI schema of the body, and either its lines (`lines`) or a writer for the list's
+    output model (`writer`)."""
 
     label: str
     media_type: str
     extension: str
-    writer: Callable[[type[BaseModel]], ExportWriter]
     schema: dict[str, Any]
+    writer: Callable[[type[BaseModel]], ExportWriter] | None = None
+    lines: LineFormat | None = None
     content_type: str | None = None  # the header value, when it says more than media_type
     # The export's path is the list's with this suffix (`/v1/claims.csv`); the extension when
     # not given.
     suffix: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.writer is None) == (self.lines is None):
+            raise ValueError(f"{self.label}: an export format has a writer or lines, not both")
 
     @property
     def header(self) -> str:
@@ -149,28 +170,6 @@ class ExportFormat:
 
 
 # --- CSV, NDJSON and XLSX -------------------------------------------------------------------
-
-
-class CsvWriter(ExportWriter):
-    """RFC 4180: comma-separated, fields quoted when they hold a comma, a quote or a line
-    break, CRLF line ends, a header row; the flat columns of `app.kit.tables`."""
-
-    def __init__(self, model: type[BaseModel]) -> None:
-        self.columns = table_columns(model)
-
-    def _lines(self, rows: Iterable[Sequence[str]]) -> str:
-        buffer = io.StringIO()
-        csv.writer(buffer, lineterminator="\r\n").writerows(rows)
-        return buffer.getvalue()
-
-    def start(self) -> str:
-        return self._lines([[column.header for column in self.columns]])
-
-    def write(self, records: Sequence[StoredView[Any]]) -> str:
-        return self._lines(
-            [csv_cell(column.value(data)) for column in self.columns]
-            for data in (record.data for record in records)
-        )
 
 
 class XlsxWriter(ExportWriter):
@@ -193,13 +192,8 @@ class XlsxWriter(ExportWriter):
         self.sheet.discard()
 
 
-class NdjsonWriter(ExportWriter):
-    """One record per line, exactly as the JSON list's `data` holds it."""
-
-    def write(self, records: Sequence[StoredView[Any]]) -> str:
-        return "".join(record.json + "\n" for record in records)
-
-
+CSV_LINES = LineFormat(line=csv_line, head=csv_header)
+NDJSON_LINES = LineFormat(line=lambda citer, _model, live: ndjson_line(citer, live))
 FLAT_COLUMNS = (
     "Nested fields are dotted columns (`period.start`), lists of values are joined with "
     '"; ", a list of objects is a `.count` column and one column per field of its items, one '
@@ -209,7 +203,7 @@ CSV = ExportFormat(
     label="CSV",
     media_type="text/csv",
     extension="csv",
-    writer=CsvWriter,
+    lines=CSV_LINES,
     schema={
         "type": "string",
         "description": "Every matching record, one CSV row each under a header row (RFC 4180, "
@@ -221,7 +215,7 @@ NDJSON = ExportFormat(
     label="NDJSON",
     media_type="application/x-ndjson",
     extension="ndjson",
-    writer=lambda _model: NdjsonWriter(),
+    lines=NDJSON_LINES,
     schema={
         "type": "string",
         "description": "Every matching record as one JSON object per line, exactly the "
@@ -375,13 +369,19 @@ StreamSessionsDep = Annotated[StreamSessions, Depends(get_stream_sessions)]
 
 @dataclass(frozen=True)
 class ListExport(Generic[Q, M]):
-    """How one list is exported: its records' name (the file name), output model and query,
-    and the formats it offers besides CSV and NDJSON."""
+    """How one list is exported: its records' name (the file name), output model, how its
+    records are read and filtered, the formats it offers besides CSV and NDJSON, and the
+    live figures of its views (see `app.views.models.RecordView`)."""
 
     name: str
     schema: type[M]
-    list_records: Callable[[AsyncSession, Q, Cursors, Principal], Awaitable[Window[Any]]]
+    records: Records[Any]
+    conditions: Conditions[Q]
     formats: Mapping[str, ExportFormat] = field(default_factory=lambda: EXPORT_FORMATS)
+    live: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        check_live(self.schema, self.live)
 
 
 def batch_query(query: Q, cursor: str | None, limit: int | None = None) -> Q:
@@ -394,6 +394,42 @@ def batch_query(query: Q, cursor: str | None, limit: int | None = None) -> Q:
     return query.model_copy(update=update)
 
 
+def sort_of(query: ListQuery) -> str:
+    """The sort a list's query asks for: each list's query declares its own `sort`."""
+    sort: str = query.sort  # type: ignore[attr-defined]
+    return sort
+
+
+async def export_rows(
+    export: ListExport[Q, M],
+    query: Q,
+    session: AsyncSession,
+    cursors: Cursors,
+    principal: Principal,
+    columns: Sequence[ViewColumn],
+) -> AsyncGenerator[Sequence[Row[Any]]]:
+    """`columns` of the view of every record the query matches from its cursor on, in
+    batches of `BATCH_SIZE` rows. One statement reads them all, through a cursor of the
+    snapshot's transaction: PostgreSQL plans the whole export at once, as it would a COPY
+    of it, rather than each batch anew."""
+    statement = await export.records.ordered(
+        session,
+        export.conditions,
+        batch_query(query, query.cursor),
+        sort_of(query),
+        cursors,
+        principal,
+        columns,
+    )
+    connection = await session.connection()
+    result = await connection.stream(statement.execution_options(yield_per=BATCH_SIZE))
+    try:
+        async for rows in result.partitions():
+            yield rows
+    finally:
+        await result.close()
+
+
 async def export_batches(
     export: ListExport[Q, M],
     query: Q,
@@ -404,17 +440,70 @@ async def export_batches(
 ) -> AsyncGenerator[list[StoredView[M]]]:
     """Every record the query matches from its cursor on, batch by batch, as `viewer` is
     served them; what a batch disclosed is in `viewer.disclosed` when it is yielded."""
-    batch = batch_query(query, query.cursor)
-    while True:
-        window = await export.list_records(session, batch, cursors, viewer.principal)
-        yield served(window.rows, export.schema, citer, viewer)
-        if window.next_cursor is None:
-            return
-        batch = batch_query(query, window.next_cursor)
+    batches = export_rows(export, query, session, cursors, viewer.principal, VIEW_COLUMNS)
+    async with aclosing(batches):
+        async for rows in batches:
+            yield served(rows, export.schema, citer, viewer)
+
+
+@dataclass(frozen=True)
+class Lines:
+    """One batch of an export's lines: how many records, and for each line asked for, the
+    batch's lines as one text."""
+
+    count: int
+    texts: list[str]
+
+
+async def export_lines(
+    export: ListExport[Q, M],
+    query: Q,
+    session: AsyncSession,
+    cursors: Cursors,
+    lines: Sequence[ColumnElement[str]],
+    viewer: Viewer,
+) -> AsyncGenerator[Lines]:
+    """Every record the query matches from its cursor on, batch by batch, as `lines` (SQL
+    expressions over its stored view, see `app.views.lines`) for `viewer`; what a batch
+    disclosed is in `viewer.disclosed` when it is yielded."""
+    columns = [*(line.label(f"line_{n}") for n, line in enumerate(lines)), DISCLOSED]
+    disclosed = itemgetter(len(lines))
+    batches = export_rows(export, query, session, cursors, viewer.principal, columns)
+    async with aclosing(batches):
+        async for rows in batches:
+            for shown in filter(None, map(disclosed, rows)):
+                viewer.note_disclosed(shown)
+            texts = ["".join(map(itemgetter(n), rows)) for n in range(len(lines))]
+            yield Lines(len(rows), texts)
+
+
+async def read_ahead(items: AsyncIterator[R]) -> AsyncIterator[R]:
+    """`items`, each read while the one before is in use: the next batch is read from the
+    database while the last one is still on its way to the client. Stopped early, the read
+    under way is cancelled and waited for (bounded, like a rollback)."""
+    pending = asyncio.ensure_future(anext(items))
+    try:
+        while True:
+            try:
+                item = await pending
+            except StopAsyncIteration:
+                return
+            pending = asyncio.ensure_future(anext(items))
+            yield item
+    finally:
+        pending.cancel()
+        with anyio.move_on_after(ROLLBACK_SECONDS, shield=True):
+            await asyncio.wait([pending])
+        if pending.done() and not pending.cancelled():
+            pending.exception()  # nobody waits for it any more
 
 
 class ExportCutError(Exception):
     """The database was lost after the body started: the download is broken off."""
+
+
+# A streamed export as it leaves: batches of (records, bytes).
+Chunks = AsyncGenerator[tuple[int, bytes]]
 
 
 @dataclass
@@ -433,11 +522,13 @@ class Exporter:
         # Check everything before the body starts (a bad cursor is a 400, not a broken
         # stream): the first row, read in the request's own transaction.
         first = batch_query(query, query.cursor, limit=1)
-        await export.list_records(self.session, first, self.cursors, self.principal)
+        await export.records.page(
+            self.session, export.conditions, first, sort_of(first), self.cursors, self.principal
+        )
         today = datetime.now(UTC).date().isoformat()
         filename = f"{export.name}-{today}.{spec.extension}"
         return StreamingResponse(
-            self._body(export, query, spec.writer(export.schema)),
+            self._body(export, query, spec),
             media_type=spec.header,
             headers={
                 "Content-Disposition": f'attachment; filename="{filename}"',
@@ -446,43 +537,22 @@ class Exporter:
         )
 
     async def _body(
-        self, export: ListExport[Q, M], query: Q, writer: ExportWriter
+        self, export: ListExport[Q, M], query: Q, spec: ExportFormat
     ) -> AsyncIterator[bytes]:
         # The status and headers leave now, before the first query: compression waits for a
         # body to send them, and a failure before the first batch would leave no answer at all.
         yield b""
-        viewer = Viewer(self.principal)
-        head = writer.start()
         sent = 0
         try:
             async with (
                 self.sessions.snapshot() as session,
-                aclosing(
-                    export_batches(export, query, session, self.cursors, self.citer, viewer)
-                ) as batches,
+                aclosing(self._audited(export, query, spec, session)) as chunks,
             ):
-                async for records in batches:
-                    if viewer.disclosed:
-                        # Recorded and committed before the records leave.
-                        async with self.sessions.audit() as audit:
-                            await record_disclosure(
-                                audit, self.request, self.principal, viewer.disclosed
-                            )
-                        viewer.disclosed.clear()
-                    # In a worker thread: a batch of spreadsheet rows is a CPU-bound
-                    # tenth of a second or more, which the event loop's other requests
-                    # should not wait for.
-                    chunk = head + await anyio.to_thread.run_sync(writer.write, records)
-                    head = ""
-                    sent += len(records)
-                    ROWS_EXPORTED.labels(export=export.name).inc(len(records))
+                async for records, chunk in read_ahead(chunks):
+                    sent += records
+                    ROWS_EXPORTED.labels(export=export.name).inc(records)
                     if chunk:
-                        yield chunk.encode()
-            if head:
-                yield head.encode()
-            for part in await anyio.to_thread.run_sync(writer.finish):
-                if part:
-                    yield part
+                        yield chunk
         except Exception as error:
             if not database_unavailable(error):
                 raise
@@ -491,6 +561,71 @@ class Exporter:
             message = f"the export of {export.name} was cut after {sent} records"
             logger.warning("%s: the database became unavailable", message)
             raise ExportCutError(message) from error
+
+    async def _audited(
+        self, export: ListExport[Q, M], query: Q, spec: ExportFormat, session: AsyncSession
+    ) -> Chunks:
+        """The export's chunks, what each one discloses recorded and committed before it is
+        handed on."""
+        viewer = Viewer(self.principal)
+        async with aclosing(self._chunks(export, query, spec, session, viewer)) as chunks:
+            async for records, chunk in chunks:
+                if viewer.disclosed:
+                    async with self.sessions.audit() as audit:
+                        await record_disclosure(
+                            audit, self.request, self.principal, viewer.disclosed
+                        )
+                    viewer.disclosed.clear()
+                yield records, chunk
+
+    def _chunks(
+        self,
+        export: ListExport[Q, M],
+        query: Q,
+        spec: ExportFormat,
+        session: AsyncSession,
+        viewer: Viewer,
+    ) -> Chunks:
+        if spec.lines is not None:
+            return self._lines(export, query, spec.lines, session, viewer)
+        assert spec.writer is not None
+        return self._written(export, query, spec.writer(export.schema), session, viewer)
+
+    async def _lines(
+        self,
+        export: ListExport[Q, M],
+        query: Q,
+        lines: LineFormat,
+        session: AsyncSession,
+        viewer: Viewer,
+    ) -> Chunks:
+        yield 0, lines.head(export.schema).encode()
+        line = lines.line(self.citer, export.schema, export.live)
+        batches = export_lines(export, query, session, self.cursors, [line], viewer)
+        async with aclosing(batches):
+            async for batch in batches:
+                yield batch.count, batch.texts[0].encode()
+
+    async def _written(
+        self,
+        export: ListExport[Q, M],
+        query: Q,
+        writer: ExportWriter,
+        session: AsyncSession,
+        viewer: Viewer,
+    ) -> Chunks:
+        try:
+            yield 0, writer.start().encode()
+            batches = export_batches(export, query, session, self.cursors, self.citer, viewer)
+            async with aclosing(batches):
+                async for records in batches:
+                    # In a worker thread: a batch of spreadsheet rows is a CPU-bound
+                    # tenth of a second or more, which the event loop's other requests
+                    # should not wait for.
+                    text = await anyio.to_thread.run_sync(writer.write, records)
+                    yield len(records), text.encode()
+            for part in await anyio.to_thread.run_sync(writer.finish):
+                yield 0, part
         finally:
             writer.discard()
 

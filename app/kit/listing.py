@@ -17,13 +17,13 @@ from app.auth.scopes import Principal
 from app.db.base import EvidenceRecord, PublicRecord
 from app.kit.errors import not_found
 from app.kit.facets import Counted, Facet, FacetGroup
-from app.kit.pagination import Cursors, SortKey, Window, fetch_page
+from app.kit.pagination import Cursors, SortKey, Window, fetch_page, in_order
 from app.kit.params import ListQuery
 from app.kit.schemas import SINGULAR, RecordStatus, is_slug
 from app.search.query import SearchTerms, matching_ids
 from app.views import counts
 from app.views.models import RecordView
-from app.views.serving import VIEW_COLUMNS, of_tier
+from app.views.serving import VIEW_COLUMNS, ViewColumn, of_tier
 
 R = TypeVar("R", bound=PublicRecord)
 # A list's `q` matching at most this many records is applied as their ids; more are matched
@@ -64,10 +64,10 @@ class Records(Generic[R]):
     def select(self) -> Select[R]:
         return select(self.model).options(*self.loads)
 
-    def select_views(self, tier: str) -> Select[Any]:
-        """The stored views of the records, as `tier` is shown them."""
+    def select_views(self, tier: str, columns: Sequence[ViewColumn] = VIEW_COLUMNS) -> Select[Any]:
+        """The stored views of the records, as `tier` is shown them (`columns` of them)."""
         return (
-            select(*VIEW_COLUMNS)
+            select(*columns)
             .select_from(self.model)
             .join(RecordView, of_tier(self.model.id, PLURAL[self.kind], tier))
         )
@@ -139,13 +139,9 @@ class Records(Generic[R]):
         window = await fetch_page(
             session,
             statement.where(*where),
-            id_column=self.model.id,
-            key=self.sort_keys[sort.removeprefix("-")],
-            descending=sort.startswith("-"),
             limit=query.limit,
-            cursor=query.cursor,
-            fingerprint_fields=query.fingerprint_fields() | {"tier": principal.tier},
             cursors=cursors,
+            **self._keyset(query, sort, principal),
         )
         if query.count:
             over_records = self.where(filters, query, principal, matched)
@@ -157,6 +153,34 @@ class Records(Generic[R]):
                 for name in asked
             }
         return window
+
+    async def ordered(
+        self,
+        session: AsyncSession,
+        conditions: Conditions[Q],
+        query: Q,
+        sort: str,
+        cursors: Cursors,
+        principal: Principal,
+        columns: Sequence[ViewColumn],
+    ) -> Select[Any]:
+        """`columns` of the stored views of every record the list matches from its cursor
+        on, in its order, then the sort key and the id: the rows its pages are cut from (see
+        `page`), for reading them all at once (an export)."""
+        matched = await self.matched(session, query, principal)
+        where = self.where(conditions(query, principal), query, principal, matched)
+        statement = self.select_views(principal.tier, columns).where(*where)
+        return in_order(statement, cursors=cursors, **self._keyset(query, sort, principal))
+
+    def _keyset(self, query: ListQuery, sort: str, principal: Principal) -> dict[str, Any]:
+        """How the list's pages follow one another (see `fetch_page`)."""
+        return {
+            "id_column": self.model.id,
+            "key": self.sort_keys[sort.removeprefix("-")],
+            "descending": sort.startswith("-"),
+            "cursor": query.cursor,
+            "fingerprint_fields": query.fingerprint_fields() | {"tier": principal.tier},
+        }
 
     async def matched(
         self, session: AsyncSession, query: ListQuery, principal: Principal

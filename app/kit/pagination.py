@@ -234,6 +234,33 @@ class Window(Generic[T]):
     sort_values: list[Any] = field(default_factory=list)
 
 
+def in_order(
+    statement: Select[Any],
+    *,
+    id_column: InstrumentedAttribute[Any],
+    key: SortKey,
+    descending: bool,
+    cursor: str | None,
+    fingerprint_fields: dict[str, Any],
+    cursors: Cursors,
+) -> Select[Any]:
+    """`statement` in the list's order from after `cursor`, its sort key and id added as its
+    last two columns: the rows its pages are cut from."""
+    sort_expression = key.expression(descending)
+    if cursor:  # an empty cursor is the first page, as if none were given
+        bound = fingerprint(fingerprint_fields)
+        last_value, last_id = cursors.decode(cursor, bound, key.position)
+        row_key = tuple_(sort_expression, id_column)
+        after = tuple_(last_value, last_id)
+        statement = statement.where(row_key < after if descending else row_key > after)
+    order = (
+        (sort_expression.desc(), id_column.desc())
+        if descending
+        else (sort_expression.asc(), id_column.asc())
+    )
+    return statement.add_columns(sort_expression, id_column).order_by(*order)
+
+
 async def fetch_page(
     session: AsyncSession,
     statement: Select[Any],
@@ -247,28 +274,24 @@ async def fetch_page(
     cursors: Cursors,
 ) -> Window[Any]:
     """Run `statement` (selecting one entity, or columns) for one page after `cursor`."""
-    sort_expression = key.expression(descending)
-    bound = fingerprint(fingerprint_fields)
-    if cursor:  # an empty cursor is the first page, as if none were given
-        last_value, last_id = cursors.decode(cursor, bound, key.position)
-        row_key = tuple_(sort_expression, id_column)
-        after = tuple_(last_value, last_id)
-        statement = statement.where(row_key < after if descending else row_key > after)
-    order = (
-        (sort_expression.desc(), id_column.desc())
-        if descending
-        else (sort_expression.asc(), id_column.asc())
-    )
     width = len(statement.column_descriptions)
-    statement = statement.add_columns(sort_expression, id_column).order_by(*order).limit(limit + 1)
-    results = (await session.execute(statement)).all()
+    statement = in_order(
+        statement,
+        id_column=id_column,
+        key=key,
+        descending=descending,
+        cursor=cursor,
+        fingerprint_fields=fingerprint_fields,
+        cursors=cursors,
+    )
+    results = (await session.execute(statement.limit(limit + 1))).all()
     # One entity selected: its objects; several columns: the rows themselves.
     rows = [result[0] if width == 1 else result for result in results[:limit]]
     sort_values = [result[-2] for result in results[:limit]]
     next_cursor = None
     if len(results) > limit:
         last = results[limit - 1]
-        next_cursor = cursors.encode(bound, last[-2], last[-1])
+        next_cursor = cursors.encode(fingerprint(fingerprint_fields), last[-2], last[-1])
     return Window(rows, next_cursor, sort_values=sort_values)
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
+from functools import cache
 from typing import Any, Literal, Union, get_args, get_origin
 
 from annotated_types import MaxLen
@@ -171,6 +172,12 @@ def table_columns(
     return columns
 
 
+@cache
+def columns_of(model: type[BaseModel]) -> tuple[Column, ...]:
+    """`table_columns(model)`, worked out once per model."""
+    return tuple(table_columns(model))
+
+
 def table_schema(model: type[BaseModel]) -> dict[str, Any]:
     """The Table Schema of the flat table of `model`'s records, keyed by their `id`."""
     return {
@@ -181,13 +188,13 @@ def table_schema(model: type[BaseModel]) -> dict[str, Any]:
 
 
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def runs_as_formula(text: str) -> bool:
     """Whether a spreadsheet would take this text for a formula (numbers such as -5 or +1.5
     are numbers, not formulas)."""
-    return text.startswith(_FORMULA_STARTS) and not _NUMBER.fullmatch(text)
+    return text.startswith(FORMULA_STARTS) and not _NUMBER.fullmatch(text)
 
 
 def neutralise_formula(text: str) -> str:
@@ -199,3 +206,48 @@ def neutralise_formula(text: str) -> str:
 def csv_cell(value: Cell) -> str:
     """A cell as CSV text: null empty, booleans `true`/`false`, formulas neutralised."""
     return neutralise_formula(_text(value))
+
+
+# RFC 4180 as Python's csv writer writes it (minimal quoting, CRLF line ends).
+LINE_END = "\r\n"
+_QUOTED = re.compile(r'[,"\r\n]')
+
+
+def csv_field(text: str) -> str:
+    """One field of a CSV line: quoted, its quotes doubled, when it holds a comma, a quote
+    or a line break."""
+    if _QUOTED.search(text) is None:
+        return text
+    return '"' + text.replace('"', '""') + '"'
+
+
+def csv_line(fields: Iterable[str]) -> str:
+    return ",".join(map(csv_field, fields)) + LINE_END
+
+
+def csv_header(model: type[BaseModel]) -> str:
+    """The header line of a CSV file of `model`'s records."""
+    return csv_line(column.header for column in columns_of(model))
+
+
+def mark(name: str) -> str:
+    """A stand-in for a value known only when a line is served, in a line written ahead of
+    it. PostgreSQL text never holds NUL, so no record's own text can look like one."""
+    return f"\x00{name}\x00"
+
+
+_MARK = re.compile("\x00([^\x00]+)\x00")
+
+
+def split_at_marks(text: str) -> tuple[list[str], list[str]]:
+    """The n + 1 pieces of `text` around the marks it holds (see `mark`), and the names of
+    the n marks in order."""
+    parts = _MARK.split(text)
+    return parts[0::2], parts[1::2]
+
+
+def marked_line(model: type[BaseModel], record: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """`record`'s CSV line cut at the marks its values hold (`split_at_marks`). A mark is
+    written as it is: a cell holding one is quoted, or not, as it would be holding text
+    without a comma, a quote or a line break in its place."""
+    return split_at_marks(csv_line(csv_cell(column.value(record)) for column in columns_of(model)))

@@ -34,7 +34,8 @@ router = APIRouter(prefix="/v1/organizations", tags=["organizations"])
 EXPORT = ListExport(
     "organizations",
     Organization,
-    repository.list_organizations,
+    repository.RECORDS,
+    repository.organization_conditions,
     EXPORT_FORMATS,
 )
 

@@ -17,6 +17,7 @@ from sqlalchemy.orm import undefer
 from sqlalchemy.sql.base import ExecutableOption
 
 from app.claims import repository as claims
+from app.claims.figures import LIVE_FIGURE
 from app.claims.models import Claim as ClaimRow
 from app.claims.presenters import present_claims
 from app.claims.schemas import Claim
@@ -233,7 +234,7 @@ INDEXED: dict[str, Indexed] = {
             present_claims,
             claim_text,
             claims.RECORDS.counted,
-            live=("independent_sources",),
+            live=(LIVE_FIGURE,),
         ),
     )
 }

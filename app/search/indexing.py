@@ -405,8 +405,8 @@ async def rebuild_all(session: AsyncSession, progress: Progress | None = None) -
 
 async def index_missing(session: AsyncSession, progress: Progress | None = None) -> int:
     """Render the records that have no stored view or no search document at all, or views
-    not yet counted: a database written before either existed, or restored from a dump
-    without them, or rows put in by SQL. Returns how many records."""
+    not yet counted or without their CSV line: a database written before those existed, or
+    restored from a dump without them, or rows put in by SQL. Returns how many records."""
     count = 0
     for kind, indexed in INDEXED.items():
         view = select(RecordView.record_id).where(
@@ -418,6 +418,7 @@ async def index_missing(session: AsyncSession, progress: Progress | None = None)
                     or_(
                         ~view.exists(),
                         view.where(RecordView.counted.is_(None)).exists(),
+                        view.where(RecordView.csv.is_(None)).exists(),
                         ~select(SearchDocument.id)
                         .where(
                             SearchDocument.kind == kind,

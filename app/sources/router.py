@@ -26,7 +26,9 @@ from app.views.serving import page_response, served
 router = APIRouter(prefix="/v1/sources", tags=["sources"])
 
 
-EXPORT = ListExport("sources", Source, repository.list_sources, SOURCE_FORMATS)
+EXPORT = ListExport(
+    "sources", Source, repository.RECORDS, repository.source_conditions, SOURCE_FORMATS
+)
 
 
 @router.get(

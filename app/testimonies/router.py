@@ -27,7 +27,9 @@ from app.views.serving import page_response, served
 router = APIRouter(prefix="/v1/testimonies", tags=["testimonies"])
 
 
-EXPORT = ListExport("testimonies", Testimony, repository.list_testimonies, EXPORT_FORMATS)
+EXPORT = ListExport(
+    "testimonies", Testimony, repository.RECORDS, repository.testimony_conditions, EXPORT_FORMATS
+)
 
 
 @router.get(

@@ -18,10 +18,15 @@ class RecordView(Base):
     kept up to date beside it (a claim's independent sources, a count over its whole group)
     and `cite` the description its `cite_as` is built from (the permalink base and the access
     date are the request's). `disclosed` names the protected records the view shows in full,
-    for the audit trail of whoever reads it. `counted` is what the view counts in
-    `view_counts`, as JSON text: `{"retracted": bool, "groups": {facet: [[value, ...], ...]}}`
-    (text: only the application reads it, whole); NULL for a view rendered before counts were
-    kept (`testimony db upgrade` renders it again).
+    for the audit trail of whoever reads it. `csv` is the view's line of a CSV export with
+    the cells of `live` and `cite_as` cut out: the pieces of text around them, which an
+    export joins with those cells (`app.kit.tables.csv_segments`); NULL for a view rendered
+    before CSV lines were stored (`testimony db upgrade` renders it again). `counted` is what
+    the view counts in `view_counts`, as JSON text: `{"retracted": bool, "groups": {facet:
+    [[value, ...], ...]}}` (text: only the application reads it, whole); NULL for a view
+    rendered before counts were kept (`testimony db upgrade` renders it again). Rows are
+    stored whole, uncompressed, up to a page (`toast_tuple_target`, set by the migration that
+    added `csv`): reads of bodies do not decompress them.
     """
 
     __tablename__ = "record_views"
@@ -34,6 +39,7 @@ class RecordView(Base):
     cite: Mapped[str] = mapped_column(Text)
     live: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     disclosed: Mapped[dict[str, str]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    csv: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
     counted: Mapped[str | None] = mapped_column(Text)
 
 

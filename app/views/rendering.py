@@ -8,6 +8,7 @@ same presented records.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -18,8 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.dependencies import Viewer
 from app.auth.scopes import Principal, Scope
-from app.kit.citing import Citer
+from app.kit.citing import CITE_AS, Citer
 from app.kit.protection import Disclosure
+from app.views.lines import stored_csv
 
 # One principal per tier.
 TIERS: dict[str, Principal] = {
@@ -27,8 +29,6 @@ TIERS: dict[str, Principal] = {
     "restricted": Principal(None, frozenset({Scope.read_restricted}), ""),
     "confidential": Principal(None, frozenset({Scope.read_confidential}), ""),
 }
-# Parts of a view that each request supplies (see `spliced`).
-CITE_AS = "cite_as"
 
 Presenter = Callable[[AsyncSession, Sequence[Any], Citer, Viewer], Awaitable[Sequence[BaseModel]]]
 
@@ -96,8 +96,9 @@ def view_row(
     counted: str,
 ) -> dict[str, Any]:
     """The stored form of one rendered view: the body without its closing brace, `cite_as`
-    or the live figures, which are appended when it is served; and the groups it counts in
-    (see `app.views.counts`)."""
+    or the live figures, which are appended when it is served; its CSV line around what
+    the request supplies (see `stored_csv`); and the groups it counts in (see
+    `app.views.counts`)."""
     body = rendered.record.model_dump_json(by_alias=True, exclude={CITE_AS, *live})
     return {
         "kind": kind,
@@ -108,6 +109,9 @@ def view_row(
         "cite": rendered.description,
         "live": {name: _json_value(getattr(rendered.record, name)) for name in live},
         "disclosed": rendered.disclosed,
+        "csv": stored_csv(
+            type(rendered.record), json.loads(body), kind, record_id, rendered.description, live
+        ),
         "counted": counted,
     }
 

@@ -13,6 +13,7 @@ from fastapi import Request, Response
 from pydantic import BaseModel
 from sqlalchemy import ColumnElement, and_, literal
 from sqlalchemy.engine import Row
+from sqlalchemy.orm import InstrumentedAttribute
 
 from app.kit.citing import Citer
 from app.kit.conditional import etag_of
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
 M = TypeVar("M", bound=BaseModel)
 JSON_MEDIA_TYPE = "application/json"
 
+# A column of a query of stored views.
+ViewColumn = ColumnElement[Any] | InstrumentedAttribute[Any]
 # What a page reads of each view.
 VIEW_COLUMNS = (
     RecordView.kind,
