@@ -118,6 +118,21 @@ class Viewer:
                 mine[record] = strictest(mine.get(record), level)
         return full
 
+    @property
+    def clients(self) -> tuple[Principal, ...]:
+        """Whom a presentation is for: the request's client. (A rendering presents for
+        several access tiers at once, see `app.views.rendering`.)"""
+        return (self.principal,)
+
+    def hides(self, level: ProtectionLevel) -> bool:
+        """Whether this client must not learn that a record of `level` exists."""
+        return level in self.principal.hidden_levels
+
+    def of_tier(self, values: Mapping[str, T]) -> T:
+        """This client's value, of one computed for the tier of each of `clients` (by tier
+        name): a figure that counts only what the tier may see."""
+        return values[self.principal.tier]
+
     def note_disclosed(self, disclosed: Mapping[str, str]) -> None:
         """Log what a stored view, shown to this client, disclosed when it was rendered."""
         for record, level in disclosed.items():

@@ -66,9 +66,10 @@ async def present_claims(
     """Needs source (with publisher), claimant and subject relationships loaded. Claims that
     rest on a restricted testimony are coarsened for clients without read:restricted."""
     citations = await CitationBuilder.for_quotes(session, claims)
-    principal = viewer.principal
-    in_full = [c.id for c in claims if principal.sees_in_full(claim_level(c))]
-    sources = await claim_sources(session, in_full, principal)
+    sources: dict[str, dict[str, int]] = {}
+    for principal in viewer.clients:
+        in_full = [c.id for c in claims if principal.sees_in_full(claim_level(c))]
+        sources[principal.tier] = await claim_sources(session, in_full, principal)
     return viewer.each(
         claims,
         lambda claim: f"claims/{claim.id}",
@@ -121,10 +122,11 @@ def _ref(record: Organization | Facility | Testimony | None) -> RecordRef | None
 def _present(
     claim: ClaimRow,
     citations: CitationBuilder,
-    sources: dict[str, int],
+    sources: dict[str, dict[str, int]],
     citer: Citer,
     viewer: Viewer,
 ) -> Claim:
+    """`sources`: each tier's figures (of the claims it is shown in full)."""
     level = claim_level(claim)
     record = f"claims/{claim.id}"
     full = viewer.shows_in_full(level, record)
@@ -171,7 +173,9 @@ def _present(
         citations=[cited.citation],
         notes=notes,
         protection_reason=reason,
-        independent_sources=sources[claim.id] if full else None,
+        independent_sources=viewer.of_tier({t: found.get(claim.id) for t, found in sources.items()})
+        if full
+        else None,
         disclosure=Disclosure(level=level, coarsened=bool(withheld), withheld=withheld),
         created_at=claim.created_at,
         updated_at=claim.updated_at,

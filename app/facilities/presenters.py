@@ -21,7 +21,8 @@ async def present_facilities(
     citations = await CitationBuilder.for_quotes(
         session, [m for f in facilities for m in f.mentions]
     )
-    sources = await facility_sources(session, [f.id for f in facilities], viewer.principal)
+    ids = [f.id for f in facilities]
+    sources = {p.tier: await facility_sources(session, ids, p) for p in viewer.clients}
     return viewer.each(
         facilities,
         lambda facility: f"facilities/{facility.id}",
@@ -32,7 +33,7 @@ async def present_facilities(
 def _present(
     facility: FacilityRow,
     citations: CitationBuilder,
-    sources: dict[str, int],
+    sources: dict[str, dict[str, int]],
     citer: Citer,
     viewer: Viewer,
 ) -> Facility:
@@ -68,7 +69,7 @@ def _present(
         products=facility.products,
         description=facility.description,
         citations=[one.citation for one in cited],
-        independent_sources=sources[facility.id],
+        independent_sources=viewer.of_tier({t: found[facility.id] for t, found in sources.items()}),
         disclosure=Disclosure(
             level=ProtectionLevel.public, coarsened=bool(withheld), withheld=withheld
         ),

@@ -248,8 +248,12 @@ def document_rows(
     rows = []
     for row in records:
         views: dict[tuple[Any, ...], dict[str, Any]] = {}
+        texts: dict[int, dict[str, Any]] = {}  # by presentation: tiers may share one
         for view in rendered[row.id]:
-            text = indexed.text(view.record, row).row()
+            key = id(view.presentation)
+            if key not in texts:
+                texts[key] = indexed.text(view.record, row).row()
+            text = texts[key]
             entry = views.setdefault(tuple(text.values()), {**text, "tiers": []})
             entry["tiers"].append(view.tier)
         rows += [

@@ -9,11 +9,12 @@ records left unindexed, or counts left unapplied, is refused, so no write path c
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
-from typing import Any
+from collections.abc import Collection, Iterable, Sequence
+from typing import Any, cast
 
 from sqlalchemy import (
-    bindparam,
+    Table,
+    Text,
     delete,
     event,
     func,
@@ -32,6 +33,7 @@ from sqlalchemy.orm import Mapper, Session, object_session
 
 from app.claims.figures import count_one_more, counting, refresh_figures
 from app.claims.models import Claim
+from app.db.bulk import arrays, unnested
 from app.facilities.models import Facility, FacilityAlias, FacilityMention
 from app.kit.listing import one_of
 from app.kit.progress import Progress
@@ -43,7 +45,7 @@ from app.search.query import TEXT_SEARCH_CONFIG
 from app.sources.models import Source, SourceRelay
 from app.testimonies.models import Testimony, TestimonyExcerpt, testimony_facilities
 from app.views import counts
-from app.views.models import RecordView
+from app.views.models import RecordView, view_counts
 from app.views.rendering import render, view_row
 
 _PENDING = "search_pending"
@@ -338,9 +340,7 @@ async def reindex(
     """Render these records again: their stored views and search documents; returns how
     many documents. `progress` counts the records, batch by batch, under the stage
     `rendering {kind}`."""
-    indexed = INDEXED[kind]
     id_list = list(ids)
-    written = 0
     for start in range(0, len(id_list), _BATCH):
         batch = id_list[start : start + _BATCH]
         await session.execute(
@@ -354,6 +354,18 @@ async def reindex(
             .returning(RecordView.tier, RecordView.counted)
         )
         counts.note(session, kind, [(tier, counted) for tier, counted in replaced], -1)
+    return await _render(session, kind, id_list, progress)
+
+
+async def _render(
+    session: AsyncSession, kind: str, ids: Sequence[str], progress: Progress | None
+) -> int:
+    """Render these records, which have no views or documents left: write both, and note
+    what the views count. Returns how many documents."""
+    indexed = INDEXED[kind]
+    written = 0
+    for start in range(0, len(ids), _BATCH):
+        batch = ids[start : start + _BATCH]
         found = await session.execute(
             select(indexed.model, *counts.value_columns(indexed.counted))
             .options(*indexed.loads)
@@ -371,14 +383,16 @@ async def reindex(
             for view in rendered[row.id]
         ]
         if views:
-            await session.execute(insert(RecordView), views)
+            await session.execute(_INSERT_VIEWS, arrays(views, _VIEWS.c.keys()))
             counts.note(session, kind, ((view["tier"], view["counted"]) for view in views), 1)
         rows = document_rows(indexed, records, rendered)
         if rows:
-            await session.execute(_INSERT, rows)
+            parameters = arrays(rows, _DOCUMENTS.c.keys())
+            parameters["tiers"] = [",".join(row["tiers"]) for row in rows]
+            await session.execute(_INSERT_DOCUMENTS, parameters)
             written += len(rows)
         if progress is not None:
-            progress(f"rendering {kind}", start + len(batch), len(id_list))
+            progress(f"rendering {kind}", start + len(batch), len(ids))
     return written
 
 
@@ -388,19 +402,32 @@ async def reindex_all(session: AsyncSession, kind: str, progress: Progress | Non
     ids = list(await session.scalars(select(model.id)))
     async with counting(session, every_claim=kind == "claims"):
         written = await reindex(session, kind, ids, progress)
-    # So many rows wait in the GIN indexes' pending lists, which every search reads through
-    # until a vacuum empties them: merged into the indexes now, in one pass.
-    for index in _GIN_INDEXES:
-        await session.execute(select(func.gin_clean_pending_list(literal(index).cast(REGCLASS))))
+    await _merge_pending_lists(session)
     return written
 
 
 async def rebuild_all(session: AsyncSession, progress: Progress | None = None) -> int:
     """Render every record again and count its views afresh; returns how many search
-    documents."""
-    written = sum([await reindex_all(session, kind, progress) for kind in INDEXED])
-    await counts.recount(session)
+    documents. Every view, document and count is deleted first, in one statement each, and
+    the counts are those of the views rendered."""
+    counts.forget(session.sync_session)
+    for table in (_DOCUMENT_TABLE, _VIEW_TABLE, view_counts):
+        await session.execute(delete(table))
+    written = 0
+    for kind, indexed in INDEXED.items():
+        ids = list(await session.scalars(select(indexed.model.id)))
+        async with counting(session, every_claim=kind == "claims"):
+            written += await _render(session, kind, ids, progress)
+    await _merge_pending_lists(session)
+    await counts.apply(session)
     return written
+
+
+async def _merge_pending_lists(session: AsyncSession) -> None:
+    # So many rows wait in the GIN indexes' pending lists, which every search reads through
+    # until a vacuum empties them: merged into the indexes now, in one pass.
+    for index in _GIN_INDEXES:
+        await session.execute(select(func.gin_clean_pending_list(literal(index).cast(REGCLASS))))
 
 
 async def index_missing(session: AsyncSession, progress: Progress | None = None) -> int:
@@ -436,23 +463,31 @@ async def index_missing(session: AsyncSession, progress: Progress | None = None)
     return count
 
 
-def _weighted(name: str, weight: str) -> Any:
-    vector = func.to_tsvector(TEXT_SEARCH_CONFIG, bindparam(name))
+def _weighted(text: Any, weight: str) -> Any:
+    vector = func.to_tsvector(TEXT_SEARCH_CONFIG, text)
     return func.setweight(vector, literal_column(f"'{weight}'"))
 
 
-_INSERT = insert(SearchDocument).values(
-    kind=bindparam("kind"),
-    record_id=bindparam("record_id"),
-    ref=bindparam("ref"),
-    tiers=bindparam("tiers"),
-    retracted=bindparam("retracted"),
-    changed_at=bindparam("changed_at"),
-    title=bindparam("title"),
-    names=bindparam("names"),
-    body=bindparam("body"),
-    vector=_weighted("a", "A")
-    .op("||")(_weighted("b", "B"))
-    .op("||")(_weighted("c", "C"))
-    .op("||")(_weighted("d", "D")),
+# A batch of views, and of documents (each with its tiers as one comma-separated text, and
+# the text of each weight its vector is made of), as arrays of their columns.
+_VIEW_TABLE = cast(Table, RecordView.__table__)
+_DOCUMENT_TABLE = cast(Table, SearchDocument.__table__)
+_VIEWS = unnested({column.name: column.type for column in _VIEW_TABLE.columns}, "views")
+_INSERT_VIEWS = insert(_VIEW_TABLE).from_select(list(_VIEWS.c.keys()), select(_VIEWS))
+_DOCUMENT_COLUMNS = ("kind", "record_id", "ref", "retracted", "changed_at", "title", "names")
+_DOCUMENTS = unnested(
+    {name: _DOCUMENT_TABLE.c[name].type for name in (*_DOCUMENT_COLUMNS, "body")}
+    | {name: Text() for name in ("tiers", "a", "b", "c", "d")},
+    "documents",
+)
+_INSERT_DOCUMENTS = insert(_DOCUMENT_TABLE).from_select(
+    [*_DOCUMENT_COLUMNS, "body", "tiers", "vector"],
+    select(
+        *(_DOCUMENTS.c[name] for name in (*_DOCUMENT_COLUMNS, "body")),
+        func.string_to_array(_DOCUMENTS.c.tiers, ","),
+        _weighted(_DOCUMENTS.c.a, "A")
+        .op("||")(_weighted(_DOCUMENTS.c.b, "B"))
+        .op("||")(_weighted(_DOCUMENTS.c.c, "C"))
+        .op("||")(_weighted(_DOCUMENTS.c.d, "D")),
+    ),
 )

@@ -91,7 +91,7 @@ def shown_source_ref(source: Source, viewer: Viewer) -> SourceRef | None:
     """A source as this client may see it cited: None when it may not learn the source
     exists; without its title, URL and exact date when the source is coarsened for it."""
     level = source.protection_level
-    if level in viewer.principal.hidden_levels:
+    if viewer.hides(level):
         return None
     if viewer.shows_in_full(level, f"sources/{source.id}"):
         return source_ref(source)
@@ -251,7 +251,7 @@ class CitationBuilder:
             status_reason=getattr(quoted, "status_reason", None),
             relay_chain=shown_chain,
         )
-        hidden = level in viewer.principal.hidden_levels
+        hidden = viewer.hides(level)
         return Cited(citation, level, hidden, tuple(withheld))
 
 

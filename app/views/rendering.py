@@ -9,10 +9,10 @@ same presented records.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,8 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.dependencies import Viewer
 from app.auth.scopes import Principal, Scope
 from app.kit.citing import CITE_AS, Citer
-from app.kit.protection import Disclosure
+from app.kit.protection import Disclosure, ProtectionLevel
 from app.views.lines import stored_csv
+
+T = TypeVar("T")
 
 # One principal per tier.
 TIERS: dict[str, Principal] = {
@@ -46,14 +48,44 @@ class DescribingCiter(Citer):
         return super().cite(plural, record_id, description)
 
 
+@dataclass
+class Presentation:
+    """One presentation of a record, which one tier or several are shown: the record, the
+    description its citation is built from, and the protected records it shows in full."""
+
+    record: BaseModel
+    description: str
+    disclosed: dict[str, str] = field(default_factory=dict)
+    _bodies: dict[tuple[str, ...], str] = field(default_factory=dict, repr=False)
+
+    def body(self, live: Sequence[str]) -> str:
+        """The record's JSON without `cite_as`, the `live` figures and its closing brace;
+        serialised once, however many tiers share it."""
+        key = tuple(live)
+        if key not in self._bodies:
+            text = self.record.model_dump_json(by_alias=True, exclude={CITE_AS, *live})
+            self._bodies[key] = text[:-1]
+        return self._bodies[key]
+
+
 @dataclass(frozen=True)
 class Rendered:
     """One record as one tier is shown it."""
 
     tier: str
-    record: BaseModel
-    description: str
-    disclosed: dict[str, str] = field(default_factory=dict)
+    presentation: Presentation
+
+    @property
+    def record(self) -> BaseModel:
+        return self.presentation.record
+
+    @property
+    def description(self) -> str:
+        return self.presentation.description
+
+    @property
+    def disclosed(self) -> dict[str, str]:
+        return self.presentation.disclosed
 
 
 def is_hidden(record: BaseModel, principal: Principal) -> bool:
@@ -61,29 +93,72 @@ def is_hidden(record: BaseModel, principal: Principal) -> bool:
     return isinstance(disclosure, Disclosure) and disclosure.level in principal.hidden_levels
 
 
+@dataclass
+class _TiersViewer(Viewer):
+    """A viewer presenting for several tiers at once (`tiers`, the first of them its
+    `principal`). It answers every question of the disclosure policy as its principal would,
+    so what it presents is exactly what the first tier is shown; it also asks each question
+    for the other tiers, and notes in `differing` the records whose presentation met one they
+    answer otherwise (None: a question asked outside any record's presentation). The records
+    never noted are shown the same to every tier."""
+
+    tiers: tuple[Principal, ...] = ()
+    differing: set[str | None] = field(default_factory=set)
+
+    @property
+    def clients(self) -> tuple[Principal, ...]:
+        return self.tiers
+
+    def _answered(self, answers: list[object]) -> None:
+        if any(answer != answers[0] for answer in answers[1:]):
+            self.differing.add(self.presenting)
+
+    def shows_in_full(self, level: ProtectionLevel, record: str) -> bool:
+        self._answered([principal.sees_in_full(level) for principal in self.tiers])
+        return super().shows_in_full(level, record)
+
+    def hides(self, level: ProtectionLevel) -> bool:
+        self._answered([level in principal.hidden_levels for principal in self.tiers])
+        return super().hides(level)
+
+    def of_tier(self, values: Mapping[str, T]) -> T:
+        self._answered([values[principal.tier] for principal in self.tiers])
+        return super().of_tier(values)
+
+
 async def render(
     session: AsyncSession, kind: str, present: Presenter, rows: Sequence[Any]
 ) -> dict[str, list[Rendered]]:
     """Every record of `rows` (of collection `kind`) as each tier that may learn it exists
-    is shown it, by record id."""
+    is shown it, by record id.
+
+    The records are presented once for every tier together; those whose presentation some
+    tier would answer otherwise keep it for the first tier only, and are presented again for
+    the remaining tiers together, and so on: a record the policy shows alike to every tier
+    (most of them) is presented once, and its tiers share that one presentation."""
     rendered: dict[str, list[Rendered]] = {row.id: [] for row in rows}
-    for tier, principal in TIERS.items():
-        viewer = Viewer(principal)
+    tiers = list(TIERS.items())
+    while tiers and rows:
+        viewer = _TiersViewer(tiers[0][1], tiers=tuple(principal for _, principal in tiers))
         citer = DescribingCiter()
         shown = await present(session, rows, citer, viewer)
+        every = None in viewer.differing
+        again = []
         for row, record in zip(rows, shown, strict=True):
-            if is_hidden(record, principal):
-                continue
             path = f"{kind}/{row.id}"
+            alike = not every and path not in viewer.differing
+            if not alike:
+                again.append(row)
             disclosed = viewer.disclosed_by.get(path, {})
-            rendered[row.id].append(
-                Rendered(
-                    tier,
-                    record,
-                    citer.descriptions[path],
-                    {record_path: level.value for record_path, level in disclosed.items()},
-                )
+            presentation = Presentation(
+                record,
+                citer.descriptions[path],
+                {record_path: level.value for record_path, level in disclosed.items()},
             )
+            for shown_tier, shown_to in tiers if alike else tiers[:1]:
+                if not is_hidden(record, shown_to):
+                    rendered[row.id].append(Rendered(shown_tier, presentation))
+        tiers, rows = tiers[1:], again
     return rendered
 
 
@@ -99,18 +174,18 @@ def view_row(
     or the live figures, which are appended when it is served; its CSV line around what
     the request supplies (see `stored_csv`); and the groups it counts in (see
     `app.views.counts`)."""
-    body = rendered.record.model_dump_json(by_alias=True, exclude={CITE_AS, *live})
+    body = rendered.presentation.body(live)
     return {
         "kind": kind,
         "record_id": record_id,
         "tier": rendered.tier,
         "version": version,
-        "body": body[:-1],
+        "body": body,
         "cite": rendered.description,
         "live": {name: _json_value(getattr(rendered.record, name)) for name in live},
         "disclosed": rendered.disclosed,
         "csv": stored_csv(
-            type(rendered.record), json.loads(body), kind, record_id, rendered.description, live
+            type(rendered.record), json.loads(body + "}"), kind, record_id, rendered.description, live
         ),
         "counted": counted,
     }
