@@ -185,7 +185,12 @@ def view_row(
         "live": {name: _json_value(getattr(rendered.record, name)) for name in live},
         "disclosed": rendered.disclosed,
         "csv": stored_csv(
-            type(rendered.record), json.loads(body + "}"), kind, record_id, rendered.description, live
+            type(rendered.record),
+            json.loads(body + "}"),
+            kind,
+            record_id,
+            rendered.description,
+            live,
         ),
         "counted": counted,
     }
