@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -11,24 +12,16 @@ from app.claims.corroboration import Relation, related_claims
 from app.claims.figures import claim_sources
 from app.claims.models import Claim as ClaimRow
 from app.claims.repository import RECORDS, claim_level
-from app.claims.schemas import (
-    Claim,
-    Claimant,
-    ClaimantType,
-    ClaimSubject,
-    Metric,
-    RelatedClaimList,
-    RelatedClaims,
-)
+from app.claims.schemas import Claim, ClaimantType, Metric, RelatedClaimList, RelatedClaims
 from app.facilities.models import Facility
 from app.kit.citing import Citer
 from app.kit.periods import period_of
-from app.kit.protection import Disclosure, is_finer_than_year, year_only
-from app.kit.schemas import RecordRef
+from app.kit.protection import is_finer_than_year, year_only
 from app.organizations.models import Organization
 from app.sources.citations import CitationBuilder, Cited, merge_withheld
 from app.sources.presenters import describe_ref
 from app.testimonies.models import Testimony
+from app.views.rendering import Presented
 from app.views.serving import served
 
 
@@ -44,27 +37,39 @@ def _decade(value: Decimal | None, offset: int) -> int | None:
     return None if value is None else int(value // 10 * 10) + offset
 
 
-def _claimant(claim: ClaimRow, viewer: Viewer) -> Claimant:
-    """Who makes the claim, or how it is described where its claimant is withheld."""
+def _claimant(claim: ClaimRow, viewer: Viewer) -> dict[str, Any]:
+    """Who makes the claim, or how it is described where its claimant is withheld (as its
+    `Claimant` serialises)."""
     if not viewer.shows_in_full(claim.claimant_level, f"claims/{claim.id}"):
         publisher = claim.source.publisher
         description = claim.claimant_description or (
             f"an unnamed source quoted by {publisher.name}" if publisher else "an unnamed source"
         )
-        return Claimant(type=None, id=None, name=description, withheld=True)
+        return {"type": None, "id": None, "name": description, "withheld": True}
     if claim.claimant_organization is not None:
         organization = claim.claimant_organization
-        return Claimant(type=ClaimantType.organization, id=organization.id, name=organization.name)
+        return {
+            "type": ClaimantType.organization.value,
+            "id": organization.id,
+            "name": organization.name,
+            "withheld": False,
+        }
     testimony = claim.claimant_testimony
     assert testimony is not None  # the one_claimant CHECK guarantees one of the two
-    return Claimant(type=ClaimantType.testimony, id=testimony.id, name=testimony.witness_pseudonym)
+    return {
+        "type": ClaimantType.testimony.value,
+        "id": testimony.id,
+        "name": testimony.witness_pseudonym,
+        "withheld": False,
+    }
 
 
 async def present_claims(
-    session: AsyncSession, claims: Sequence[ClaimRow], citer: Citer, viewer: Viewer
-) -> list[Claim]:
-    """Needs source (with publisher), claimant and subject relationships loaded. Claims that
-    rest on a restricted testimony are coarsened for clients without read:restricted."""
+    session: AsyncSession, claims: Sequence[ClaimRow], viewer: Viewer
+) -> list[Presented]:
+    """Each as its `Claim` serialises (see `app.views.rendering`). Needs source (with
+    publisher), claimant and subject relationships loaded. Claims that rest on a restricted
+    testimony are coarsened for clients without read:restricted."""
     citations = await CitationBuilder.for_quotes(session, claims)
     sources: dict[str, dict[str, int]] = {}
     for principal in viewer.clients:
@@ -73,7 +78,7 @@ async def present_claims(
     return viewer.each(
         claims,
         lambda claim: f"claims/{claim.id}",
-        lambda claim: _present(claim, citations, sources, citer, viewer),
+        lambda claim: _present(claim, citations, sources, viewer),
     )
 
 
@@ -112,20 +117,20 @@ def _json(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def _ref(record: Organization | Facility | Testimony | None) -> RecordRef | None:
+def _ref(record: Organization | Facility | Testimony | None) -> dict[str, str] | None:
+    """A linked record, as its `RecordRef` serialises."""
     if record is None:
         return None
     name = record.witness_pseudonym if isinstance(record, Testimony) else record.name
-    return RecordRef(id=record.id, name=name)
+    return {"id": record.id, "name": name}
 
 
 def _present(
     claim: ClaimRow,
     citations: CitationBuilder,
     sources: dict[str, dict[str, int]],
-    citer: Citer,
     viewer: Viewer,
-) -> Claim:
+) -> Presented:
     """`sources`: each tier's figures (of the claims it is shown in full)."""
     level = claim_level(claim)
     record = f"claims/{claim.id}"
@@ -136,10 +141,10 @@ def _present(
     # withheld (a coarsened claim from an unpublished interview).
     cited = citations.cite(claim, level, viewer, record)
     claimant = _claimant(claim, viewer)
-    withheld: list[str] = ["claimant"] if claimant.withheld else []
+    withheld: list[str] = ["claimant"] if claimant["withheld"] else []
     withheld = merge_withheld(withheld, [cited])
     # Why the claim or its claimant is protected says something of what is withheld.
-    reason = claim.protection_reason if full and not claimant.withheld else None
+    reason = claim.protection_reason if full and not claimant["withheld"] else None
     if reason is None and claim.protection_reason is not None:
         withheld.append("protection_reason")
     if not full:
@@ -156,54 +161,54 @@ def _present(
         # Which claims agree with it would tell its exact values.
         withheld.append("independent_sources")
     value, value_min, value_max = values
-    return Claim(
-        id=claim.id,
-        statement=claim.statement,
-        fact=claim.fact,
-        metric=claim.metric,
-        value=value,
-        value_min=value_min,
-        value_max=value_max,
-        unit=claim.unit,
-        approximation=claim.approximation,
-        period=period,
-        claimant=claimant,
-        stance=claim.stance,
-        about=_subjects(claim, claimant),
-        citations=[cited.citation],
-        notes=notes,
-        protection_reason=reason,
-        independent_sources=viewer.of_tier({t: found.get(claim.id) for t, found in sources.items()})
-        if full
-        else None,
-        disclosure=Disclosure(level=level, coarsened=bool(withheld), withheld=withheld),
-        created_at=claim.created_at,
-        updated_at=claim.updated_at,
-        state=claim.state(),
-        cite_as=citer.cite("claims", claim.id, f"{claim.statement} {_quoted_from(cited)}"),
-    )
+    figures = {tier: found.get(claim.id) for tier, found in sources.items()}
+    data = {
+        "id": claim.id,
+        "statement": claim.statement,
+        "fact": claim.fact,
+        "metric": claim.metric.value,
+        "value": value,
+        "value_min": value_min,
+        "value_max": value_max,
+        "unit": claim.unit.value,
+        "approximation": claim.approximation.value,
+        "period": period,
+        "claimant": claimant,
+        "stance": claim.stance.value,
+        "about": _subjects(claim, claimant),
+        "citations": [cited.citation],
+        "notes": notes,
+        "protection_reason": reason,
+        "independent_sources": viewer.of_tier(figures) if full else None,
+        "disclosure": {"level": level.value, "coarsened": bool(withheld), "withheld": withheld},
+        "created_at": claim.created_at,
+        "updated_at": claim.updated_at,
+        "state": claim.state(),
+    }
+    return Presented(data, f"{claim.statement} {_quoted_from(cited)}")
 
 
-def _subjects(claim: ClaimRow, claimant: Claimant) -> ClaimSubject:
-    """What the claim is about; a withheld claimant is not given away as its subject."""
+def _subjects(claim: ClaimRow, claimant: dict[str, Any]) -> dict[str, Any]:
+    """What the claim is about (as its `ClaimSubject` serialises); a withheld claimant is not
+    given away as its subject."""
     hidden = (
         {claim.claimant_organization_id, claim.claimant_testimony_id} - {None}
-        if claimant.withheld
+        if claimant["withheld"]
         else set()
     )
 
-    def shown(record: Organization | Facility | Testimony | None) -> RecordRef | None:
+    def shown(record: Organization | Facility | Testimony | None) -> dict[str, str] | None:
         return None if record is not None and record.id in hidden else _ref(record)
 
-    return ClaimSubject(
-        facility=shown(claim.about_facility),
-        testimony=shown(claim.about_testimony),
-        organization=shown(claim.about_organization),
-    )
+    return {
+        "facility": shown(claim.about_facility),
+        "testimony": shown(claim.about_testimony),
+        "organization": shown(claim.about_organization),
+    }
 
 
 def _quoted_from(cited: Cited) -> str:
-    source = cited.citation.source
+    source = cited.citation["source"]
     if source is None:
         return "Quoted from a source withheld from this client."
     return f"Quoted from {describe_ref(source)}"

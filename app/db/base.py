@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import (
     CheckConstraint,
@@ -21,7 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column, relationship
 
 from app.kit.partial_dates import DatePrecision
-from app.kit.schemas import RecordState, RecordStatus
+from app.kit.schemas import RecordStatus
 
 if TYPE_CHECKING:
     from app.sources.models import Source
@@ -83,13 +83,14 @@ class EvidenceRecord(PublicRecord):
         self.status, self.status_reason = status, reason
         self.status_changed_at = datetime.now(UTC)
 
-    def state(self) -> RecordState:
-        return RecordState(
-            status=self.status,
-            reason=self.status_reason,
-            changed_at=self.status_changed_at,
-            version=self.version,
-        )
+    def state(self) -> dict[str, Any]:
+        """Where the record stands, as its `RecordState` serialises."""
+        return {
+            "status": self.status.value,
+            "reason": self.status_reason,
+            "changed_at": self.status_changed_at,
+            "version": self.version,
+        }
 
 
 def undated_last(

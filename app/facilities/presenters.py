@@ -7,17 +7,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.dependencies import Viewer
 from app.claims.corroboration import facility_sources
 from app.facilities.models import Facility as FacilityRow
-from app.facilities.schemas import Facility, FacilityAlias, Location
-from app.kit.citing import Citer
-from app.kit.protection import Disclosure, ProtectionLevel
-from app.kit.schemas import RecordRef
+from app.kit.protection import ProtectionLevel
+from app.kit.schemas import enum_value
 from app.sources.citations import CitationBuilder, merge_withheld
+from app.views.rendering import Presented
 
 
 async def present_facilities(
-    session: AsyncSession, facilities: Sequence[FacilityRow], citer: Citer, viewer: Viewer
-) -> list[Facility]:
-    """Needs operator, aliases and mentions (with source and publisher) loaded."""
+    session: AsyncSession, facilities: Sequence[FacilityRow], viewer: Viewer
+) -> list[Presented]:
+    """Each as its `Facility` serialises (see `app.views.rendering`). Needs operator, aliases
+    and mentions (with source and publisher) loaded."""
     citations = await CitationBuilder.for_quotes(
         session, [m for f in facilities for m in f.mentions]
     )
@@ -26,7 +26,7 @@ async def present_facilities(
     return viewer.each(
         facilities,
         lambda facility: f"facilities/{facility.id}",
-        lambda facility: _present(facility, citations, sources, citer, viewer),
+        lambda facility: _present(facility, citations, sources, viewer),
     )
 
 
@@ -34,11 +34,11 @@ def _present(
     facility: FacilityRow,
     citations: CitationBuilder,
     sources: dict[str, dict[str, int]],
-    citer: Citer,
     viewer: Viewer,
-) -> Facility:
+) -> Presented:
     """A facility is public; each mention is served by the quote policy, at the level of its
-    source and of any protected record quoting the same passage."""
+    source and of any protected record quoting the same passage. `sources`: each tier's
+    figures."""
     record = f"facilities/{facility.id}"
     cited = [
         one
@@ -48,33 +48,36 @@ def _present(
         if not one.hidden
     ]
     withheld = merge_withheld([], cited)
-    return Facility(
-        id=facility.id,
-        name=facility.name,
-        aliases=[
-            FacilityAlias(name=a.name, language=a.language, script=a.script)
+    operator = facility.operator
+    data = {
+        "id": facility.id,
+        "name": facility.name,
+        "aliases": [
+            {"name": a.name, "language": a.language, "script": a.script.value}
             for a in facility.aliases
         ],
-        facility_type=facility.facility_type,
-        province=facility.province,
-        county=facility.county,
-        location=Location(
-            latitude=float(facility.latitude) if facility.latitude is not None else None,
-            longitude=float(facility.longitude) if facility.longitude is not None else None,
-            precision=facility.location_precision,
+        "facility_type": facility.facility_type.value,
+        "province": enum_value(facility.province),
+        "county": facility.county,
+        "location": {
+            "latitude": float(facility.latitude) if facility.latitude is not None else None,
+            "longitude": float(facility.longitude) if facility.longitude is not None else None,
+            "precision": facility.location_precision.value,
+        },
+        "operator": {"id": operator.id, "name": operator.name} if operator else None,
+        "products": facility.products,
+        "description": facility.description,
+        "citations": [one.citation for one in cited],
+        "independent_sources": viewer.of_tier(
+            {tier: found[facility.id] for tier, found in sources.items()}
         ),
-        operator=RecordRef(id=facility.operator.id, name=facility.operator.name)
-        if facility.operator
-        else None,
-        products=facility.products,
-        description=facility.description,
-        citations=[one.citation for one in cited],
-        independent_sources=viewer.of_tier({t: found[facility.id] for t, found in sources.items()}),
-        disclosure=Disclosure(
-            level=ProtectionLevel.public, coarsened=bool(withheld), withheld=withheld
-        ),
-        created_at=facility.created_at,
-        updated_at=facility.updated_at,
-        state=facility.state(),
-        cite_as=citer.cite("facilities", facility.id, f"{facility.name}."),
-    )
+        "disclosure": {
+            "level": ProtectionLevel.public.value,
+            "coarsened": bool(withheld),
+            "withheld": withheld,
+        },
+        "created_at": facility.created_at,
+        "updated_at": facility.updated_at,
+        "state": facility.state(),
+    }
+    return Presented(data, f"{facility.name}.")

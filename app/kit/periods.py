@@ -9,7 +9,6 @@ from sqlalchemy import Integer, func
 
 from app.db.base import Period
 from app.kit.partial_dates import DatePrecision, PartialDate
-from app.kit.schemas import PeriodOut
 
 
 def overlap_conditions(
@@ -24,10 +23,11 @@ def overlap_conditions(
     return conditions
 
 
-def period_of(record: Period) -> PeriodOut:
+def period_of(record: Period) -> dict[str, str | None]:
+    """The record's period, as its `PeriodOut` serialises."""
     start = PartialDate.from_columns(record.period_start, record.period_start_precision)
     end = PartialDate.from_columns(record.period_end, record.period_end_precision)
-    return PeriodOut(start=str(start) if start else None, end=str(end) if end else None)
+    return {"start": str(start) if start else None, "end": str(end) if end else None}
 
 
 def set_period(record: Period, start: PartialDate | None, end: PartialDate | None) -> None:

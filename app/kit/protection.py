@@ -8,11 +8,10 @@ what it is missing.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 
 from pydantic import BaseModel, Field, JsonValue
-
-from app.kit.schemas import PeriodOut
 
 # OpenAPI mark on fields that are coarsened or withheld for clients without read:restricted.
 RESTRICTED: dict[str, JsonValue] = {"x-sensitivity": "restricted"}
@@ -54,15 +53,13 @@ def strictest(*levels: ProtectionLevel | None) -> ProtectionLevel:
     return max(known, key=_ORDER.index, default=ProtectionLevel.public)
 
 
-def year_only(period: PeriodOut) -> PeriodOut:
-    return PeriodOut(
-        start=period.start[:4] if period.start else None,
-        end=period.end[:4] if period.end else None,
-    )
+def year_only(period: Mapping[str, str | None]) -> dict[str, str | None]:
+    """A period (as its `PeriodOut` serialises) of years only."""
+    return {bound: value[:4] if value else None for bound, value in period.items()}
 
 
-def is_finer_than_year(period: PeriodOut) -> bool:
-    return any(value is not None and len(value) > 4 for value in (period.start, period.end))
+def is_finer_than_year(period: Mapping[str, str | None]) -> bool:
+    return any(value is not None and len(value) > 4 for value in period.values())
 
 
 def age_band(age: int | None) -> str | None:

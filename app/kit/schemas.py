@@ -152,6 +152,11 @@ class CiteAs(BaseModel):
     accessed: date
 
 
+def enum_value(member: StrEnum | None) -> str | None:
+    """An enum member as JSON: its value (serialising a member itself costs more)."""
+    return None if member is None else member.value
+
+
 class RecordRef(BaseModel):
     """A link to another record: its id and a human-readable name."""
 

@@ -5,26 +5,26 @@ from collections.abc import Sequence
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.dependencies import Viewer
-from app.kit.citing import Citer
 from app.organizations.models import Organization as OrganizationRow
-from app.organizations.schemas import Organization
+from app.views.rendering import Presented
 
 
 async def present_organizations(
-    session: AsyncSession, organizations: Sequence[OrganizationRow], citer: Citer, viewer: Viewer
-) -> list[Organization]:
-    return [_present(organization, citer) for organization in organizations]
+    session: AsyncSession, organizations: Sequence[OrganizationRow], viewer: Viewer
+) -> list[Presented]:
+    """Each as its `Organization` serialises (see `app.views.rendering`)."""
+    return [_present(organization) for organization in organizations]
 
 
-def _present(organization: OrganizationRow, citer: Citer) -> Organization:
-    return Organization(
-        id=organization.id,
-        name=organization.name,
-        aliases=organization.aliases,
-        kind=organization.kind,
-        description=organization.description,
-        created_at=organization.created_at,
-        updated_at=organization.updated_at,
-        state=organization.state(),
-        cite_as=citer.cite("organizations", organization.id, f"{organization.name}."),
-    )
+def _present(organization: OrganizationRow) -> Presented:
+    data = {
+        "id": organization.id,
+        "name": organization.name,
+        "aliases": organization.aliases,
+        "kind": organization.kind.value,
+        "description": organization.description,
+        "created_at": organization.created_at,
+        "updated_at": organization.updated_at,
+        "state": organization.state(),
+    }
+    return Presented(data, f"{organization.name}.")

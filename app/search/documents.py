@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy.orm import undefer
 from sqlalchemy.sql.base import ExecutableOption
 
@@ -20,29 +20,29 @@ from app.claims import repository as claims
 from app.claims.figures import LIVE_FIGURE
 from app.claims.models import Claim as ClaimRow
 from app.claims.presenters import present_claims
-from app.claims.schemas import Claim
+from app.claims.schemas import Claim as ClaimOut
 from app.db.base import EvidenceRecord
 from app.facilities import repository as facilities
 from app.facilities.models import Facility as FacilityRow
 from app.facilities.presenters import present_facilities
-from app.facilities.schemas import Facility
+from app.facilities.schemas import Facility as FacilityOut
 from app.kit.facets import Counted
 from app.kit.provinces import PROVINCE_LABELS, Province
 from app.kit.schemas import RecordStatus
 from app.organizations import repository as organizations
 from app.organizations.models import Organization as OrganizationRow
 from app.organizations.presenters import present_organizations
-from app.organizations.schemas import Organization
+from app.organizations.schemas import Organization as OrganizationOut
 from app.search.folding import folded_names
 from app.sources import repository as sources
 from app.sources.models import Source as SourceRow
 from app.sources.presenters import present_sources
-from app.sources.schemas import Citation, Source
+from app.sources.schemas import Source as SourceOut
 from app.sources.spans import spans_of, without_spans
 from app.testimonies import repository as testimonies
 from app.testimonies.models import Testimony as TestimonyRow
 from app.testimonies.presenters import present_testimonies
-from app.testimonies.schemas import Testimony
+from app.testimonies.schemas import Testimony as TestimonyOut
 from app.views.rendering import Presenter, Rendered
 
 
@@ -78,100 +78,105 @@ class DocumentText:
         }
 
 
-def label(value: StrEnum | str | None) -> str | None:
+def label(value: str | None) -> str | None:
     """Words for an enum value: 'coal_mine' reads 'coal mine'."""
-    if value is None:
-        return None
-    if isinstance(value, Province):
-        return PROVINCE_LABELS[value]
-    return str(value).replace("_", " ")
+    return None if value is None else value.replace("_", " ")
 
 
-def organization_text(record: Organization, _row: OrganizationRow) -> DocumentText:
+def province_label(value: str | None) -> str | None:
+    return None if value is None else PROVINCE_LABELS[Province(value)]
+
+
+# Each text is cut from a record as its presenter gives it (as its schema serialises).
+
+
+def organization_text(record: dict[str, Any], _row: OrganizationRow) -> DocumentText:
     return DocumentText(
-        title=record.name,
-        names=[record.name, *record.aliases],
-        a=[record.name, *record.aliases],
-        b=[record.description, label(record.kind)],
-        body=[record.description],
+        title=record["name"],
+        names=[record["name"], *record["aliases"]],
+        a=[record["name"], *record["aliases"]],
+        b=[record["description"], label(record["kind"])],
+        body=[record["description"]],
     )
 
 
-def source_text(record: Source, row: SourceRow) -> DocumentText:
-    if record.title is None:
-        title = f"[{label(record.source_type)}]"
+def source_text(record: dict[str, Any], row: SourceRow) -> DocumentText:
+    if record["title"] is None:
+        title = f"[{label(record['source_type'])}]"
     else:
-        title = f"[{record.title}]" if record.title_supplied else record.title
+        title = f"[{record['title']}]" if record["title_supplied"] else record["title"]
     # The archived copy is searchable by whoever may read it, without the spans that are not
     # part of the document (links injected into the copy): they are neither matched nor cut
     # into snippets.
     archived = None
-    if not record.disclosure.coarsened and row.archived_text is not None:
+    if not record["disclosure"]["coarsened"] and row.archived_text is not None:
         archived = without_spans(row.archived_text, spans_of(row.excluded_spans))
+    publisher = record["publisher"]
     return DocumentText(
         title=title,
-        names=list(record.authors),
-        a=[record.title],
+        names=list(record["authors"]),
+        a=[record["title"]],
         b=[
-            *record.authors,
-            record.publisher.name if record.publisher else None,
-            label(record.source_type),
+            *record["authors"],
+            publisher["name"] if publisher else None,
+            label(record["source_type"]),
         ],
-        c=[record.notes],
+        c=[record["notes"]],
         d=[archived],
-        body=[archived or record.notes],
+        body=[archived or record["notes"]],
     )
 
 
-def _quotes(citations: Sequence[Citation]) -> list[str | None]:
-    return [citation.quote for citation in citations]
+def _quotes(citations: Sequence[dict[str, Any]]) -> list[str | None]:
+    return [citation["quote"] for citation in citations]
 
 
-def facility_text(record: Facility, _row: FacilityRow) -> DocumentText:
-    aliases = [alias.name for alias in record.aliases]
-    quotes = _quotes(record.citations)
+def facility_text(record: dict[str, Any], _row: FacilityRow) -> DocumentText:
+    aliases = [alias["name"] for alias in record["aliases"]]
+    quotes = _quotes(record["citations"])
     return DocumentText(
-        title=record.name,
-        names=[record.name, *aliases],
-        a=[record.name, *aliases],
+        title=record["name"],
+        names=[record["name"], *aliases],
+        a=[record["name"], *aliases],
         b=[
-            record.description,
-            label(record.facility_type),
-            label(record.province),
-            record.county,
-            *record.products,
+            record["description"],
+            label(record["facility_type"]),
+            province_label(record["province"]),
+            record["county"],
+            *record["products"],
         ],
         c=quotes,
-        body=[record.description, *quotes],
+        body=[record["description"], *quotes],
     )
 
 
-def testimony_text(record: Testimony, _row: TestimonyRow) -> DocumentText:
-    quotes = _quotes(record.citations)
-    pseudonym = record.witness.pseudonym
+def testimony_text(record: dict[str, Any], _row: TestimonyRow) -> DocumentText:
+    quotes = _quotes(record["citations"])
+    witness = record["witness"]
+    pseudonym = witness["pseudonym"]
     return DocumentText(
         title=f"Testimony of {pseudonym}",
         names=[pseudonym],
         a=[pseudonym],
         b=[
-            record.summary,
-            label(record.witness.role),
-            *(label(t) for t in record.labour_types),
-            label(record.province),
-            record.county,
+            record["summary"],
+            label(witness["role"]),
+            *(label(t) for t in record["labour_types"]),
+            province_label(record["province"]),
+            record["county"],
         ],
         c=quotes,
-        body=[record.summary, *quotes],
+        body=[record["summary"], *quotes],
     )
 
 
-def claim_text(record: Claim, _row: ClaimRow) -> DocumentText:
-    quotes = _quotes(record.citations)
+def claim_text(record: dict[str, Any], _row: ClaimRow) -> DocumentText:
+    quotes = _quotes(record["citations"])
     return DocumentText(
-        title=record.statement,
-        a=[record.statement],
-        b=[label(record.metric), label(record.unit), label(record.stance)],
-        c=[*quotes, record.notes],
+        title=record["statement"],
+        a=[record["statement"]],
+        b=[label(record["metric"]), label(record["unit"]), label(record["stance"])],
+        c=[*quotes, record["notes"]],
         body=quotes,
     )
 
@@ -185,11 +190,15 @@ class Indexed:
 
     kind: str
     model: type[EvidenceRecord]
+    schema: type[BaseModel]  # what the API serves of it: the columns of its CSV lines
     loads: Sequence[ExecutableOption]
     present: Presenter
-    text: Callable[[Any, Any], DocumentText]
+    text: Callable[[dict[str, Any], Any], DocumentText]
     counted: Mapping[str, Counted]
     live: tuple[str, ...] = ()
+    # The order a rebuild renders them in: records that share what they load (a claim's
+    # source, with its protected passages) in one batch, which loads it once.
+    order: tuple[Any, ...] = ()
 
 
 INDEXED: dict[str, Indexed] = {
@@ -198,6 +207,7 @@ INDEXED: dict[str, Indexed] = {
         Indexed(
             "organizations",
             OrganizationRow,
+            OrganizationOut,
             organizations.RECORDS.loads,
             present_organizations,
             organization_text,
@@ -206,6 +216,7 @@ INDEXED: dict[str, Indexed] = {
         Indexed(
             "sources",
             SourceRow,
+            SourceOut,
             (*sources.RECORDS.loads, undefer(SourceRow.archived_text)),
             present_sources,
             source_text,
@@ -214,6 +225,7 @@ INDEXED: dict[str, Indexed] = {
         Indexed(
             "facilities",
             FacilityRow,
+            FacilityOut,
             facilities.RECORDS.loads,
             present_facilities,
             facility_text,
@@ -222,6 +234,7 @@ INDEXED: dict[str, Indexed] = {
         Indexed(
             "testimonies",
             TestimonyRow,
+            TestimonyOut,
             testimonies.RECORDS.loads,
             present_testimonies,
             testimony_text,
@@ -230,11 +243,13 @@ INDEXED: dict[str, Indexed] = {
         Indexed(
             "claims",
             ClaimRow,
+            ClaimOut,
             claims.RECORDS.loads,
             present_claims,
             claim_text,
             claims.RECORDS.counted,
             live=(LIVE_FIGURE,),
+            order=(ClaimRow.source_id,),
         ),
     )
 }

@@ -9,7 +9,7 @@ records left unindexed, or counts left unapplied, is refused, so no write path c
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -35,11 +35,12 @@ from app.claims.figures import count_one_more, counting, refresh_figures
 from app.claims.models import Claim
 from app.db.bulk import arrays, unnested
 from app.facilities.models import Facility, FacilityAlias, FacilityMention
+from app.kit.collector import collector_paused
 from app.kit.listing import one_of
 from app.kit.progress import Progress
 from app.kit.schemas import RecordStatus
 from app.organizations.models import Organization
-from app.search.documents import INDEXED, document_rows
+from app.search.documents import INDEXED, Indexed, document_rows
 from app.search.models import SearchDocument
 from app.search.query import TEXT_SEARCH_CONFIG
 from app.sources.models import Source, SourceRelay
@@ -363,6 +364,18 @@ async def _render(
     """Render these records, which have no views or documents left: write both, and note
     what the views count. Returns how many documents."""
     indexed = INDEXED[kind]
+    with collector_paused() as between_batches:
+        return await _render_batches(session, indexed, ids, progress, between_batches)
+
+
+async def _render_batches(
+    session: AsyncSession,
+    indexed: Indexed,
+    ids: Sequence[str],
+    progress: Progress | None,
+    between_batches: Callable[[], None],
+) -> int:
+    kind = indexed.kind
     written = 0
     for start in range(0, len(ids), _BATCH):
         batch = ids[start : start + _BATCH]
@@ -378,7 +391,7 @@ async def _render(
             counted[record.id] = counts.counted_of(indexed.counted, values, retracted)
         rendered = await render(session, kind, indexed.present, records)
         views = [
-            view_row(kind, row.id, row.version, view, indexed.live, counted[row.id])
+            view_row(kind, row.id, row.version, view, indexed.live, counted[row.id], indexed.schema)
             for row in records
             for view in rendered[row.id]
         ]
@@ -393,6 +406,7 @@ async def _render(
             written += len(rows)
         if progress is not None:
             progress(f"rendering {kind}", start + len(batch), len(ids))
+        between_batches()
     return written
 
 
@@ -415,7 +429,11 @@ async def rebuild_all(session: AsyncSession, progress: Progress | None = None) -
         await session.execute(delete(table))
     written = 0
     for kind, indexed in INDEXED.items():
-        ids = list(await session.scalars(select(indexed.model.id)))
+        ids = list(
+            await session.scalars(
+                select(indexed.model.id).order_by(*([Claim.source_id] if kind == "claims" else []))
+            )
+        )
         async with counting(session, every_claim=kind == "claims"):
             written += await _render(session, kind, ids, progress)
     await _merge_pending_lists(session)

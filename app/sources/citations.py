@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,11 +13,11 @@ from app.auth.dependencies import Viewer
 from app.db.base import Quoted
 from app.kit.partial_dates import PartialDate
 from app.kit.protection import ProtectionLevel, strictest
-from app.kit.schemas import RecordRef, RecordStatus
+from app.kit.schemas import RecordStatus, enum_value
 from app.sources.models import Source
-from app.sources.quotes import locator_of
+from app.sources.quotes import locator_json
 from app.sources.repository import sources_by_id
-from app.sources.schemas import Citation, SourceRef
+from app.sources.schemas import Speaker
 
 # Every source reachable through relays from the given ones, with its nearest distance.
 # `path` stops cycles (A relays B relays A) from recursing forever.
@@ -72,22 +73,21 @@ _PROTECTED_PASSAGES = text(
 )
 
 
-def source_ref(source: Source) -> SourceRef:
-    """Needs `source.publisher` loaded."""
+def source_ref(source: Source) -> dict[str, Any]:
+    """A source cited, as its `SourceRef` serialises. Needs `source.publisher` loaded."""
     published = PartialDate.from_columns(source.published_on, source.published_precision)
-    return SourceRef(
-        id=source.id,
-        title=source.title,
-        title_supplied=source.title_supplied,
-        publisher=RecordRef(id=source.publisher.id, name=source.publisher.name)
-        if source.publisher
-        else None,
-        published=str(published) if published else None,
-        url=source.url,
-    )
+    publisher = source.publisher
+    return {
+        "id": source.id,
+        "title": source.title,
+        "title_supplied": source.title_supplied,
+        "publisher": {"id": publisher.id, "name": publisher.name} if publisher else None,
+        "published": str(published) if published else None,
+        "url": source.url,
+    }
 
 
-def shown_source_ref(source: Source, viewer: Viewer) -> SourceRef | None:
+def shown_source_ref(source: Source, viewer: Viewer) -> dict[str, Any] | None:
     """A source as this client may see it cited: None when it may not learn the source
     exists; without its title, URL and exact date when the source is coarsened for it."""
     level = source.protection_level
@@ -98,21 +98,20 @@ def shown_source_ref(source: Source, viewer: Viewer) -> SourceRef | None:
     return coarsened_source_ref(source)
 
 
-def coarsened_source_ref(source: Source) -> SourceRef:
+def coarsened_source_ref(source: Source) -> dict[str, Any]:
     """A protected source's reference without its title, URL and exact date."""
     ref = source_ref(source)
-    year = ref.published[:4] if ref.published else None
-    return ref.model_copy(
-        update={"title": None, "title_supplied": None, "url": None, "published": year}
-    )
+    year = ref["published"][:4] if ref["published"] else None
+    return ref | {"title": None, "title_supplied": None, "url": None, "published": year}
 
 
 @dataclass(frozen=True)
 class Cited:
-    """A quote as one client is shown it: its citation, the level it is served at, and what
-    was withheld. `hidden` quotes are left out of lists (an excerpt, a mention)."""
+    """A quote as one client is shown it: its citation (as its `Citation` serialises), the
+    level it is served at, and what was withheld. `hidden` quotes are left out of lists (an
+    excerpt, a mention)."""
 
-    citation: Citation
+    citation: dict[str, Any]
     level: ProtectionLevel
     hidden: bool
     withheld: tuple[str, ...]
@@ -225,32 +224,40 @@ class CitationBuilder:
         )
 
     def cite(
-        self, quoted: Quoted, owner_level: ProtectionLevel, viewer: Viewer, record: str
+        self,
+        quoted: Quoted,
+        owner_level: ProtectionLevel,
+        viewer: Viewer,
+        record: str,
+        speaker: Speaker | None = None,
     ) -> Cited:
         """Needs `quoted.source.publisher` loaded. `record` names the record the quote belongs
-        to, for the audit of what was disclosed."""
+        to, for the audit of what was disclosed; `speaker`, whose words a testimony's excerpt
+        quotes."""
         level = self.level(quoted, owner_level, record)
         withheld: list[str] = []
         source = shown_source_ref(quoted.source, viewer)
-        if source is None or source.title is None:
+        if source is None or source["title"] is None:
             withheld.append("citations.source")
         chain = [
             shown_source_ref(s, viewer) for s in self._chains.get(quoted.relayed_from_id or "", [])
         ]
-        shown_chain = [ref for ref in chain if ref is not None and ref.title is not None]
+        shown_chain = [ref for ref in chain if ref is not None and ref["title"] is not None]
         if len(shown_chain) < len(chain):
             withheld.append("citations.relay_chain")
         full = viewer.shows_in_full(level, record)
         if not full:
             withheld += ["citations.quote", "citations.locator"]
-        citation = Citation(
-            source=source,
-            quote=quoted.quote if full else None,
-            locator=locator_of(quoted) if full else None,
-            status=getattr(quoted, "status", RecordStatus.active),
-            status_reason=getattr(quoted, "status_reason", None),
-            relay_chain=shown_chain,
-        )
+        status: RecordStatus = getattr(quoted, "status", RecordStatus.active)
+        citation = {
+            "source": source,
+            "quote": quoted.quote if full else None,
+            "locator": locator_json(quoted) if full else None,
+            "status": status.value,
+            "status_reason": getattr(quoted, "status_reason", None),
+            "speaker": enum_value(speaker),
+            "relay_chain": shown_chain,
+        }
         hidden = viewer.hides(level)
         return Cited(citation, level, hidden, tuple(withheld))
 

@@ -128,6 +128,13 @@ def quote_input(row: Quoted) -> QuoteIn:
     )
 
 
+def locator_json(row: Quoted) -> dict[str, int] | None:
+    """The quote's locator, as its `Locator` serialises."""
+    if row.char_start is None or row.char_end is None:
+        return None
+    return {"char_start": row.char_start, "char_end": row.char_end}
+
+
 def locator_of(row: Quoted) -> Locator | None:
     if row.char_start is None or row.char_end is None:
         return None

@@ -4,6 +4,11 @@ Each tier is asked the questions the presenters ask of a real client (a principa
 tier's read scopes), so a stored view is exactly what the disclosure policy gives a client of
 the tier. Rendering and searching share the presentation: search documents are cut from the
 same presented records.
+
+A presenter gives each record as JSON values (dicts, lists, text, numbers, booleans, dates),
+in the order of its typed schema's fields and valid as it, without `cite_as`: serialised as
+they are, they are the bytes the typed model would serialise to, without building it (the
+typed schemas describe the API, and the tests hold the two equal).
 """
 
 from __future__ import annotations
@@ -11,16 +16,15 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
+from pydantic_core import to_json
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.dependencies import Viewer
 from app.auth.scopes import Principal, Scope
-from app.kit.citing import CITE_AS, Citer
-from app.kit.protection import Disclosure, ProtectionLevel
+from app.kit.protection import ProtectionLevel
 from app.views.lines import stored_csv
 
 T = TypeVar("T")
@@ -32,20 +36,17 @@ TIERS: dict[str, Principal] = {
     "confidential": Principal(None, frozenset({Scope.read_confidential}), ""),
 }
 
-Presenter = Callable[[AsyncSession, Sequence[Any], Citer, Viewer], Awaitable[Sequence[BaseModel]]]
+
+@dataclass(frozen=True, slots=True)
+class Presented:
+    """A record as one client is shown it: its fields as JSON values (see above) and the
+    description its `cite_as` is built from, with the request's base URL and date."""
+
+    data: dict[str, Any]
+    description: str
 
 
-class DescribingCiter(Citer):
-    """A citer that keeps each record's citation description: the stored view holds the
-    description, the request builds `cite_as` from it with its own base URL and date."""
-
-    def __init__(self) -> None:
-        super().__init__("", date(2000, 1, 1))
-        self.descriptions: dict[str, str] = {}
-
-    def cite(self, plural: str, record_id: str, description: str) -> Any:
-        self.descriptions[f"{plural}/{record_id}"] = description
-        return super().cite(plural, record_id, description)
+Presenter = Callable[[AsyncSession, Sequence[Any], Viewer], Awaitable[list[Presented]]]
 
 
 @dataclass
@@ -53,18 +54,18 @@ class Presentation:
     """One presentation of a record, which one tier or several are shown: the record, the
     description its citation is built from, and the protected records it shows in full."""
 
-    record: BaseModel
+    record: dict[str, Any]
     description: str
     disclosed: dict[str, str] = field(default_factory=dict)
     _bodies: dict[tuple[str, ...], str] = field(default_factory=dict, repr=False)
 
     def body(self, live: Sequence[str]) -> str:
-        """The record's JSON without `cite_as`, the `live` figures and its closing brace;
-        serialised once, however many tiers share it."""
+        """The record's JSON without the `live` figures and its closing brace; serialised
+        once, however many tiers share it."""
         key = tuple(live)
         if key not in self._bodies:
-            text = self.record.model_dump_json(by_alias=True, exclude={CITE_AS, *live})
-            self._bodies[key] = text[:-1]
+            shown = {name: value for name, value in self.record.items() if name not in key}
+            self._bodies[key] = to_json(shown).decode()[:-1]
         return self._bodies[key]
 
 
@@ -76,7 +77,7 @@ class Rendered:
     presentation: Presentation
 
     @property
-    def record(self) -> BaseModel:
+    def record(self) -> dict[str, Any]:
         return self.presentation.record
 
     @property
@@ -88,9 +89,9 @@ class Rendered:
         return self.presentation.disclosed
 
 
-def is_hidden(record: BaseModel, principal: Principal) -> bool:
-    disclosure = getattr(record, "disclosure", None)
-    return isinstance(disclosure, Disclosure) and disclosure.level in principal.hidden_levels
+def is_hidden(record: Mapping[str, Any], principal: Principal) -> bool:
+    disclosure = record.get("disclosure")
+    return disclosure is not None and disclosure["level"] in principal.hidden_levels
 
 
 @dataclass
@@ -140,23 +141,22 @@ async def render(
     tiers = list(TIERS.items())
     while tiers and rows:
         viewer = _TiersViewer(tiers[0][1], tiers=tuple(principal for _, principal in tiers))
-        citer = DescribingCiter()
-        shown = await present(session, rows, citer, viewer)
+        shown = await present(session, rows, viewer)
         every = None in viewer.differing
         again = []
-        for row, record in zip(rows, shown, strict=True):
+        for row, presented in zip(rows, shown, strict=True):
             path = f"{kind}/{row.id}"
             alike = not every and path not in viewer.differing
             if not alike:
                 again.append(row)
             disclosed = viewer.disclosed_by.get(path, {})
             presentation = Presentation(
-                record,
-                citer.descriptions[path],
+                presented.data,
+                presented.description,
                 {record_path: level.value for record_path, level in disclosed.items()},
             )
             for shown_tier, shown_to in tiers if alike else tiers[:1]:
-                if not is_hidden(record, shown_to):
+                if not is_hidden(presented.data, shown_to):
                     rendered[row.id].append(Rendered(shown_tier, presentation))
         tiers, rows = tiers[1:], again
     return rendered
@@ -169,11 +169,12 @@ def view_row(
     rendered: Rendered,
     live: Sequence[str],
     counted: str,
+    schema: type[BaseModel],
 ) -> dict[str, Any]:
-    """The stored form of one rendered view: the body without its closing brace, `cite_as`
-    or the live figures, which are appended when it is served; its CSV line around what
-    the request supplies (see `stored_csv`); and the groups it counts in (see
-    `app.views.counts`)."""
+    """The stored form of one rendered view: the body without its closing brace or the live
+    figures, which are appended when it is served, with `cite_as`; its CSV line (of the
+    typed `schema`'s columns) around what the request supplies (see `stored_csv`); and the
+    groups it counts in (see `app.views.counts`)."""
     body = rendered.presentation.body(live)
     return {
         "kind": kind,
@@ -182,10 +183,10 @@ def view_row(
         "version": version,
         "body": body,
         "cite": rendered.description,
-        "live": {name: _json_value(getattr(rendered.record, name)) for name in live},
+        "live": {name: rendered.record[name] for name in live},
         "disclosed": rendered.disclosed,
         "csv": stored_csv(
-            type(rendered.record),
+            schema,
             json.loads(body + "}"),
             kind,
             record_id,
@@ -194,7 +195,3 @@ def view_row(
         ),
         "counted": counted,
     }
-
-
-def _json_value(value: Any) -> Any:
-    return value.model_dump(mode="json") if isinstance(value, BaseModel) else value
