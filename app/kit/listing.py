@@ -168,7 +168,8 @@ class Records(Generic[R]):
         on, in its order, then the sort key and the id: the rows its pages are cut from (see
         `page`), for reading them all at once (an export)."""
         matched = await self.matched(session, query, principal)
-        where = self.where(conditions(query, principal), query, principal, matched)
+        filters = conditions(query, principal)
+        where = self.where(filters, query, principal, matched, joins_views=True)
         statement = self.select_views(principal.tier, columns).where(*where)
         return in_order(statement, cursors=cursors, **self._keyset(query, sort, principal))
 

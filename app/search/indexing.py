@@ -9,6 +9,7 @@ records left unindexed, or counts left unapplied, is refused, so no write path c
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any, cast
 
@@ -26,7 +27,7 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.dialects.postgresql import REGCLASS
+from sqlalchemy.dialects.postgresql import ARRAY, REGCLASS
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapper, Session, object_session
@@ -396,7 +397,7 @@ async def _render_batches(
             for view in rendered[row.id]
         ]
         if views:
-            await session.execute(_INSERT_VIEWS, arrays(views, _VIEWS.c.keys()))
+            await session.execute(_INSERT_VIEWS, _view_arrays(views))
             counts.note(session, kind, ((view["tier"], view["counted"]) for view in views), 1)
         rows = document_rows(indexed, records, rendered)
         if rows:
@@ -490,8 +491,32 @@ def _weighted(text: Any, weight: str) -> Any:
 # the text of each weight its vector is made of), as arrays of their columns.
 _VIEW_TABLE = cast(Table, RecordView.__table__)
 _DOCUMENT_TABLE = cast(Table, SearchDocument.__table__)
-_VIEWS = unnested({column.name: column.type for column in _VIEW_TABLE.columns}, "views")
-_INSERT_VIEWS = insert(_VIEW_TABLE).from_select(list(_VIEWS.c.keys()), select(_VIEWS))
+# Arrays do not nest: a view's CSV pieces (an array of texts) travel as the text of a JSON
+# array (see `_view_arrays`), which the statement makes an array again, in order.
+_VIEWS = unnested(
+    {
+        column.name: Text() if column.name == "csv" else column.type
+        for column in _VIEW_TABLE.columns
+    },
+    "views",
+)
+_CSV_PIECES = literal_column(
+    "(SELECT array_agg(piece.value ORDER BY piece.n) "
+    "FROM jsonb_array_elements_text(views.csv::jsonb) WITH ORDINALITY AS piece(value, n))",
+    ARRAY(Text()),
+)
+_INSERT_VIEWS = insert(_VIEW_TABLE).from_select(
+    list(_VIEWS.c.keys()),
+    select(*(_CSV_PIECES if c.key == "csv" else c for c in _VIEWS.c)),
+)
+
+
+def _view_arrays(views: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    sent = arrays(views, _VIEWS.c.keys())
+    sent["csv"] = [None if pieces is None else json.dumps(pieces) for pieces in sent["csv"]]
+    return sent
+
+
 _DOCUMENT_COLUMNS = ("kind", "record_id", "ref", "retracted", "changed_at", "title", "names")
 _DOCUMENTS = unnested(
     {name: _DOCUMENT_TABLE.c[name].type for name in (*_DOCUMENT_COLUMNS, "body")}
