@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import zlib
 from collections.abc import (
     AsyncGenerator,
     AsyncIterator,
@@ -43,12 +44,13 @@ import anyio
 from fastapi import Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, Row
+from sqlalchemy import ColumnElement, Row, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.audit.repository import record_disclosure
 from app.auth.dependencies import Viewer, ViewerDep
 from app.auth.scopes import Principal
+from app.db.cursors import batches
 from app.db.engine import ROLLBACK_SECONDS, SessionDep
 from app.db.replica import Replica
 from app.kit.citing import Citer
@@ -334,12 +336,15 @@ class DatabaseSessions:
         session = (self.reads or self.sessionmaker)()
         try:
             # Set before the first statement: the transaction takes its snapshot then.
-            await session.connection(
+            connection = await session.connection(
                 execution_options={
                     "isolation_level": "REPEATABLE READ",
                     "postgresql_readonly": True,
                 }
             )
+            # An export's statement costs enough for PostgreSQL to compile its expressions
+            # before the first row; joining text gains nothing from that.
+            await connection.execute(text("SET LOCAL jit = off"))
             yield session
         finally:
             # Also when the client went away and the body's task is being cancelled: the
@@ -410,8 +415,8 @@ async def export_rows(
 ) -> AsyncGenerator[Sequence[Row[Any]]]:
     """`columns` of the view of every record the query matches from its cursor on, in
     batches of `BATCH_SIZE` rows. One statement reads them all, through a cursor of the
-    snapshot's transaction: PostgreSQL plans the whole export at once, as it would a COPY
-    of it, rather than each batch anew."""
+    snapshot's transaction (see `app.db.cursors`): PostgreSQL plans the export once, rather
+    than a page per batch."""
     statement = await export.records.ordered(
         session,
         export.conditions,
@@ -421,13 +426,10 @@ async def export_rows(
         principal,
         columns,
     )
-    connection = await session.connection()
-    result = await connection.stream(statement.execution_options(yield_per=BATCH_SIZE))
-    try:
-        async for rows in result.partitions():
-            yield rows
-    finally:
-        await result.close()
+    rows = batches(await session.connection(), statement, BATCH_SIZE)
+    async with aclosing(rows):
+        async for batch in rows:
+            yield batch
 
 
 async def export_batches(
@@ -498,6 +500,25 @@ async def read_ahead(items: AsyncIterator[R]) -> AsyncIterator[R]:
             pending.exception()  # nobody waits for it any more
 
 
+class Gzip:
+    """An export's bytes gzip-compressed as they stream, each chunk flushed as it leaves (a
+    download starts at once, and one broken off is incomplete rather than short). Faster
+    than the app's other answers (`app.main.GZIP_LEVEL`): at level 6, compressing a CSV
+    export of claims takes as long as reading it; at `LEVEL`, less than half as long, for a
+    file a fifth larger."""
+
+    LEVEL = 3
+
+    def __init__(self) -> None:
+        self._compressor = zlib.compressobj(self.LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+
+    def compress(self, chunk: bytes) -> bytes:
+        return self._compressor.compress(chunk) + self._compressor.flush(zlib.Z_SYNC_FLUSH)
+
+    def end(self) -> bytes:
+        return self._compressor.flush()
+
+
 class ExportCutError(Exception):
     """The database was lost after the body started: the download is broken off."""
 
@@ -527,20 +548,21 @@ class Exporter:
         )
         today = datetime.now(UTC).date().isoformat()
         filename = f"{export.name}-{today}.{spec.extension}"
+        headers = {"Content-Disposition": f'attachment; filename="{filename}"', "Vary": "Accept"}
+        packed = "gzip" in self.request.headers.get("accept-encoding", "")
+        if packed:  # compressed here, not by the app's middleware (which adds its Vary then)
+            headers |= {"Content-Encoding": "gzip", "Vary": "Accept, Accept-Encoding"}
         return StreamingResponse(
-            self._body(export, query, spec),
+            self._body(export, query, spec, Gzip() if packed else None),
             media_type=spec.header,
-            headers={
-                "Content-Disposition": f'attachment; filename="{filename}"',
-                "Vary": "Accept",
-            },
+            headers=headers,
         )
 
     async def _body(
-        self, export: ListExport[Q, M], query: Q, spec: ExportFormat
+        self, export: ListExport[Q, M], query: Q, spec: ExportFormat, gzip: Gzip | None
     ) -> AsyncIterator[bytes]:
-        # The status and headers leave now, before the first query: compression waits for a
-        # body to send them, and a failure before the first batch would leave no answer at all.
+        # The status and headers leave now, before the first query: a failure before the
+        # first batch would leave no answer at all.
         yield b""
         sent = 0
         try:
@@ -551,8 +573,14 @@ class Exporter:
                 async for records, chunk in read_ahead(chunks):
                     sent += records
                     ROWS_EXPORTED.labels(export=export.name).inc(records)
+                    if gzip is not None:
+                        # In a worker thread (zlib lets go of the interpreter meanwhile),
+                        # while the next batch is read.
+                        chunk = await anyio.to_thread.run_sync(gzip.compress, chunk)
                     if chunk:
                         yield chunk
+            if gzip is not None:
+                yield gzip.end()
         except Exception as error:
             if not database_unavailable(error):
                 raise
