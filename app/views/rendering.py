@@ -8,7 +8,6 @@ same presented records.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -110,7 +109,7 @@ def view_row(
         "live": {name: _json_value(getattr(rendered.record, name)) for name in live},
         "disclosed": rendered.disclosed,
         "csv": stored_csv(
-            type(rendered.record), json.loads(body), kind, record_id, rendered.description, live
+            type(rendered.record), body, kind, record_id, rendered.description, tuple(live)
         ),
         "counted": counted,
     }
