@@ -35,12 +35,12 @@ def _compile_declare(element: _Declare, compiler: SQLCompiler, **kw: Any) -> str
     return f"DECLARE {element.name} NO SCROLL CURSOR FOR {compiler.process(element.query, **kw)}"
 
 
-async def batches(
+async def in_batches(
     connection: AsyncConnection, query: Select[Any], size: int
 ) -> AsyncGenerator[Sequence[Row[Any]]]:
     """The rows of `query`, `size` at a time, named as its columns are; the connection must
     be in a transaction, which the cursor lasts at most."""
-    name = f"batches_{next(_names)}"
+    name = f"in_batches_{next(_names)}"
     await connection.execute(_Declare(name, query))
     fetch = text(f"FETCH FORWARD {size} FROM {name}")
     while rows := (await connection.execute(fetch)).all():

@@ -1,11 +1,11 @@
 """Exports: every record a list matches, streamed as CSV, NDJSON or a domain's own format.
 
-An export is the JSON list without its pages: the same repository query (filters, search,
-sort, access rules), walked with keyset cursors in batches of `BATCH_SIZE`, over the same
-stored views, so records are protected, coarsened and audited exactly as in the JSON list.
-CSV and NDJSON lines are put together by PostgreSQL from the stored views
-(`app.views.lines`): a batch arrives as ready text, and Python only joins it. The other
-formats are written in Python from the views as the JSON list serves them.
+An export is the JSON list without its pages: the same query (filters, search, sort, access
+rules, from the list's cursor on) over the same stored views, so records are protected,
+coarsened and audited exactly as in the JSON list; read as one statement, through a database
+cursor, `BATCH_SIZE` records at a time. CSV and NDJSON lines are put together by PostgreSQL
+from the stored views (`app.views.lines`): a batch arrives as ready text, which Python only
+joins. The other formats are written in Python from the views as the JSON list serves them.
 
 The request's own session commits before a response body is sent, so the body reads through
 a session of its own, in one REPEATABLE READ transaction: every batch sees one snapshot.
@@ -50,7 +50,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.audit.repository import record_disclosure
 from app.auth.dependencies import Viewer, ViewerDep
 from app.auth.scopes import Principal
-from app.db.cursors import batches
+from app.db.cursors import in_batches
 from app.db.engine import ROLLBACK_SECONDS, SessionDep
 from app.db.replica import Replica
 from app.kit.citing import Citer
@@ -68,8 +68,8 @@ from app.views.serving import VIEW_COLUMNS, StoredView, ViewColumn, served
 
 logger = logging.getLogger(__name__)
 
-# Records per query: big enough that a query's own cost (planning, a round trip) is small
-# beside its rows', small enough that a batch stays a few megabytes.
+# Records per fetch: big enough that a round trip costs little beside its rows, small enough
+# that a batch stays a few megabytes. Each batch's disclosures are audited before it leaves.
 BATCH_SIZE = 2000
 JSON = "json"
 JSON_MEDIA_TYPE = "application/json"
@@ -426,7 +426,7 @@ async def export_rows(
         principal,
         columns,
     )
-    rows = batches(await session.connection(), statement, BATCH_SIZE)
+    rows = in_batches(await session.connection(), statement, BATCH_SIZE)
     async with aclosing(rows):
         async for batch in rows:
             yield batch

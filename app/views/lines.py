@@ -14,9 +14,10 @@ Live figures are integers or null, whose text is the same in SQL and in Python.
 
 from __future__ import annotations
 
+import json
 import types
 from collections.abc import Sequence
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, Union, get_args, get_origin
 
 from pydantic import BaseModel
@@ -70,18 +71,22 @@ def _supplied(plural: str, record_id: str, description: str, live: Sequence[str]
     return {CITE_AS: cite_as} | {name: mark(name) for name in live}
 
 
+@lru_cache(maxsize=64)
 def stored_csv(
     model: type[BaseModel],
-    record: dict[str, Any],
+    body: str,
     plural: str,
     record_id: str,
     description: str,
-    live: Sequence[str],
-) -> list[str]:
-    """A view's CSV line as it is stored (`record`: its body as data): the pieces of text
-    around the request's parts."""
-    pieces, _ = marked_line(model, record | _supplied(plural, record_id, description, live))
-    return pieces
+    live: tuple[str, ...],
+) -> tuple[str, ...]:
+    """A view's CSV line as it is stored (`body`: its JSON, without what the request
+    supplies): the pieces of text around the request's parts. Remembered for the next
+    views rendered: the tiers of a record are rendered one after the other, and most of
+    them are shown the same."""
+    record = json.loads(body) | _supplied(plural, record_id, description, live)
+    pieces, _ = marked_line(model, record)
+    return tuple(pieces)
 
 
 @cache

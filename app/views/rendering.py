@@ -13,7 +13,6 @@ typed schemas describe the API, and the tests hold the two equal).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -185,13 +184,6 @@ def view_row(
         "cite": rendered.description,
         "live": {name: rendered.record[name] for name in live},
         "disclosed": rendered.disclosed,
-        "csv": stored_csv(
-            schema,
-            json.loads(body + "}"),
-            kind,
-            record_id,
-            rendered.description,
-            live,
-        ),
+        "csv": stored_csv(schema, body + "}", kind, record_id, rendered.description, tuple(live)),
         "counted": counted,
     }
