@@ -39,9 +39,9 @@ from app.db import migrations
 from app.db.embedded import stop_embedded_server
 from app.db.engine import ensure_database, make_engine, resolve_database_url
 from app.db.models import Base, RecordView, SearchDocument
+from app.exports.exporter import DatabaseSessions
 from app.kit.cursor_secrets import CursorSecretError, cursor_secrets
 from app.kit.errors import ProblemError
-from app.kit.exports import DatabaseSessions
 from app.kit.limits import SERVER_OPTIONS
 from app.kit.progress import Progress
 from app.kit.protection import ProtectionLevel
@@ -215,7 +215,7 @@ def serve(
     settings = get_settings()
     address = host or settings.host
     try:
-        cursor_secrets(settings, host=address)
+        cursor_secrets(settings.cursor_secret, settings.data_dir, address)
     except CursorSecretError as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(2) from None

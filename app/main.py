@@ -84,7 +84,7 @@ LICENSE_INFO = {"name": "CC BY 4.0 (the records)", "identifier": DATA_LICENSE}
 def create_app(settings: Settings | None = None, *, pooled: bool = True) -> FastAPI:
     settings = settings or get_settings()
     # Before anything is opened: without a usable secret the app does not start.
-    cursors = Cursors(*cursor_secrets(settings))
+    cursors = Cursors(*cursor_secrets(settings.cursor_secret, settings.data_dir, settings.host))
     engine_options: dict[str, Any] = {
         "pool_size": settings.database_pool_size,
         "pooled": pooled,

@@ -36,10 +36,7 @@ from app.auth.dependencies import Viewer
 from app.auth.scopes import Principal, Scope
 from app.claims.router import EXPORT as CLAIMS
 from app.claims.schemas import ClaimQuery
-from app.facilities.router import EXPORT as FACILITIES
-from app.facilities.schemas import FacilityQuery
-from app.kit.citing import Citer
-from app.kit.exports import (
+from app.exports.exporter import (
     CSV,
     CSV_LINES,
     NDJSON,
@@ -48,6 +45,9 @@ from app.kit.exports import (
     StreamSessions,
     export_lines,
 )
+from app.facilities.router import EXPORT as FACILITIES
+from app.facilities.schemas import FacilityQuery
+from app.kit.citing import Citer
 from app.kit.pagination import Cursors
 from app.kit.params import ListQuery
 from app.kit.progress import Progress

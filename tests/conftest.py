@@ -32,7 +32,7 @@ from app.db.engine import (
     run_whatever_happens,
 )
 from app.db.models import Base
-from app.kit.exports import StreamSessions, get_stream_sessions
+from app.exports.exporter import StreamSessions, get_stream_sessions
 from app.main import create_app
 from app.search.indexing import index_pending
 from app.settings import Settings, get_settings

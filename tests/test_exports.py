@@ -26,7 +26,7 @@ from app.audit.models import AuditEvent
 from app.auth.dependencies import Viewer
 from app.auth.scopes import Principal
 from app.claims.schemas import Claim
-from app.kit import exports
+from app.exports import exporter as exports
 from app.kit.citing import Citer
 from app.kit.pagination import Cursors
 from app.kit.spreadsheets import MEDIA_TYPE as XLSX_MEDIA_TYPE
@@ -705,7 +705,8 @@ async def test_an_export_reads_one_snapshot_through_its_own_sessions(
     finally:
         async with engine.begin() as connection:
             await connection.execute(text("DELETE FROM organizations WHERE id LIKE 'snap-%'"))
-            await connection.execute(text("DELETE FROM record_views WHERE record_id LIKE 'snap-%'"))
+            for table in ("record_views", "search_documents"):
+                await connection.execute(text(f"DELETE FROM {table} WHERE record_id LIKE 'snap-%'"))
             await factories.recount(connection)
 
 

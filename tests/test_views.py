@@ -17,8 +17,8 @@ from app.claims.repository import RECORDS as CLAIMS
 from app.claims.repository import claim_conditions
 from app.claims.schemas import ClaimQuery
 from app.facilities.repository import RECORDS as FACILITIES
-from app.kit.listing import Records
 from app.organizations.repository import RECORDS as ORGANIZATIONS
+from app.reading.listing import Records
 from app.search.indexing import index_missing, index_pending, rebuild_all
 from app.search.models import SearchDocument
 from app.seeding.loader import load_seed, read_seed

@@ -14,9 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit.models import AuditEvent
 from app.audit.schemas import AuditAction, AuditQuery
 from app.auth.scopes import Principal
-from app.kit.listing import Records, any_of
 from app.kit.pagination import Cursors, SortKey, Window, parse_datetime
 from app.kit.protection import ProtectionLevel
+from app.reading.listing import Records, any_of
 
 RECORDS = Records(
     AuditEvent,

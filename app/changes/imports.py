@@ -37,11 +37,11 @@ from app.db.base import EvidenceRecord
 from app.facilities.schemas import FacilityCreate
 from app.kit.errors import FieldError, ProblemError
 from app.kit.limits import MAX_JSON_DEPTH, too_deep, too_deep_message
-from app.kit.listing import one_of
 from app.kit.metrics import count_imported
 from app.kit.progress import Progress
 from app.kit.schemas import RecordIn
 from app.organizations.schemas import OrganizationCreate
+from app.reading.listing import one_of
 from app.search.indexing import index_pending
 from app.sources.schemas import SourceCreate
 from app.testimonies.schemas import TestimonyCreate

@@ -27,9 +27,9 @@ from app.kit.citing import Citer
 from app.kit.conditional import conditional_get
 from app.kit.deps import CiterDep, CursorsDep
 from app.kit.errors import problem_responses
-from app.kit.listing import Records
 from app.kit.pagination import page_envelope
 from app.kit.schemas import NonEmptyText, RecordIn, RecordStatus, StrictModel
+from app.reading.listing import Records
 from app.search.indexing import index_pending
 from app.views.serving import json_response, served, view_etag
 

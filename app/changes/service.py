@@ -32,10 +32,10 @@ from app.facilities.models import Facility, FacilityMention
 from app.facilities.repository import facility_input
 from app.kit.conditional import any_version, matches, version_tag
 from app.kit.errors import FieldError, ProblemError, not_found
-from app.kit.listing import held, one_of
 from app.kit.protection import ProtectionLevel
 from app.kit.schemas import SINGULAR, RecordIn, RecordStatus, is_slug
 from app.organizations.models import Organization
+from app.reading.listing import held, one_of
 from app.sources.models import Source
 from app.sources.quotes import QuoteMismatchError, rests_on_retracted, with_locators
 from app.sources.repository import quoted_sources

@@ -74,9 +74,9 @@ from app.claims.models import Claim, subject_key
 from app.claims.repository import RECORDS, protected_claims, visible_claims
 from app.claims.schemas import Approximation, RelationReason, Stance
 from app.facilities.models import FacilityMention
-from app.kit.listing import one_of
 from app.kit.protection import ProtectionLevel
 from app.kit.schemas import RecordStatus
+from app.reading.listing import one_of
 from app.sources.models import Source, SourceRelay
 
 _PATH = ARRAY(Text)

@@ -56,7 +56,7 @@ from app.claims.corroboration import (
 )
 from app.claims.models import Claim, subject_key
 from app.claims.schemas import Stance
-from app.kit.listing import one_of
+from app.reading.listing import one_of
 from app.views.models import RecordView
 from app.views.rendering import TIERS
 

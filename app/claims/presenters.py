@@ -13,9 +13,9 @@ from app.claims.figures import claim_sources
 from app.claims.models import Claim as ClaimRow
 from app.claims.repository import RECORDS, claim_level
 from app.claims.schemas import Claim, ClaimantType, Metric, RelatedClaimList, RelatedClaims
+from app.db.periods import period_of
 from app.facilities.models import Facility
 from app.kit.citing import Citer
-from app.kit.periods import period_of
 from app.kit.protection import is_finer_than_year, year_only
 from app.organizations.models import Organization
 from app.sources.citations import CitationBuilder, Cited, merge_withheld

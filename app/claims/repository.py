@@ -21,9 +21,9 @@ from app.claims.models import (
     value_sort_key,
 )
 from app.claims.schemas import ClaimCreate, ClaimQuery, Metric
+from app.db.periods import overlap_conditions, set_period, widened_to_years
 from app.facilities.models import Facility
 from app.kit.facets import Counted, Facet
-from app.kit.listing import Records, any_of
 from app.kit.pagination import (
     Cursors,
     SortKey,
@@ -34,9 +34,9 @@ from app.kit.pagination import (
     parse_text,
 )
 from app.kit.partial_dates import PartialDate
-from app.kit.periods import overlap_conditions, set_period, widened_to_years
 from app.kit.protection import ProtectionLevel, strictest
 from app.kit.schemas import QuoteIn, RecordStatus
+from app.reading.listing import Records, any_of
 from app.sources.models import Source
 from app.sources.quotes import SOURCE_RETRACTED, QuotedSource, locator_of, quote_columns, support
 from app.sources.repository import quoted_sources, shown_sources

@@ -13,16 +13,16 @@ from app.claims.models import Claim as ClaimRow
 from app.claims.presenters import present_related
 from app.claims.schemas import Claim, ClaimCreate, ClaimPage, ClaimQuery, RelatedClaims
 from app.db.engine import SessionDep
-from app.kit.deps import CiterDep, CursorsDep
-from app.kit.errors import problem_responses
-from app.kit.export_routes import add_export_routes
-from app.kit.exports import (
+from app.exports.exporter import (
     EXPORT_FORMATS,
     ExporterDep,
     ListExport,
     ListFormat,
     ListFormatDep,
 )
+from app.exports.routes import add_export_routes
+from app.kit.deps import CiterDep, CursorsDep
+from app.kit.errors import problem_responses
 from app.kit.params import DEFAULT_LIMIT, MAX_LIMIT
 from app.views.serving import json_response, page_response, served
 

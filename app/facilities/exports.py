@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request, Response
 from pydantic import BaseModel
 
-from app.kit.exports import (
+from app.exports.exporter import (
     EXPORT_FORMATS,
     FORMAT_PARAMETER,
     ExportFormat,

@@ -15,10 +15,10 @@ from app.facilities.models import Facility, FacilityMention
 from app.facilities.models import FacilityAlias as FacilityAliasRow
 from app.facilities.schemas import FacilityAlias, FacilityCreate, FacilityQuery, LocationIn
 from app.kit.facets import Facet
-from app.kit.listing import Records, any_of
 from app.kit.pagination import Cursors, SortKey, Window, parse_datetime, parse_text
 from app.kit.schemas import RecordStatus
 from app.organizations.models import Organization
+from app.reading.listing import Records, any_of
 from app.sources.models import Source
 from app.sources.quotes import QuotedSource, quote_columns, quote_input, support
 from app.sources.repository import quoted_sources

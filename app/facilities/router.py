@@ -8,14 +8,14 @@ from app.auth.dependencies import ViewerDep, access
 from app.changes.routes import RecordRoutes, add_record_routes, update_schema
 from app.changes.service import RecordKind
 from app.db.engine import SessionDep
+from app.exports.exporter import ExporterDep, ListExport
+from app.exports.routes import add_export_routes
 from app.facilities import repository
 from app.facilities.exports import FACILITY_FORMATS, FacilityListFormat, FacilityListFormatDep
 from app.facilities.models import Facility as FacilityRow
 from app.facilities.schemas import Facility, FacilityCreate, FacilityPage, FacilityQuery
 from app.kit.deps import CiterDep, CursorsDep
 from app.kit.errors import problem_responses
-from app.kit.export_routes import add_export_routes
-from app.kit.exports import ExporterDep, ListExport
 from app.views.serving import page_response, served
 
 router = APIRouter(prefix="/v1/facilities", tags=["facilities"])

@@ -18,10 +18,6 @@ import os
 import secrets
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from app.settings import Settings
 
 SECRET_FILE = "cursor-secret"
 
@@ -45,13 +41,12 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def cursor_secrets(settings: Settings, *, host: str | None = None) -> list[str]:
-    """The secrets of `settings`, the sealing one first, for a server listening on `host`
-    (default: `settings.host`)."""
-    configured = configured_secrets(settings.cursor_secret)
+def cursor_secrets(configured_value: str | None, data_dir: Path, host: str) -> list[str]:
+    """The secrets a `CURSOR_SECRET` value configures, the sealing one first, or the one kept
+    in `data_dir` for a server listening on a loopback `host`."""
+    configured = configured_secrets(configured_value)
     if configured:
         return configured
-    host = settings.host if host is None else host
     if not is_loopback(host):
         raise CursorSecretError(
             f"CURSOR_SECRET is not set and the API would listen on {host!r}, beyond this "
@@ -60,7 +55,7 @@ def cursor_secrets(settings: Settings, *, host: str | None = None) -> list[str]:
             '"import secrets; print(secrets.token_urlsafe(32))"). A secret generated in '
             "DATA_DIR is used only when serving on 127.0.0.1, ::1 or localhost."
         )
-    return [stored_secret(settings.data_dir)]
+    return [stored_secret(data_dir)]
 
 
 def stored_secret(data_dir: Path) -> str:

@@ -9,10 +9,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.scopes import Principal
 from app.kit.facets import Facet
-from app.kit.listing import Records, any_of
 from app.kit.pagination import Cursors, SortKey, Window, parse_datetime, parse_text
 from app.organizations.models import Organization
 from app.organizations.schemas import OrganizationCreate, OrganizationQuery
+from app.reading.listing import Records, any_of
 
 SORT_KEYS = {
     "name": SortKey(Organization.name, parse_text),

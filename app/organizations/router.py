@@ -8,16 +8,16 @@ from app.auth.dependencies import ViewerDep, access
 from app.changes.routes import RecordRoutes, add_record_routes, update_schema
 from app.changes.service import RecordKind
 from app.db.engine import SessionDep
-from app.kit.deps import CiterDep, CursorsDep
-from app.kit.errors import problem_responses
-from app.kit.export_routes import add_export_routes
-from app.kit.exports import (
+from app.exports.exporter import (
     EXPORT_FORMATS,
     ExporterDep,
     ListExport,
     ListFormat,
     ListFormatDep,
 )
+from app.exports.routes import add_export_routes
+from app.kit.deps import CiterDep, CursorsDep
+from app.kit.errors import problem_responses
 from app.organizations import repository
 from app.organizations.models import Organization as OrganizationRow
 from app.organizations.schemas import (

@@ -37,10 +37,10 @@ from app.claims.models import Claim
 from app.db.bulk import arrays, unnested
 from app.facilities.models import Facility, FacilityAlias, FacilityMention
 from app.kit.collector import collector_paused
-from app.kit.listing import one_of
 from app.kit.progress import Progress
 from app.kit.schemas import RecordStatus
 from app.organizations.models import Organization
+from app.reading.listing import one_of
 from app.search.documents import INDEXED, Indexed, document_rows
 from app.search.models import SearchDocument
 from app.search.query import TEXT_SEARCH_CONFIG

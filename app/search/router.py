@@ -11,9 +11,9 @@ from app.db.engine import SessionDep
 from app.kit.citing import Citer
 from app.kit.deps import CiterDep, CursorsDep
 from app.kit.errors import problem_responses
-from app.kit.listing import PLURAL
 from app.kit.pagination import Window, fingerprint
 from app.kit.schemas import SINGULAR
+from app.reading.listing import PLURAL
 from app.search.query import Found, Search, SearchTerms, position_of
 from app.search.schemas import SearchPage, SearchQuery
 from app.views.serving import page_response

@@ -16,11 +16,11 @@ from app.db.base import Quoted
 from app.facilities.models import FacilityMention
 from app.kit.errors import ProblemError
 from app.kit.facets import Facet
-from app.kit.listing import Records, any_of, held, one_of
 from app.kit.pagination import Cursors, SortKey, Window, parse_date, parse_datetime, parse_text
 from app.kit.partial_dates import DatePrecision, PartialDate
 from app.kit.schemas import RecordStatus
 from app.organizations.models import Organization
+from app.reading.listing import Records, any_of, held, one_of
 from app.sources.models import Source, SourceRelay, published_ascending, published_descending
 from app.sources.quotes import QuotedSource, QuoteMismatchError, locator_of, verify_quote
 from app.sources.schemas import SourceCreate, SourceQuery

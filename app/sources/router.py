@@ -11,11 +11,11 @@ from app.auth.dependencies import Viewer, ViewerDep, access
 from app.changes.routes import RecordRoutes, add_record_routes, update_schema
 from app.changes.service import RecordKind
 from app.db.engine import SessionDep
+from app.exports.exporter import ExporterDep, ListExport
+from app.exports.routes import add_export_routes
 from app.kit.citing import Citer
 from app.kit.deps import CiterDep, CursorsDep
 from app.kit.errors import problem_responses
-from app.kit.export_routes import add_export_routes
-from app.kit.exports import ExporterDep, ListExport
 from app.sources import repository
 from app.sources.citation_formats import CSL_ITEM_SCHEMA, MEDIA_TYPES, negotiate, render
 from app.sources.exports import SOURCE_FORMATS, SourceListFormat, SourceListFormatDep

@@ -13,8 +13,8 @@ from app.auth.scopes import Principal
 from app.claims import repository as claims
 from app.facilities import repository as facilities
 from app.kit.facets import FacetGroup, words
-from app.kit.listing import PLURAL, Records
 from app.kit.protection import ProtectionLevel, small_cell
+from app.reading.listing import PLURAL, Records
 from app.stats.schemas import ClaimStats, FacilityStats, MetricUnitGroup, Stats, TestimonyStats
 from app.testimonies import repository as testimonies
 from app.views import counts

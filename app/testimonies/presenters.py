@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.dependencies import Viewer
-from app.kit.periods import period_of
+from app.db.periods import period_of
 from app.kit.protection import age_band, decade, is_finer_than_year, strictest, year_only
 from app.kit.schemas import enum_value
 from app.sources.citations import CitationBuilder, Cited, merge_withheld

@@ -10,14 +10,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from app.auth.scopes import Principal
+from app.db.periods import overlap_conditions, set_period, widened_to_years
 from app.facilities.models import Facility
 from app.kit.facets import Facet
-from app.kit.listing import Records, any_of
 from app.kit.pagination import Cursors, SortKey, Window, parse_date, parse_datetime, parse_text
 from app.kit.partial_dates import PartialDate
-from app.kit.periods import overlap_conditions, set_period, widened_to_years
 from app.kit.protection import ProtectionLevel, small_cell, strictest
 from app.kit.schemas import RecordStatus
+from app.reading.listing import Records, any_of
 from app.sources.models import Source
 from app.sources.quotes import QuotedSource, quote_columns, quote_input, support
 from app.sources.repository import quoted_sources, shown_sources

@@ -56,13 +56,13 @@ from app.db.replica import Replica
 from app.kit.citing import Citer
 from app.kit.deps import CiterDep, CursorsDep
 from app.kit.errors import database_unavailable
-from app.kit.listing import Conditions, Records
 from app.kit.metrics import ROWS_EXPORTED
 from app.kit.pagination import Cursors
 from app.kit.params import ListQuery
 from app.kit.spreadsheets import MEDIA_TYPE as XLSX_MEDIA_TYPE
 from app.kit.spreadsheets import Sheet
 from app.kit.tables import csv_header, table_columns
+from app.reading.listing import Conditions, Records
 from app.views.lines import DISCLOSED, check_live, csv_line, ndjson_line
 from app.views.serving import VIEW_COLUMNS, StoredView, ViewColumn, served
 

@@ -10,8 +10,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 
 from app.auth.dependencies import access
+from app.exports.exporter import ExporterDep, ExportFormat, ListExport
 from app.kit.errors import problem_responses
-from app.kit.exports import ExporterDep, ExportFormat, ListExport
 from app.kit.params import ListQuery
 
 

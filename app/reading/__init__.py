@@ -1,0 +1,1 @@
+"""Reading records: the lists, filters and pages every kind shares."""
