@@ -29,6 +29,8 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+# Declares every kind of record to the write path, the import and the rendering of views.
+import app.kinds  # noqa: F401
 from app import __version__
 from app.audit import repository as audit
 from app.audit.schemas import AuditAction

@@ -13,12 +13,11 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
 
-from app import DATA_LICENSE, __version__
+from app import DATA_LICENSE, __version__, kinds
 from app.audit.router import router as audit_router
 from app.auth.dependencies import NO_RECORD_DATA, REQUIRED_SCOPES, get_viewer
 from app.auth.ratelimit import RateLimiter, rate_limit_headers
 from app.changes.router import router as changes_router
-from app.claims.router import router as claims_router
 from app.db.engine import (
     ROLLBACK_SECONDS,
     async_url,
@@ -28,7 +27,6 @@ from app.db.engine import (
 )
 from app.db.migrations import head_revision
 from app.db.replica import Replica, written_cookie
-from app.facilities.router import router as facilities_router
 from app.health import router as health_router
 from app.kit.cors import cors_options
 from app.kit.cursor_secrets import cursor_secrets
@@ -44,13 +42,10 @@ from app.kit.routes import api_routes
 from app.observability import metrics
 from app.observability.requests import ObservedRequests
 from app.observability.tracing import install_tracing, shutdown_tracing
-from app.organizations.router import router as organizations_router
 from app.search.indexing import index_pending
 from app.search.router import router as search_router
 from app.settings import Settings, get_settings
-from app.sources.router import router as sources_router
 from app.stats.router import router as stats_router
-from app.testimonies.router import router as testimonies_router
 
 BEARER = "bearerAuth"
 JSON = "application/json"
@@ -160,11 +155,7 @@ def create_app(settings: Settings | None = None, *, pooled: bool = True) -> Fast
         health_router,
         audit_router,
         changes_router,
-        organizations_router,
-        sources_router,
-        facilities_router,
-        testimonies_router,
-        claims_router,
+        *kinds.ROUTERS,
         search_router,
         stats_router,
     ):

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import update
+from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.auth.keys import create_key
@@ -145,6 +145,19 @@ async def render_missing(connection: AsyncConnection) -> int:
         return rendered
 
     return await _in_transaction_of(connection, render)
+
+
+async def remove_committed(connection: AsyncConnection, table: str, ids: str) -> None:
+    """Delete records a test committed (ids matching the LIKE pattern `ids`) with what was
+    written of them (revisions, views, search documents), and count the views afresh."""
+    for statement in (
+        f"DELETE FROM {table} WHERE id LIKE :ids",
+        "DELETE FROM revisions WHERE record_id LIKE :ids",
+        "DELETE FROM record_views WHERE record_id LIKE :ids",
+        "DELETE FROM search_documents WHERE record_id LIKE :ids",
+    ):
+        await connection.execute(text(statement), {"ids": ids})
+    await recount(connection)
 
 
 async def recount(connection: AsyncConnection) -> None:

@@ -8,8 +8,8 @@ import rispy
 from pybtex.database import parse_string
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.kit.schemas import QuoteMismatchError
 from app.sources.models import SourceRelay
-from app.sources.quotes import QuoteMismatchError
 from tests import factories
 
 ARTICLE = (

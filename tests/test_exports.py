@@ -704,10 +704,7 @@ async def test_an_export_reads_one_snapshot_through_its_own_sessions(
         assert seen == [f"snap-{n}" for n in range(1, 6)]  # as it stood when it began
     finally:
         async with engine.begin() as connection:
-            await connection.execute(text("DELETE FROM organizations WHERE id LIKE 'snap-%'"))
-            for table in ("record_views", "search_documents"):
-                await connection.execute(text(f"DELETE FROM {table} WHERE record_id LIKE 'snap-%'"))
-            await factories.recount(connection)
+            await factories.remove_committed(connection, "organizations", "snap-%")
 
 
 async def test_an_export_commits_its_audit_events_itself(
@@ -747,15 +744,11 @@ async def test_an_export_commits_its_audit_events_itself(
         async with engine.begin() as connection:
             for statement in (
                 "DELETE FROM audit_events WHERE 'testimonies/committed-kim' = ANY(records)",
-                "DELETE FROM search_documents WHERE record_id = 'committed-kim'",
-                "DELETE FROM record_views WHERE record_id = 'committed-kim'",
-                "DELETE FROM revisions WHERE record_id = 'committed-kim'",
-                "DELETE FROM testimonies WHERE id = 'committed-kim'",
                 "DELETE FROM api_keys WHERE name = 'test key' AND id NOT IN "
                 "(SELECT key_id FROM audit_events WHERE key_id IS NOT NULL)",
             ):
                 await connection.execute(text(statement))
-            await factories.recount(connection)
+            await factories.remove_committed(connection, "testimonies", "committed-kim")
 
 
 @pytest.mark.parametrize("base_url", [None, 'https://example.org/odd,"base', "=1+1"])

@@ -246,10 +246,7 @@ async def test_import_command(
     # The command committed to the test database: leave it as it was.
     async with engine.begin() as connection:
         await connection.execute(text("DELETE FROM audit_events WHERE route = 'testimony import'"))
-        await connection.execute(text("DELETE FROM revisions WHERE record_id = 'cli-org'"))
-        await connection.execute(text("DELETE FROM organizations WHERE id = 'cli-org'"))
-        await connection.execute(text("DELETE FROM record_views WHERE record_id = 'cli-org'"))
-        await factories.recount(connection)
+        await factories.remove_committed(connection, "organizations", "cli-org")
 
 
 async def test_a_retracted_record_cannot_be_changed_by_import(

@@ -323,10 +323,4 @@ async def test_release_command_reads_one_committed_snapshot(
             await connection.execute(
                 text("DELETE FROM audit_events WHERE route = 'testimony export release'")
             )
-            await connection.execute(
-                text("DELETE FROM organizations WHERE id LIKE 'release-org-%'")
-            )
-            await connection.execute(
-                text("DELETE FROM record_views WHERE record_id LIKE 'release-org-%'")
-            )
-            await factories.recount(connection)
+            await factories.remove_committed(connection, "organizations", "release-org-%")

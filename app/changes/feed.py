@@ -17,12 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.scopes import Principal
 from app.changes.models import Revision
-from app.claims.models import Claim
-from app.claims.repository import visible_claims
+from app.changes.service import kinds
 from app.kit.pagination import Cursors, Page, SortKey, Window, fetch_page, fingerprint, parse_int
 from app.kit.params import DEFAULT_LIMIT, MAX_LIMIT
-from app.sources.models import Source
-from app.testimonies.models import Testimony
 
 # Transactions below this id have all ended, committed or not.
 _HORIZON = text("(pg_snapshot_xmin(pg_current_snapshot())::text)::bigint")
@@ -63,21 +60,15 @@ class ChangeQuery(BaseModel):
 
 def _visible_changes(principal: Principal) -> ColumnElement[bool] | None:
     """Changes of the records this client may learn exist; None when it may see all."""
-    visible_claims_now = visible_claims(principal)
-    if visible_claims_now is None:
-        return None
-    hidden_testimonies = select(Testimony.id).where(
-        Testimony.protection_level.in_(principal.hidden_levels)
-    )
-    hidden_claims = select(Claim.id).where(not_(visible_claims_now))
-    hidden_sources = select(Source.id).where(Source.protection_level.in_(principal.hidden_levels))
-    return not_(
-        or_(
-            and_(Revision.record_type == "testimonies", Revision.record_id.in_(hidden_testimonies)),
-            and_(Revision.record_type == "claims", Revision.record_id.in_(hidden_claims)),
-            and_(Revision.record_type == "sources", Revision.record_id.in_(hidden_sources)),
+    hidden = [
+        and_(
+            Revision.record_type == kind.plural,
+            Revision.record_id.in_(select(kind.model.id).where(not_(visible))),
         )
-    )
+        for kind in kinds()
+        if (visible := kind.visible(principal)) is not None
+    ]
+    return not_(or_(*hidden)) if hidden else None
 
 
 async def read_changes(

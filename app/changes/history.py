@@ -21,7 +21,6 @@ from app.kit.pagination import Cursors, Page, SortKey, Window, fetch_page, parse
 from app.kit.params import DEFAULT_LIMIT, MAX_LIMIT
 from app.kit.protection import ProtectionLevel, strictest
 from app.kit.schemas import RecordStatus
-from app.sources.citations import QuoteLevels
 
 
 class RevisionEntry(BaseModel):
@@ -72,7 +71,11 @@ def _span(quote: dict[str, Any]) -> tuple[int, int] | None:
 
 
 async def revision_levels(
-    session: AsyncSession, record: str, current: ProtectionLevel, revisions: Sequence[Revision]
+    session: AsyncSession,
+    kind: RecordKind[Any, Any],
+    record: str,
+    current: ProtectionLevel,
+    revisions: Sequence[Revision],
 ) -> list[ProtectionLevel]:
     """The level each revision is served at: the strictest of the record's current level,
     the levels the revision itself recorded (the record's, its claimant's, each quote's) and
@@ -85,7 +88,11 @@ async def revision_levels(
         for s in (q["source"], q.get("relayed_from"))
         if s
     }
-    levels = await QuoteLevels.load(session, cited)
+    levels = None
+    if any(quotes.values()):
+        if kind.quote_levels is None:
+            raise RuntimeError(f"revisions of {kind.plural} hold quotes: declare quote_levels")
+        levels = await kind.quote_levels(session, cited)
     result = []
     for revision in revisions:
         own = strictest(
@@ -109,6 +116,7 @@ async def revision_levels(
                         record,
                     )
                     for q in quotes[id(revision)]
+                    if levels is not None
                 ),
             )
         )
@@ -153,7 +161,7 @@ async def list_revisions(
         )
     )
     earlier = [before] if before is not None else []
-    levels = await revision_levels(session, record, kind.level(row), [*earlier, *window.rows])
+    levels = await revision_levels(session, kind, record, kind.level(row), [*earlier, *window.rows])
     if before is None:  # the first revision's changes hold nothing older
         levels = [ProtectionLevel.public, *levels]
     change_levels = [strictest(a, b) for a, b in pairwise(levels)]
@@ -199,7 +207,7 @@ async def read_revision(
     if revision is None:
         raise ProblemError(404, "not-found", f"The {kind.singular} has no revision {number}.")
     record = f"{kind.plural}/{row.id}"
-    [level] = await revision_levels(session, record, kind.level(row), [revision])
+    [level] = await revision_levels(session, kind, record, kind.level(row), [revision])
     if not viewer.shows_in_full(level, record):
         scope = "read:confidential" if level is ProtectionLevel.confidential else "read:restricted"
         raise ProblemError(

@@ -20,42 +20,25 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-# The kinds of record are declared with their routes: import them, so that they are known
-# to the write path however this module is reached (the API or the command line).
-import app.claims.router
-import app.facilities.router
-import app.organizations.router
-import app.sources.router
-import app.testimonies.router  # noqa: F401
 from app.auth.scopes import Principal, Scope
 from app.changes import service
 from app.changes.revisions import Writer
-from app.changes.service import MODELS, WriteContext, record_kind
-from app.claims.schemas import ClaimCreate
+from app.changes.service import WriteContext, record_kind
 from app.db import locks
 from app.db.base import EvidenceRecord
-from app.facilities.schemas import FacilityCreate
 from app.kit.errors import FieldError, ProblemError
 from app.kit.limits import MAX_JSON_DEPTH, too_deep, too_deep_message
 from app.kit.metrics import count_imported
 from app.kit.progress import Progress
-from app.kit.schemas import RecordIn
-from app.organizations.schemas import OrganizationCreate
+from app.kit.schemas import SINGULAR, RecordIn
 from app.reading.listing import one_of
 from app.search.indexing import index_pending
-from app.sources.schemas import SourceCreate
-from app.testimonies.schemas import TestimonyCreate
 
-# The `type` of a line, and the kind of record and schema it names.
-TYPES: dict[str, tuple[str, type[RecordIn]]] = {
-    "organization": ("organizations", OrganizationCreate),
-    "source": ("sources", SourceCreate),
-    "facility": ("facilities", FacilityCreate),
-    "testimony": ("testimonies", TestimonyCreate),
-    "claim": ("claims", ClaimCreate),
-}
+# The `type` of a line (a kind's singular name), and the kind of record it names, whose
+# create schema validates the line's record.
+TYPES: dict[str, str] = {singular: plural for plural, singular in SINGULAR.items()}
 # Each kind refers only to kinds before it (and sources to sources): the order of writing.
-ORDER = ("organizations", "sources", "facilities", "testimonies", "claims")
+ORDER = tuple(SINGULAR)
 MAX_REPORTED = 200
 # The OpenAPI schema of a JSON import body (validated by `parse_json`, line by line).
 IMPORT_LINE_SCHEMA: dict[str, Any] = {
@@ -180,9 +163,9 @@ def _validated(
         if envelope["type"] not in TYPES:
             errors.append(_error(number, "type", f"one of {', '.join(TYPES)}"))
             continue
-        kind, schema = TYPES[envelope["type"]]
+        kind = TYPES[envelope["type"]]
         try:
-            record = schema.model_validate(envelope["record"])
+            record = record_kind(kind).create_schema.model_validate(envelope["record"])
         except ValidationError as error:
             for detail in error.errors():
                 field = ".".join(str(part) for part in detail["loc"]) or "record"
@@ -211,7 +194,7 @@ async def _look_up(
         wanted[line.kind].add(line.record.id)
     found: dict[str, set[str]] = defaultdict(set)
     for kind, ids in wanted.items():
-        model = MODELS[kind]
+        model = record_kind(kind).model
         held = set(await session.scalars(select(model.id).where(one_of(model.id, ids))))
         context.vacant[kind] = ids - held
         visible = record_kind(kind).visible(context.principal)

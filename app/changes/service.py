@@ -11,48 +11,68 @@ decides it for every kind and every write, from the kind's `level` and `visible`
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import ColumnElement, literal, select
+from sqlalchemy import ColumnElement, Select, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
 from sqlalchemy.sql.base import ExecutableOption
 
 from app.audit import repository as audit
 from app.audit.schemas import AuditAction
 from app.auth.scopes import Principal, Scope
 from app.changes.revisions import Action, Writer, record_revision
-from app.claims.models import Claim
-from app.claims.repository import claim_input
-from app.db.base import EvidenceRecord, Quoted
-from app.facilities.models import Facility, FacilityMention
-from app.facilities.repository import facility_input
+from app.db.base import EvidenceRecord
 from app.kit.conditional import any_version, matches, version_tag
 from app.kit.errors import FieldError, ProblemError, not_found
 from app.kit.protection import ProtectionLevel
-from app.kit.schemas import SINGULAR, RecordIn, RecordStatus, is_slug
-from app.organizations.models import Organization
+from app.kit.schemas import (
+    SINGULAR,
+    QuoteMismatchError,
+    RecordIn,
+    RecordStatus,
+    is_slug,
+    rests_on_retracted,
+)
 from app.reading.listing import held, one_of
-from app.sources.models import Source
-from app.sources.quotes import QuoteMismatchError, rests_on_retracted, with_locators
-from app.sources.repository import quoted_sources
-from app.testimonies.models import Testimony, TestimonyExcerpt
-from app.testimonies.repository import testimony_input
 from app.views.serving import VIEW_COLUMNS, of_tier, view_etag
 
 Row = TypeVar("Row", bound=EvidenceRecord)
 In = TypeVar("In", bound=RecordIn)
 
-MODELS: dict[str, type[EvidenceRecord]] = {
-    "organizations": Organization,
-    "sources": Source,
-    "facilities": Facility,
-    "testimonies": Testimony,
-    "claims": Claim,
-}
+
+class QuoteLevels(Protocol):
+    """The level each quote of some sources is served at (the disclosure policy of quotes)."""
+
+    def of(
+        self,
+        owner_level: ProtectionLevel,
+        source_id: str,
+        relayed_from_id: str | None,
+        span: tuple[int, int] | None,
+        words: str,
+        record: str,
+    ) -> ProtectionLevel: ...
+
+
+@dataclass(frozen=True)
+class RestsOn:
+    """Records of a kind that rest on records of another kind (a claim on its source and on
+    its testimonies, an excerpt on its source): when one of those is retracted, they lose
+    their support and get a version of their own saying why."""
+
+    kind: str  # the plural of the kind rested on
+    # The records resting on the record with this id, loaded as the kind's `as_input`
+    # needs and locked.
+    resting: Callable[[str], Select[Any]]
+    # Mark what of a resting record rests on the retracted record (id, why).
+    unsupport: Callable[[Any, str, str], None]
+
+
+async def _unchanged(_session: AsyncSession, data: In) -> In:
+    return data
 
 
 @dataclass(frozen=True)
@@ -80,6 +100,13 @@ class RecordKind(Generic[Row, In]):
     # Fields holding a third-party text in full: a revision holding one is shown only to
     # clients served archived texts (SOURCE_TEXT_ACCESS).
     archived_fields: frozenset[str] = frozenset()
+    # The input as the write would store it (with the locators it would find for its
+    # quotes), so that a record sent without them compares equal to the one stored.
+    as_stored: Callable[[AsyncSession, In], Awaitable[In]] = _unchanged
+    # What records of this kind rest on: retracting one of those unsupports them.
+    rests_on: tuple[RestsOn, ...] = ()
+    # For a kind holding quotes of sources: the levels of the quotes of these sources.
+    quote_levels: Callable[[AsyncSession, Iterable[str]], Awaitable[QuoteLevels]] | None = None
 
     def __post_init__(self) -> None:
         KINDS[self.plural] = self  # what references to this kind are checked against
@@ -91,6 +118,11 @@ class RecordKind(Generic[Row, In]):
 
 # Every kind of record, by its plural, as declared with its routes.
 KINDS: dict[str, RecordKind[Any, Any]] = {}
+
+
+def kinds() -> list[RecordKind[Any, Any]]:
+    """The declared kinds, in the order they refer to each other."""
+    return [KINDS[plural] for plural in SINGULAR if plural in KINDS]
 
 
 def record_kind(plural: str) -> RecordKind[Any, Any]:
@@ -198,7 +230,7 @@ async def unknown_references(
                 wanted[kind].add(target)
     found: dict[str, set[str]] = defaultdict(set)
     for kind, ids in wanted.items():
-        model = MODELS[kind]
+        model = record_kind(kind).model
         visible = record_kind(kind).visible(principal)
         if visible is None:  # every row is visible to the client: one in the session exists
             found[kind] = set(held(session, model, ids))
@@ -246,18 +278,6 @@ async def _apply(
             "A quote does not stand in its source's archived text as given.",
             errors=[FieldError(location="body", name=error.field, message=str(error))],
         ) from None
-
-
-async def _as_stored(session: AsyncSession, data: In) -> In:
-    """The input with the locators the write would find for its quotes, so that a record sent
-    without them compares equal to the one stored with them."""
-    cited = {target for _, kind, target in data.references() if kind == "sources"}
-    if not cited:
-        return data
-    try:
-        return with_locators(data, await quoted_sources(session, cited))
-    except QuoteMismatchError:
-        return data  # the write names it
 
 
 # --- Writes ----------------------------------------------------------------------------------
@@ -433,7 +453,7 @@ async def update(
         raise _validation_problem(error) from None
     stored = before.model_dump(mode="json")
     if data.model_dump(mode="json") == stored or (
-        (await _as_stored(session, data)).model_dump(mode="json") == stored
+        (await kind.as_stored(session, data)).model_dump(mode="json") == stored
     ):
         return row  # nothing changed: no new version
     await _apply(kind, session, data, row, context.principal)
@@ -481,111 +501,40 @@ async def retract(
         reason=reason,
     )
     touched = [f"{kind.plural}/{row.id}"]
-    if kind.plural in ("sources", "testimonies"):
-        touched += await _unsupport_dependents(session, kind.plural, row.id, reason, context)
+    touched += await _unsupport_resting(session, kind, row.id, reason, context)
     await session.flush()
     _audit_write(session, context, touched)
     return row
 
 
-@dataclass(frozen=True)
-class _Quoting:
-    """A kind of record that holds quotes of sources: testimonies (excerpts), facilities
-    (mentions)."""
-
-    plural: str
-    model: type[EvidenceRecord]
-    quote_model: type[Quoted]
-    owner: Any  # the quote's column naming its record
-    quotes: Any  # the record's relationship to its quotes
-    loads: tuple[ExecutableOption, ...]
-    as_input: Callable[[Any], RecordIn]
-
-
-TESTIMONIES_QUOTING = _Quoting(
-    "testimonies",
-    Testimony,
-    TestimonyExcerpt,
-    TestimonyExcerpt.testimony_id,
-    Testimony.excerpts,
-    (selectinload(Testimony.facilities), selectinload(Testimony.excerpts)),
-    testimony_input,
-)
-FACILITIES_QUOTING = _Quoting(
-    "facilities",
-    Facility,
-    FacilityMention,
-    FacilityMention.facility_id,
-    Facility.mentions,
-    (selectinload(Facility.aliases), selectinload(Facility.mentions)),
-    facility_input,
-)
-
-
-async def _unsupport_quotes(
-    session: AsyncSession, quoting: _Quoting, source_id: str, why: str, context: WriteContext
+async def _unsupport_resting(
+    session: AsyncSession,
+    kind: RecordKind[Any, Any],
+    record_id: str,
+    reason: str,
+    context: WriteContext,
 ) -> list[str]:
-    quotes = quoting.quote_model
-    cites = (quotes.source_id == source_id) | (quotes.relayed_from_id == source_id)
-    records = await session.scalars(
-        select(quoting.model)
-        .options(*quoting.loads)
-        .where(quoting.model.id.in_(select(quoting.owner).where(cites)))
-        .with_for_update(of=quoting.model)
-    )
+    """Records resting on a retracted record lose their support, each with a new version:
+    their citations change, and mirrors must hear of it."""
+    why = rests_on_retracted(kind.singular, record_id, reason)
     touched = []
-    for record in records:
-        state = quoting.as_input(record)
-        for quote in getattr(record, quoting.quotes.key):
-            if source_id in quote.quoted_ids():
-                quote.status, quote.status_reason = RecordStatus.unsupported, why
-        record_revision(
-            session,
-            quoting.plural,
-            record,
-            action=Action.unsupported,
-            before=state,
-            after=state,
-            key_id=context.principal.key_id,
-            written_by=context.written_by,
-            reason=why,
-        )
-        touched.append(f"{quoting.plural}/{record.id}")
-    return touched
-
-
-async def _unsupport_dependents(
-    session: AsyncSession, plural: str, record_id: str, reason: str, context: WriteContext
-) -> list[str]:
-    """Claims and excerpts that rest on a retracted source or testimony lose their support."""
-    why = rests_on_retracted(SINGULAR[plural], record_id, reason)
-    touched = []
-    if plural == "sources":
-        rests_on = (Claim.source_id == record_id) | (Claim.relayed_from_id == record_id)
-        # Records quoting the source get a new version too: their citations change, and
-        # mirrors must hear of it.
-        for quoting in (TESTIMONIES_QUOTING, FACILITIES_QUOTING):
-            touched += await _unsupport_quotes(session, quoting, record_id, why, context)
-    else:
-        rests_on = (Claim.claimant_testimony_id == record_id) | (
-            Claim.about_testimony_id == record_id
-        )
-    claims = await session.scalars(
-        select(Claim).where(rests_on, Claim.status == RecordStatus.active).with_for_update()
-    )
-    for claim in claims:
-        state = claim_input(claim)
-        claim.mark(RecordStatus.unsupported, why)
-        record_revision(
-            session,
-            "claims",
-            claim,
-            action=Action.unsupported,
-            before=state,
-            after=state,
-            key_id=context.principal.key_id,
-            written_by=context.written_by,
-            reason=why,
-        )
-        touched.append(f"claims/{claim.id}")
+    for resting_kind in kinds():
+        for rests_on in resting_kind.rests_on:
+            if rests_on.kind != kind.plural:
+                continue
+            for record in await session.scalars(rests_on.resting(record_id)):
+                state = resting_kind.as_input(record)
+                rests_on.unsupport(record, record_id, why)
+                record_revision(
+                    session,
+                    resting_kind.plural,
+                    record,
+                    action=Action.unsupported,
+                    before=state,
+                    after=state,
+                    key_id=context.principal.key_id,
+                    written_by=context.written_by,
+                    reason=why,
+                )
+                touched.append(f"{resting_kind.plural}/{record.id}")
     return touched

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from app.auth.scopes import Principal
+from app.changes.service import RestsOn
 from app.claims.models import (
     Claim,
     period_ascending,
@@ -292,3 +293,36 @@ def claim_patch_base(data: ClaimCreate) -> dict[str, Any]:
         if fields[bound] is not None and fields[bound] == fields["value"]:
             fields[bound] = None
     return fields
+
+
+def _claims_resting(rests_on: Any) -> Callable[[str], Select[Any]]:
+    def resting(record_id: str) -> Select[Any]:
+        return (
+            select(Claim)
+            .where(rests_on(record_id), Claim.status == RecordStatus.active)
+            .with_for_update()
+        )
+
+    return resting
+
+
+def _unsupport_claim(claim: Claim, _record_id: str, why: str) -> None:
+    claim.mark(RecordStatus.unsupported, why)
+
+
+# An active claim rests on its source and the source it reports, and on the testimonies it
+# quotes or is about.
+CLAIMS_REST_ON = (
+    RestsOn(
+        "sources",
+        _claims_resting(lambda i: (Claim.source_id == i) | (Claim.relayed_from_id == i)),
+        _unsupport_claim,
+    ),
+    RestsOn(
+        "testimonies",
+        _claims_resting(
+            lambda i: (Claim.claimant_testimony_id == i) | (Claim.about_testimony_id == i)
+        ),
+        _unsupport_claim,
+    ),
+)

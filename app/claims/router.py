@@ -24,6 +24,8 @@ from app.exports.routes import add_export_routes
 from app.kit.deps import CiterDep, CursorsDep
 from app.kit.errors import problem_responses
 from app.kit.params import DEFAULT_LIMIT, MAX_LIMIT
+from app.sources.citations import QuoteLevels
+from app.sources.repository import with_found_locators
 from app.views.serving import json_response, page_response, served
 
 router = APIRouter(prefix="/v1/claims", tags=["claims"])
@@ -108,6 +110,9 @@ add_record_routes(
             visible=repository.visible_claims,
             level=repository.claim_level,
             patch_base=repository.claim_patch_base,
+            as_stored=with_found_locators,
+            quote_levels=QuoteLevels.load,
+            rests_on=repository.CLAIMS_REST_ON,
         ),
         out_schema=Claim,
         get=repository.get_claim,

@@ -13,9 +13,12 @@ from app.exports.routes import add_export_routes
 from app.facilities import repository
 from app.facilities.exports import FACILITY_FORMATS, FacilityListFormat, FacilityListFormatDep
 from app.facilities.models import Facility as FacilityRow
+from app.facilities.models import FacilityMention
 from app.facilities.schemas import Facility, FacilityCreate, FacilityPage, FacilityQuery
 from app.kit.deps import CiterDep, CursorsDep
 from app.kit.errors import problem_responses
+from app.sources.citations import QuoteLevels
+from app.sources.repository import quotes_resting_on_sources, with_found_locators
 from app.views.serving import page_response, served
 
 router = APIRouter(prefix="/v1/facilities", tags=["facilities"])
@@ -69,6 +72,17 @@ add_record_routes(
             new=lambda data: FacilityRow(id=data.id, aliases=[], mentions=[]),
             write=repository.write_facility,
             visible=lambda _principal: None,
+            as_stored=with_found_locators,
+            quote_levels=QuoteLevels.load,
+            rests_on=(
+                quotes_resting_on_sources(
+                    FacilityRow,
+                    FacilityMention,
+                    FacilityMention.facility_id,
+                    FacilityRow.mentions,
+                    repository.RECORDS.loads,
+                ),
+            ),
         ),
         out_schema=Facility,
         get=repository.get_facility,

@@ -191,3 +191,16 @@ class RecordState(BaseModel):
     reason: str | None
     changed_at: datetime | None
     version: int
+
+
+class QuoteMismatchError(ValueError):
+    """A quote that does not stand in its source as given; `field` names it in the input."""
+
+    def __init__(self, message: str, field: str = "quote") -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def rests_on_retracted(kind: str, record_id: str, reason: str) -> str:
+    """Why a claim or excerpt is unsupported."""
+    return f"Rests on the retracted {kind} {record_id!r}: {reason}"

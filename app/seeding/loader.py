@@ -32,13 +32,13 @@ from app.facilities.models import Facility
 from app.facilities.repository import facility_input, save_facility
 from app.facilities.schemas import FacilityCreate
 from app.kit.progress import Progress
-from app.kit.schemas import SINGULAR, RecordIn, RecordStatus
+from app.kit.schemas import SINGULAR, QuoteMismatchError, RecordIn, RecordStatus
 from app.organizations.models import Organization
 from app.organizations.repository import organization_input, save_organization
 from app.organizations.schemas import OrganizationCreate
 from app.search.indexing import index_pending
 from app.sources.models import Source
-from app.sources.quotes import QuotedSource, QuoteMismatchError, with_locators
+from app.sources.quotes import QuotedSource, with_locators
 from app.sources.repository import quoted_source, save_source, source_input
 from app.sources.schemas import SourceCreate
 from app.testimonies.models import Testimony

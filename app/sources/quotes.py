@@ -8,16 +8,8 @@ from typing import Any, NamedTuple, TypeVar
 from pydantic import BaseModel
 
 from app.db.base import Quoted
-from app.kit.schemas import Locator, QuoteIn
+from app.kit.schemas import Locator, QuoteIn, QuoteMismatchError, rests_on_retracted
 from app.sources.spans import Span, overlapping
-
-
-class QuoteMismatchError(ValueError):
-    """A quote that does not stand in its source as given; `field` names it in the input."""
-
-    def __init__(self, message: str, field: str = "quote") -> None:
-        super().__init__(message)
-        self.field = field
 
 
 def verify_quote(
@@ -75,11 +67,6 @@ class QuotedSource(NamedTuple):
     relays: frozenset[str]
     retraction: str | None = None
     excluded: tuple[Span, ...] = ()
-
-
-def rests_on_retracted(kind: str, record_id: str, reason: str) -> str:
-    """Why a claim or excerpt is unsupported."""
-    return f"Rests on the retracted {kind} {record_id!r}: {reason}"
 
 
 SOURCE_RETRACTED = "Rests on the retracted source"

@@ -3,29 +3,33 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Integer, Select, func, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload, undefer
+from sqlalchemy.sql.base import ExecutableOption
 
 from app.auth.dependencies import Viewer
 from app.auth.scopes import Principal
+from app.changes.service import RestsOn
 from app.claims.models import Claim
-from app.db.base import Quoted
+from app.db.base import EvidenceRecord, Quoted
 from app.facilities.models import FacilityMention
 from app.kit.errors import ProblemError
 from app.kit.facets import Facet
 from app.kit.pagination import Cursors, SortKey, Window, parse_date, parse_datetime, parse_text
 from app.kit.partial_dates import DatePrecision, PartialDate
-from app.kit.schemas import RecordStatus
+from app.kit.schemas import QuoteMismatchError, RecordIn, RecordStatus
 from app.organizations.models import Organization
 from app.reading.listing import Records, any_of, held, one_of
 from app.sources.models import Source, SourceRelay, published_ascending, published_descending
-from app.sources.quotes import QuotedSource, QuoteMismatchError, locator_of, verify_quote
+from app.sources.quotes import QuotedSource, locator_of, verify_quote, with_locators
 from app.sources.schemas import SourceCreate, SourceQuery
 from app.sources.spans import Span, spans_of
 from app.testimonies.models import TestimonyExcerpt
+
+Input = TypeVar("Input", bound=RecordIn)
 
 SORT_KEYS = {
     "published_on": SortKey(published_ascending, parse_date, descending=published_descending),
@@ -251,3 +255,43 @@ def source_patch_base(data: SourceCreate) -> dict[str, Any]:
     if fields["archived_text"] is not None:
         fields["archive_sha256"] = None
     return fields
+
+
+async def with_found_locators(session: AsyncSession, data: Input) -> Input:
+    """The input with the locators a write would find for its quotes in their sources'
+    archived texts, so that a record sent without them compares equal to the one stored."""
+    cited = {target for _, kind, target in data.references() if kind == "sources"}
+    if not cited:
+        return data
+    try:
+        return with_locators(data, await quoted_sources(session, cited))
+    except QuoteMismatchError:
+        return data  # the write names it
+
+
+def quotes_resting_on_sources(
+    model: type[EvidenceRecord],
+    quote_model: type[Quoted],
+    owner: Any,
+    quotes: Any,
+    loads: tuple[ExecutableOption, ...],
+) -> RestsOn:
+    """Records whose quotes (`quote_model`, naming their record by `owner`, reached by the
+    relationship `quotes`) come from, or report, a source: each quote of a retracted source
+    loses its support."""
+
+    def resting(source_id: str) -> Select[Any]:
+        cites = (quote_model.source_id == source_id) | (quote_model.relayed_from_id == source_id)
+        return (
+            select(model)
+            .options(*loads)
+            .where(model.id.in_(select(owner).where(cites)))
+            .with_for_update(of=model)
+        )
+
+    def unsupport(record: Any, source_id: str, why: str) -> None:
+        for quote in getattr(record, quotes.key):
+            if source_id in quote.quoted_ids():
+                quote.status, quote.status_reason = RecordStatus.unsupported, why
+
+    return RestsOn("sources", resting, unsupport)

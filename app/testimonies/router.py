@@ -19,8 +19,11 @@ from app.exports.routes import add_export_routes
 from app.kit.deps import CiterDep, CursorsDep
 from app.kit.errors import problem_responses
 from app.kit.protection import ProtectionLevel
+from app.sources.citations import QuoteLevels
+from app.sources.repository import quotes_resting_on_sources, with_found_locators
 from app.testimonies import repository
 from app.testimonies.models import Testimony as TestimonyRow
+from app.testimonies.models import TestimonyExcerpt
 from app.testimonies.schemas import Testimony, TestimonyCreate, TestimonyPage, TestimonyQuery
 from app.views.serving import page_response, served
 
@@ -81,6 +84,17 @@ add_record_routes(
             write=repository.write_testimony,
             visible=repository.visible_testimonies,
             level=repository.testimony_level,
+            as_stored=with_found_locators,
+            quote_levels=QuoteLevels.load,
+            rests_on=(
+                quotes_resting_on_sources(
+                    TestimonyRow,
+                    TestimonyExcerpt,
+                    TestimonyExcerpt.testimony_id,
+                    TestimonyRow.excerpts,
+                    repository.RECORDS.loads,
+                ),
+            ),
         ),
         out_schema=Testimony,
         get=repository.get_testimony,
