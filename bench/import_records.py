@@ -21,6 +21,8 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+# Declares every kind of record to the import and the rendering of views.
+import app.kinds  # noqa: F401
 from app.changes.imports import command_line, run_import
 from app.db import migrations
 from app.db.engine import make_engine

@@ -15,8 +15,8 @@ write touches share one read of their groups.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Collection, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from functools import cache, cached_property
 from typing import Any
@@ -34,7 +34,9 @@ from sqlalchemy import (
     bindparam,
     case,
     cast,
+    event,
     func,
+    inspect,
     literal,
     select,
     text,
@@ -42,8 +44,9 @@ from sqlalchemy import (
     union,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import Mapper, Session, aliased, object_session
 
 from app.auth.scopes import Principal
 from app.claims.corroboration import (
@@ -405,3 +408,107 @@ _SET_FIGURE = text(
     WHERE kind = 'claims' AND record_id = :record_id AND tier = :tier
     """
 )
+
+
+# --- Kept in step with the writes -------------------------------------------------------------
+
+_EARLIER = "claim_figures_earlier"  # (fact, facility) of claims before they changed
+_INSERTED = "claim_figures_inserted"  # claims created since the last rendering
+
+
+def _note_earlier(_mapper: Mapper[Any], _connection: Connection, target: Claim) -> None:
+    # The fact and facility a claim counted towards before this change.
+    session = object_session(target)
+    if session is None:
+        return
+    state = inspect(target).attrs
+    fact = state.fact.history.deleted
+    facility = state.about_facility_id.history.deleted
+    if fact or facility:
+        earlier = session.info.setdefault(_EARLIER, set())
+        earlier.add((fact[0] if fact else None, facility[0] if facility else None))
+
+
+def _note_inserted(_mapper: Mapper[Any], _connection: Connection, target: Claim) -> None:
+    session = object_session(target)
+    if session is not None:
+        session.info.setdefault(_INSERTED, set()).add(target.id)
+
+
+event.listen(Claim, "after_update", _note_earlier)
+event.listen(Claim, "after_insert", _note_inserted)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_rolled_back(session: Session) -> None:
+    for name in (_EARLIER, _INSERTED):
+        session.info.pop(name, None)
+
+
+@dataclass(frozen=True)
+class ClaimChanges:
+    """What writes did to the figures since the last rendering: the facts and facilities
+    claims counted towards before they changed, and the claims created."""
+
+    earlier: set[tuple[str | None, str | None]]
+    inserted: set[str]
+
+    async def shown_in(
+        self, session: AsyncSession, rendering: Mapping[str, set[str]]
+    ) -> Mapping[str, set[str]]:
+        """A facility's independent sources count the claims about it: as they were and
+        are."""
+        facilities = {facility for _fact, facility in self.earlier if facility}
+        claims = sorted(rendering.get("claims", ()))
+        if claims:
+            about = select(Claim.about_facility_id).where(
+                one_of(Claim.id, claims), Claim.about_facility_id.is_not(None)
+            )
+            facilities.update(await session.scalars(about))
+        return {"facilities": facilities}
+
+    async def refresh(
+        self,
+        session: AsyncSession,
+        written: set[str],
+        changed: set[tuple[str, str]],
+        referring: Callable[[dict[str, set[str]]], Awaitable[list[tuple[str, str]]]],
+    ) -> None:
+        """Claims' independent sources count the claims agreeing with them, and the
+        claimant and sources of each: a written claim changes its group's figures, and so do
+        a testimony or a source whose level or relays changed. One new claim adds to the
+        figures it meets; any other change recounts the groups of the facts it touches."""
+        origins: dict[str, set[str]] = {}
+        for kind, record_id in changed:
+            if kind in ("testimonies", "sources"):
+                origins.setdefault(kind, set()).add(record_id)
+        # A claim created since the last rendering and changed again counts as created.
+        updated = {i for kind, i in changed if kind == "claims"} - self.inserted
+        if (
+            len(written) == 1
+            and written <= self.inserted
+            and not (updated or origins or self.earlier)
+        ):
+            (claim_id,) = written
+            await count_one_more(session, claim_id)
+            return
+        affected = set(written)
+        for kind, claim_id in await referring(origins):
+            if kind == "claims":
+                affected.add(claim_id)
+        facts = {fact for fact, _facility in self.earlier if fact}
+        if affected:
+            statement = select(Claim.fact).where(one_of(Claim.id, sorted(affected)))
+            facts.update(fact for fact in await session.scalars(statement) if fact)
+        await refresh_figures(session, sorted(facts))
+
+
+class ClaimFigures:
+    """The independent sources of each claim, kept beside its views (`LIVE_FIGURE`)."""
+
+    def counting(self, session: AsyncSession, every: bool) -> AbstractAsyncContextManager[None]:
+        return counting(session, every_claim=every)
+
+    def changes(self, session: AsyncSession) -> ClaimChanges:
+        info = session.sync_session.info
+        return ClaimChanges(info.pop(_EARLIER, set()), info.pop(_INSERTED, set()))

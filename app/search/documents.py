@@ -8,41 +8,20 @@ claimant or source), so a search can never match on what its client may not read
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel
-from sqlalchemy.orm import undefer
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.base import ExecutableOption
 
-from app.claims import repository as claims
-from app.claims.figures import LIVE_FIGURE
-from app.claims.models import Claim as ClaimRow
-from app.claims.presenters import present_claims
-from app.claims.schemas import Claim as ClaimOut
 from app.db.base import EvidenceRecord
-from app.facilities import repository as facilities
-from app.facilities.models import Facility as FacilityRow
-from app.facilities.presenters import present_facilities
-from app.facilities.schemas import Facility as FacilityOut
 from app.kit.facets import Counted
 from app.kit.provinces import PROVINCE_LABELS, Province
-from app.kit.schemas import RecordStatus
-from app.organizations import repository as organizations
-from app.organizations.models import Organization as OrganizationRow
-from app.organizations.presenters import present_organizations
-from app.organizations.schemas import Organization as OrganizationOut
+from app.kit.schemas import SINGULAR, RecordStatus
 from app.search.folding import folded_names
-from app.sources import repository as sources
-from app.sources.models import Source as SourceRow
-from app.sources.presenters import present_sources
-from app.sources.schemas import Source as SourceOut
-from app.sources.spans import spans_of, without_spans
-from app.testimonies import repository as testimonies
-from app.testimonies.models import Testimony as TestimonyRow
-from app.testimonies.presenters import present_testimonies
-from app.testimonies.schemas import Testimony as TestimonyOut
 from app.views.rendering import Presenter, Rendered
 
 
@@ -87,98 +66,66 @@ def province_label(value: str | None) -> str | None:
     return None if value is None else PROVINCE_LABELS[Province(value)]
 
 
-# Each text is cut from a record as its presenter gives it (as its schema serialises).
-
-
-def organization_text(record: dict[str, Any], _row: OrganizationRow) -> DocumentText:
-    return DocumentText(
-        title=record["name"],
-        names=[record["name"], *record["aliases"]],
-        a=[record["name"], *record["aliases"]],
-        b=[record["description"], label(record["kind"])],
-        body=[record["description"]],
-    )
-
-
-def source_text(record: dict[str, Any], row: SourceRow) -> DocumentText:
-    if record["title"] is None:
-        title = f"[{label(record['source_type'])}]"
-    else:
-        title = f"[{record['title']}]" if record["title_supplied"] else record["title"]
-    # The archived copy is searchable by whoever may read it, without the spans that are not
-    # part of the document (links injected into the copy): they are neither matched nor cut
-    # into snippets.
-    archived = None
-    if not record["disclosure"]["coarsened"] and row.archived_text is not None:
-        archived = without_spans(row.archived_text, spans_of(row.excluded_spans))
-    publisher = record["publisher"]
-    return DocumentText(
-        title=title,
-        names=list(record["authors"]),
-        a=[record["title"]],
-        b=[
-            *record["authors"],
-            publisher["name"] if publisher else None,
-            label(record["source_type"]),
-        ],
-        c=[record["notes"]],
-        d=[archived],
-        body=[archived or record["notes"]],
-    )
-
-
-def _quotes(citations: Sequence[dict[str, Any]]) -> list[str | None]:
+def quotes_of(citations: Sequence[dict[str, Any]]) -> list[str | None]:
+    """The quoted words of a presented record's citations (withheld ones are None)."""
     return [citation["quote"] for citation in citations]
 
 
-def facility_text(record: dict[str, Any], _row: FacilityRow) -> DocumentText:
-    aliases = [alias["name"] for alias in record["aliases"]]
-    quotes = _quotes(record["citations"])
-    return DocumentText(
-        title=record["name"],
-        names=[record["name"], *aliases],
-        a=[record["name"], *aliases],
-        b=[
-            record["description"],
-            label(record["facility_type"]),
-            province_label(record["province"]),
-            record["county"],
-            *record["products"],
-        ],
-        c=quotes,
-        body=[record["description"], *quotes],
-    )
+@dataclass(frozen=True)
+class Shows:
+    """Rows of a kind's records that name a record of another kind (`referred`), whose
+    views show something of it (a name, a title, a level): `table.column` names the
+    referred record, `table.owner` the record it belongs to."""
+
+    referred: str
+    table: Any  # a mapped class or a Table
+    column: str
+    owner: str = "id"
 
 
-def testimony_text(record: dict[str, Any], _row: TestimonyRow) -> DocumentText:
-    quotes = _quotes(record["citations"])
-    witness = record["witness"]
-    pseudonym = witness["pseudonym"]
-    return DocumentText(
-        title=f"Testimony of {pseudonym}",
-        names=[pseudonym],
-        a=[pseudonym],
-        b=[
-            record["summary"],
-            label(witness["role"]),
-            *(label(t) for t in record["labour_types"]),
-            province_label(record["province"]),
-            record["county"],
-        ],
-        c=quotes,
-        body=[record["summary"], *quotes],
-    )
+@dataclass(frozen=True)
+class Quotes:
+    """Where a kind keeps its quotes of sources (`table`, naming their record by `owner`),
+    and, when some may be protected, the statement selecting the protected passages of the
+    records whose ids it is given as `:{kind}` (source_id, char_start, char_end): every
+    record quoting an overlapping passage is shown differently once they change."""
+
+    table: str
+    owner: str
+    protected_passages: str | None = None
 
 
-def claim_text(record: dict[str, Any], _row: ClaimRow) -> DocumentText:
-    quotes = _quotes(record["citations"])
-    return DocumentText(
-        title=record["statement"],
-        a=[record["statement"]],
-        b=[label(record["metric"]), label(record["unit"]), label(record["stance"])],
-        c=[*quotes, record["notes"]],
-        body=quotes,
-    )
+class Figures(Protocol):
+    """Figures of a kind's views that count other records (`Indexed.live`), kept beside the
+    views and maintained as records are written."""
+
+    def counting(self, session: AsyncSession, every: bool) -> AbstractAsyncContextManager[None]:
+        """While rendering: what the figures count read once for all renderings (`every`:
+        for every record of the kind)."""
+
+    def changes(self, session: AsyncSession) -> FigureChanges:
+        """What the transaction's writes noted for the figures so far (and forget it)."""
+
+
+class FigureChanges(Protocol):
+    async def shown_in(
+        self, session: AsyncSession, rendering: Mapping[str, set[str]]
+    ) -> Mapping[str, set[str]]:
+        """The records (by kind) whose views show figures of these records, to render too."""
+
+    async def refresh(
+        self,
+        session: AsyncSession,
+        written: set[str],
+        changed: set[tuple[str, str]],
+        referring: Referring,
+    ) -> None:
+        """Bring the figures up to date after the writes of `written` records of the kind
+        and the changes of other records' own rows."""
+
+
+# The records (kind, id) whose rows name these records (by kind).
+Referring = Callable[[dict[str, set[str]]], Awaitable[list[tuple[str, str]]]]
 
 
 @dataclass(frozen=True)
@@ -186,7 +133,7 @@ class Indexed:
     """How one kind of record is rendered and searched: loaded as its presenter needs,
     presented to each tier, its text cut from what that tier is shown, its views counted
     by `counted` (see `app.views.counts`); `live` names the figures of its views kept up to
-    date apart from them (see `app.views.models`)."""
+    date apart from them (see `app.views.models`), by `figures`."""
 
     kind: str
     model: type[EvidenceRecord]
@@ -196,63 +143,28 @@ class Indexed:
     text: Callable[[dict[str, Any], Any], DocumentText]
     counted: Mapping[str, Counted]
     live: tuple[str, ...] = ()
+    figures: Figures | None = None
     # The order a rebuild renders them in: records that share what they load (a claim's
     # source, with its protected passages) in one batch, which loads it once.
     order: tuple[Any, ...] = ()
+    # The rows whose changes change the record's views, with the attribute naming the
+    # record: its own (by `id`) and its parts (a facility's aliases and mentions).
+    parts: tuple[tuple[type[Any], str], ...] = ()
+    shows: tuple[Shows, ...] = ()
+    quotes: Quotes | None = None
+    # Records of this kind are what quotes come from: their level is their quotes' level.
+    quoted: bool = False
 
 
-INDEXED: dict[str, Indexed] = {
-    indexed.kind: indexed
-    for indexed in (
-        Indexed(
-            "organizations",
-            OrganizationRow,
-            OrganizationOut,
-            organizations.RECORDS.loads,
-            present_organizations,
-            organization_text,
-            organizations.RECORDS.counted,
-        ),
-        Indexed(
-            "sources",
-            SourceRow,
-            SourceOut,
-            (*sources.RECORDS.loads, undefer(SourceRow.archived_text)),
-            present_sources,
-            source_text,
-            sources.RECORDS.counted,
-        ),
-        Indexed(
-            "facilities",
-            FacilityRow,
-            FacilityOut,
-            facilities.RECORDS.loads,
-            present_facilities,
-            facility_text,
-            facilities.RECORDS.counted,
-        ),
-        Indexed(
-            "testimonies",
-            TestimonyRow,
-            TestimonyOut,
-            testimonies.RECORDS.loads,
-            present_testimonies,
-            testimony_text,
-            testimonies.RECORDS.counted,
-        ),
-        Indexed(
-            "claims",
-            ClaimRow,
-            ClaimOut,
-            claims.RECORDS.loads,
-            present_claims,
-            claim_text,
-            claims.RECORDS.counted,
-            live=(LIVE_FIGURE,),
-            order=(ClaimRow.source_id,),
-        ),
-    )
-}
+# Every kind rendered, by its plural (see `app.search.indexing.declare`).
+INDEXED: dict[str, Indexed] = {}
+
+
+def rendered_kinds() -> list[Indexed]:
+    """The declared kinds, in the order they refer to each other: the order of a rebuild."""
+    if not INDEXED:
+        raise RuntimeError("no kind of record is declared for rendering (import app.kinds)")
+    return [INDEXED[plural] for plural in SINGULAR if plural in INDEXED]
 
 
 def document_rows(

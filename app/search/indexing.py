@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Collection, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, nullcontext
+from functools import cache, partial
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -31,31 +33,23 @@ from sqlalchemy.dialects.postgresql import ARRAY, REGCLASS
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapper, Session, object_session
+from sqlalchemy.sql.elements import TextClause
 
-from app.claims.figures import count_one_more, counting, refresh_figures
-from app.claims.models import Claim
 from app.db.bulk import arrays, unnested
-from app.facilities.models import Facility, FacilityAlias, FacilityMention
 from app.kit.collector import collector_paused
 from app.kit.progress import Progress
 from app.kit.schemas import RecordStatus
-from app.organizations.models import Organization
 from app.reading.listing import one_of
-from app.search.documents import INDEXED, Indexed, document_rows
+from app.search.documents import INDEXED, Indexed, document_rows, rendered_kinds
 from app.search.models import SearchDocument
 from app.search.query import TEXT_SEARCH_CONFIG
-from app.sources.models import Source, SourceRelay
-from app.testimonies.models import Testimony, TestimonyExcerpt, testimony_facilities
 from app.views import counts
 from app.views.models import RecordView, view_counts
 from app.views.rendering import render, view_row
 
 _PENDING = "search_pending"
-_SOURCE_LEVELS = "search_source_levels"  # sources whose protection level changed
+_QUOTED_LEVELS = "search_quoted_levels"  # records quoted from whose protection level changed
 _CHANGED = "search_changed"  # records whose own row changed
-_CLAIM_EARLIER = "search_claim_earlier"  # (fact, facility) of claims before they changed
-_INSERTED_CLAIMS = "search_inserted_claims"  # claims created since the last rendering
-_RECORDS = (Organization, Source, Facility, Testimony, Claim)
 _BATCH = 2000
 _GIN_INDEXES = [
     index.name
@@ -64,148 +58,89 @@ _GIN_INDEXES = [
 ]
 
 
-def _touched(instance: object) -> tuple[str, str] | None:
-    """The (kind, id) whose documents a changed object affects."""
-    match instance:
-        case Organization(id=record_id):
-            return "organizations", record_id
-        case Source(id=record_id):
-            return "sources", record_id
-        case Facility(id=record_id):
-            return "facilities", record_id
-        case FacilityAlias(facility_id=record_id) | FacilityMention(facility_id=record_id):
-            return "facilities", record_id
-        case Testimony(id=record_id):
-            return "testimonies", record_id
-        case TestimonyExcerpt(testimony_id=record_id):
-            return "testimonies", record_id
-        case Claim(id=record_id):
-            return "claims", record_id
-    return None
-
-
 def _pending(session: Session) -> set[tuple[str, str]]:
     pending: set[tuple[str, str]] = session.info.setdefault(_PENDING, set())
     return pending
 
 
-def _note_touched_record(_mapper: Mapper[Any], _connection: Connection, target: object) -> None:
-    # Per flushed row, not per flush: scanning the session's dirty set on every flush costs
-    # quadratic time in a large import.
-    touched = _touched(target)
-    session = object_session(target)
-    if touched is not None and touched[1] is not None and session is not None:
-        _pending(session).add(touched)
+def _part_of(kind: str, attribute: str) -> Callable[[Mapper[Any], Connection, object], None]:
+    def note_touched_record(_mapper: Mapper[Any], _connection: Connection, target: object) -> None:
+        # Per flushed row, not per flush: scanning the session's dirty set on every flush
+        # costs quadratic time in a large import.
+        record_id = getattr(target, attribute)
+        session = object_session(target)
+        if record_id is not None and session is not None:
+            _pending(session).add((kind, record_id))
+
+    return note_touched_record
 
 
-for _model in (*_RECORDS, FacilityAlias, FacilityMention, TestimonyExcerpt):
-    for _event in ("after_insert", "after_update", "after_delete"):
-        event.listen(_model, _event, _note_touched_record)
+def _own_row_of(kind: str) -> Callable[[Mapper[Any], Connection, object], None]:
+    def note_changed_record(_mapper: Mapper[Any], _connection: Connection, target: Any) -> None:
+        # The record's own row: what other records' views show of it may have changed.
+        session = object_session(target)
+        if session is not None:
+            session.info.setdefault(_CHANGED, set()).add((kind, target.id))
+
+    return note_changed_record
 
 
-def _note_changed_record(_mapper: Mapper[Any], _connection: Connection, target: object) -> None:
-    # The record's own row: what other records' views show of it may have changed.
-    touched = _touched(target)
-    session = object_session(target)
-    if touched is not None and session is not None:
-        session.info.setdefault(_CHANGED, set()).add(touched)
-
-
-for _record in _RECORDS:
-    event.listen(_record, "after_update", _note_changed_record)
-
-
-def _note_claim_earlier(_mapper: Mapper[Any], _connection: Connection, target: Claim) -> None:
-    # The fact and facility a claim counted towards before this change.
-    session = object_session(target)
-    if session is None:
-        return
-    state = inspect(target).attrs
-    fact = state.fact.history.deleted
-    facility = state.about_facility_id.history.deleted
-    if fact or facility:
-        earlier = session.info.setdefault(_CLAIM_EARLIER, set())
-        earlier.add((fact[0] if fact else None, facility[0] if facility else None))
-
-
-event.listen(Claim, "after_update", _note_claim_earlier)
-
-
-def _note_inserted_claim(_mapper: Mapper[Any], _connection: Connection, target: Claim) -> None:
-    session = object_session(target)
-    if session is not None:
-        session.info.setdefault(_INSERTED_CLAIMS, set()).add(target.id)
-
-
-event.listen(Claim, "after_insert", _note_inserted_claim)
-
-
-def _note_source_level(_mapper: Mapper[Any], _connection: Connection, target: Source) -> None:
+def _note_quoted_level(_mapper: Mapper[Any], _connection: Connection, target: Any) -> None:
     session = object_session(target)
     if session is not None and inspect(target).attrs.protection_level.history.has_changes():
-        session.info.setdefault(_SOURCE_LEVELS, set()).add(target.id)
+        session.info.setdefault(_QUOTED_LEVELS, set()).add(target.id)
 
 
-event.listen(Source, "after_update", _note_source_level)
+def declare(*kinds: Indexed) -> None:
+    """Make these kinds known to the rendering of views and documents, and note, as rows are
+    flushed, the records of these kinds they change (a facility's alias or mention changes
+    the facility): `index_pending` renders them again."""
+    for indexed in kinds:
+        if indexed.kind in INDEXED:
+            raise RuntimeError(f"{indexed.kind} is declared for rendering twice")
+        INDEXED[indexed.kind] = indexed
+        for model, attribute in indexed.parts:
+            for name in ("after_insert", "after_update", "after_delete"):
+                event.listen(model, name, _part_of(indexed.kind, attribute))
+        event.listen(indexed.model, "after_update", _own_row_of(indexed.kind))
+        if indexed.quoted:
+            event.listen(indexed.model, "after_update", _note_quoted_level)
 
-# Which records show something of which: (shown kind, table, its column naming that record,
-# the kind of record the row belongs to, the column naming it).
-_REFERENCES = tuple(
-    (referred, table.__table__ if hasattr(table, "__table__") else table, column, owner, key)
-    for referred, table, column, owner, key in (
-        ("organizations", Source, "publisher_id", "sources", "id"),
-        ("organizations", Facility, "operator_id", "facilities", "id"),
-        ("organizations", Claim, "claimant_organization_id", "claims", "id"),
-        ("organizations", Claim, "about_organization_id", "claims", "id"),
-        ("sources", Claim, "source_id", "claims", "id"),
-        ("sources", Claim, "relayed_from_id", "claims", "id"),
-        ("sources", FacilityMention, "source_id", "facilities", "facility_id"),
-        ("sources", FacilityMention, "relayed_from_id", "facilities", "facility_id"),
-        ("sources", TestimonyExcerpt, "source_id", "testimonies", "testimony_id"),
-        ("sources", TestimonyExcerpt, "relayed_from_id", "testimonies", "testimony_id"),
-        ("sources", SourceRelay, "relayed_source_id", "sources", "relaying_source_id"),
-        ("sources", SourceRelay, "relaying_source_id", "sources", "relayed_source_id"),
-        ("testimonies", Claim, "about_testimony_id", "claims", "id"),
-        ("testimonies", Claim, "claimant_testimony_id", "claims", "id"),
-        ("facilities", Claim, "about_facility_id", "claims", "id"),
-        ("facilities", testimony_facilities, "facility_id", "testimonies", "testimony_id"),
-    )
-)
 
-# The records whose quotes overlap a protected passage of the given testimonies and claims,
-# or come from (or report) the given sources.
-_QUOTING_PROTECTED = text(
-    """
-    WITH spans AS (
-        SELECT e.source_id, e.char_start, e.char_end
-        FROM testimony_excerpts AS e JOIN testimonies AS t ON t.id = e.testimony_id
-        WHERE e.testimony_id = ANY(:testimonies) AND e.char_start IS NOT NULL
-          AND (e.protection_level <> 'public' OR t.protection_level <> 'public')
-        UNION ALL
-        SELECT c.source_id, c.char_start, c.char_end
-        FROM claims AS c
-        WHERE c.id = ANY(:claims) AND c.char_start IS NOT NULL
-          AND (c.protection_level <> 'public' OR c.claimant_level <> 'public' OR EXISTS (
-              SELECT FROM testimonies AS t
-              WHERE t.id IN (c.claimant_testimony_id, c.about_testimony_id)
-                AND t.protection_level <> 'public'))
-    )
-    """
-    + "    UNION\n".join(
+def _references() -> list[tuple[str, Table, str, str, str]]:
+    """Which records show something of which: (shown kind, table, its column naming that
+    record, the kind of record the row belongs to, the column naming it)."""
+    return [
+        (shows.referred, _table(shows.table), shows.column, indexed.kind, shows.owner)
+        for indexed in rendered_kinds()
+        for shows in indexed.shows
+    ]
+
+
+def _table(table: Any) -> Table:
+    return cast(Table, table.__table__ if hasattr(table, "__table__") else table)
+
+
+@cache
+def _quoting_protected() -> TextClause:
+    """The records whose quotes overlap a protected passage of the given records, or come
+    from (or report) records quoted from whose level changed (`:quoted`)."""
+    kinds = rendered_kinds()
+    passages = [
+        i.quotes.protected_passages for i in kinds if i.quotes and i.quotes.protected_passages
+    ]
+    quoting = "    UNION\n".join(
         f"""
-    SELECT '{kind}', q.{owner} FROM {table} AS q JOIN spans AS s
+    SELECT '{i.kind}', q.{i.quotes.owner} FROM {i.quotes.table} AS q JOIN spans AS s
       ON q.source_id = s.source_id AND q.char_start < s.char_end AND s.char_start < q.char_end
     UNION
-    SELECT '{kind}', {owner} FROM {table}
-    WHERE source_id = ANY(:sources) OR relayed_from_id = ANY(:sources)
+    SELECT '{i.kind}', {i.quotes.owner} FROM {i.quotes.table}
+    WHERE source_id = ANY(:quoted) OR relayed_from_id = ANY(:quoted)
 """
-        for kind, table, owner in (
-            ("claims", "claims", "id"),
-            ("facilities", "facility_mentions", "facility_id"),
-            ("testimonies", "testimony_excerpts", "testimony_id"),
-        )
+        for i in kinds
+        if i.quotes
     )
-)
+    return text(f"WITH spans AS ({'    UNION ALL'.join(passages)})\n{quoting}")
 
 
 @event.listens_for(Session, "before_commit")
@@ -219,7 +154,7 @@ def _refuse_unindexed_commit(session: Session) -> None:
 @event.listens_for(Session, "after_rollback")
 def _forget_rolled_back(session: Session) -> None:
     session.info.pop(_PENDING, None)
-    for name in (_SOURCE_LEVELS, _CHANGED, _CLAIM_EARLIER, _INSERTED_CLAIMS):
+    for name in (_QUOTED_LEVELS, _CHANGED):
         session.info.pop(name, None)
     counts.forget(session)
 
@@ -240,69 +175,37 @@ async def _render_pending(
 ) -> None:
     info = session.sync_session.info
     changed = info.pop(_CHANGED, set())
-    earlier = info.pop(_CLAIM_EARLIER, set())
-    inserted = info.pop(_INSERTED_CLAIMS, set())
-    by_kind: dict[str, set[str]] = {}
-    for kind, record_id in pending:
-        by_kind.setdefault(kind, set()).add(record_id)
-    written_claims = set(by_kind.get("claims", ()))
+    with_figures = [i for i in rendered_kinds() if i.figures is not None]
+    figure_changes = {i.kind: i.figures.changes(session) for i in with_figures if i.figures}
+    by_kind = _by_kind(pending)
+    written = {kind: set(ids) for kind, ids in by_kind.items()}
     for kind, record_id in await _showing(session, changed):
         by_kind.setdefault(kind, set()).add(record_id)
     # A quote is served at the level of its source and of protected records quoting the
     # same passage: records quoting a protected passage, or a source whose level changed,
     # are shown differently now.
     quoting = {
-        "testimonies": sorted(by_kind.get("testimonies", ())),
-        "claims": sorted(by_kind.get("claims", ())),
-        "sources": sorted(info.pop(_SOURCE_LEVELS, set())),
-    }
+        i.kind: sorted(by_kind.get(i.kind, ()))
+        for i in rendered_kinds()
+        if i.quotes and i.quotes.protected_passages
+    } | {"quoted": sorted(info.pop(_QUOTED_LEVELS, set()))}
     if any(quoting.values()):
-        for kind, record_id in await session.execute(_QUOTING_PROTECTED, quoting):
+        for kind, record_id in await session.execute(_quoting_protected(), quoting):
             by_kind.setdefault(kind, set()).add(record_id)
-    # A facility's independent sources count the claims about it: as they were and are.
-    claims = sorted(by_kind.get("claims", ()))
-    facilities = {facility for _fact, facility in earlier if facility}
-    if claims:
-        about = select(Claim.about_facility_id).where(
-            one_of(Claim.id, claims), Claim.about_facility_id.is_not(None)
-        )
-        facilities.update(await session.scalars(about))
-    by_kind.setdefault("facilities", set()).update(facilities)
-    async with counting(session):  # the claims' groups read once, for every tier
+    for changes in figure_changes.values():
+        for kind, ids in (await changes.shown_in(session, by_kind)).items():
+            by_kind.setdefault(kind, set()).update(ids)
+    async with AsyncExitStack() as stack:  # what figures count, read once for every tier
+        for indexed in with_figures:
+            if indexed.figures is not None:
+                await stack.enter_async_context(indexed.figures.counting(session, every=False))
         for kind, ids in by_kind.items():
             if ids:
                 await reindex(session, kind, sorted(ids), progress)
-        await _refresh_figures(session, written_claims, inserted, changed, earlier)
+        for kind, changes in figure_changes.items():
+            referring = partial(_referring, session)
+            await changes.refresh(session, written.get(kind, set()), changed, referring)
     info.pop(_PENDING, None)  # the views' own flushes touch nothing
-
-
-async def _refresh_figures(
-    session: AsyncSession,
-    written: set[str],
-    inserted: set[str],
-    changed: set[tuple[str, str]],
-    earlier: set[tuple[str | None, str | None]],
-) -> None:
-    """Claims' independent sources count the claims agreeing with them, and the claimant and
-    sources of each: a written claim changes its group's figures, and so do a testimony or a
-    source whose level or relays changed. One new claim adds to the figures it meets; any
-    other change recounts the groups of the facts it touches."""
-    origins = {(kind, i) for kind, i in changed if kind in ("testimonies", "sources")}
-    # A claim created since the last rendering and changed again counts as created.
-    updated = {i for kind, i in changed if kind == "claims"} - inserted
-    if len(written) == 1 and written <= inserted and not (updated or origins or earlier):
-        (claim_id,) = written
-        await count_one_more(session, claim_id)
-        return
-    affected = set(written)
-    for kind, claim_id in await _referring(session, _by_kind(origins)):
-        if kind == "claims":
-            affected.add(claim_id)
-    facts = {fact for fact, _facility in earlier if fact}
-    if affected:
-        statement = select(Claim.fact).where(one_of(Claim.id, sorted(affected)))
-        facts.update(fact for fact in await session.scalars(statement) if fact)
-    await refresh_figures(session, sorted(facts))
 
 
 def _by_kind(records: Collection[tuple[str, str]]) -> dict[str, set[str]]:
@@ -316,18 +219,21 @@ async def _showing(
     session: AsyncSession, changed: Collection[tuple[str, str]]
 ) -> list[tuple[str, str]]:
     """The records whose views show something of these changed records (a name, a title, a
-    level): those referring to them, and those citing a source whose publisher changed."""
+    level): those referring to them, and those citing a record quoted from (a source) whose
+    own references changed (its publisher)."""
     ids = _by_kind(changed)
     found = await _referring(session, ids)
-    publishers = {s for kind, s in found if kind == "sources"} - ids.get("sources", set())
-    if publishers:
-        found += await _referring(session, {"sources": publishers})
+    quoted = {i.kind for i in rendered_kinds() if i.quoted}
+    for kind in quoted:
+        shown = {r for k, r in found if k == kind} - ids.get(kind, set())
+        if shown:
+            found += await _referring(session, {kind: shown})
     return found
 
 
 async def _referring(session: AsyncSession, ids: dict[str, set[str]]) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
-    for referred, table, column, owner, owner_column in _REFERENCES:
+    for referred, table, column, owner, owner_column in _references():
         if ids.get(referred):
             statement = select(table.c[owner_column]).where(
                 one_of(table.c[column], sorted(ids[referred]))
@@ -413,9 +319,9 @@ async def _render_batches(
 
 async def reindex_all(session: AsyncSession, kind: str, progress: Progress | None = None) -> int:
     """Render every record of `kind` again."""
-    model = INDEXED[kind].model
-    ids = list(await session.scalars(select(model.id)))
-    async with counting(session, every_claim=kind == "claims"):
+    indexed = INDEXED[kind]
+    ids = list(await session.scalars(select(indexed.model.id)))
+    async with _counting(session, indexed, every=True):
         written = await reindex(session, kind, ids, progress)
     await _merge_pending_lists(session)
     return written
@@ -429,17 +335,23 @@ async def rebuild_all(session: AsyncSession, progress: Progress | None = None) -
     for table in (_DOCUMENT_TABLE, _VIEW_TABLE, view_counts):
         await session.execute(delete(table))
     written = 0
-    for kind, indexed in INDEXED.items():
-        ids = list(
-            await session.scalars(
-                select(indexed.model.id).order_by(*([Claim.source_id] if kind == "claims" else []))
-            )
-        )
-        async with counting(session, every_claim=kind == "claims"):
-            written += await _render(session, kind, ids, progress)
+    for indexed in rendered_kinds():
+        ids = list(await session.scalars(select(indexed.model.id).order_by(*indexed.order)))
+        async with _counting(session, indexed, every=True):
+            written += await _render(session, indexed.kind, ids, progress)
     await _merge_pending_lists(session)
     await counts.apply(session)
     return written
+
+
+def _counting(
+    session: AsyncSession, indexed: Indexed, every: bool
+) -> AbstractAsyncContextManager[None]:
+    """What the kind's figures count, read once while rendering (`every`: for all its
+    records at once)."""
+    if indexed.figures is None:
+        return nullcontext()
+    return indexed.figures.counting(session, every)
 
 
 async def _merge_pending_lists(session: AsyncSession) -> None:
@@ -454,7 +366,8 @@ async def index_missing(session: AsyncSession, progress: Progress | None = None)
     not yet counted or without their CSV line: a database written before those existed, or
     restored from a dump without them, or rows put in by SQL. Returns how many records."""
     count = 0
-    for kind, indexed in INDEXED.items():
+    for indexed in rendered_kinds():
+        kind = indexed.kind
         view = select(RecordView.record_id).where(
             RecordView.kind == kind, RecordView.record_id == indexed.model.id
         )
@@ -476,7 +389,7 @@ async def index_missing(session: AsyncSession, progress: Progress | None = None)
             )
         )
         if missing:
-            async with counting(session, every_claim=kind == "claims" and len(missing) > _BATCH):
+            async with _counting(session, indexed, every=len(missing) > _BATCH):
                 await reindex(session, kind, missing, progress)
             count += len(missing)
     return count
