@@ -46,114 +46,32 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
-    CTE,
     ColumnElement,
     Select,
     Text,
     and_,
-    any_,
     case,
-    cast,
-    false,
     func,
     literal,
-    not_,
-    null,
     or_,
     select,
     true,
-    union_all,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, array, distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute, aliased
+from sqlalchemy.orm import aliased
 from sqlalchemy.orm.util import AliasedClass
 
 from app.auth.scopes import Principal
 from app.claims.models import Claim, subject_key
 from app.claims.repository import RECORDS, protected_claims, visible_claims
 from app.claims.schemas import Approximation, RelationReason, Stance
-from app.facilities.models import FacilityMention
+from app.facilities.repository import counts_toward_facilities
 from app.kit.protection import ProtectionLevel
 from app.kit.schemas import RecordStatus
 from app.reading.listing import one_of
-from app.sources.models import Source, SourceRelay
+from app.sources.origins import counted_quote, from_shown_sources
 
-_PATH = ARRAY(Text)
 _Claims = type[Claim] | AliasedClass[Claim]
-
-
-def relay_origins(roots: Select[Any]) -> CTE:
-    """(root, origin) for every relayed source `roots` selects (one column, `root`)."""
-    seeds = roots.cte("relay_roots")
-    walk = select(
-        seeds.c.root,
-        seeds.c.root.label("source_id"),
-        cast(array([seeds.c.root]), _PATH).label("path"),
-        false().label("looped"),
-    ).cte("relay_walk", recursive=True)
-    relay = SourceRelay.__table__.alias("relay")
-    other = SourceRelay.__table__.alias("other_relay")
-    next_id = cast(relay.c.relayed_source_id, Text)
-    step = (
-        select(
-            walk.c.root,
-            next_id,
-            walk.c.path.op("||", return_type=_PATH)(next_id),
-            next_id == any_(walk.c.path),
-        )
-        .select_from(
-            walk.join(relay, relay.c.relaying_source_id == walk.c.source_id).outerjoin(
-                other,
-                and_(
-                    other.c.relaying_source_id == relay.c.relaying_source_id,
-                    other.c.relayed_source_id != relay.c.relayed_source_id,
-                ),
-            )
-        )
-        # Follow a source's relay only when it is its only one, and stop once the path
-        # comes back to a source it has passed.
-        .where(not_(walk.c.looped), other.c.relaying_source_id.is_(None))
-    )
-    walk = walk.union_all(step)
-    ends = (
-        select(walk.c.root, walk.c.source_id, walk.c.path, walk.c.looped)
-        .ext(distinct_on(walk.c.root))
-        .order_by(walk.c.root, func.cardinality(walk.c.path).desc())
-        .cte("relay_ends")
-    )
-    loop = ends.c.path[
-        func.array_position(ends.c.path, ends.c.source_id) : func.cardinality(ends.c.path)
-    ]
-    member = func.unnest(loop).column_valued("member")
-    least_of_loop = select(func.min(member)).scalar_subquery()
-    origin = case((ends.c.looped, least_of_loop), else_=ends.c.source_id)
-    return select(ends.c.root, origin.label("origin")).cte("relay_origins")
-
-
-def _count_origins(quotes: CTE) -> Select[str, int]:
-    """Distinct origins per owner of the `quotes` (owner, claimant, source_id,
-    relayed_from_id): the claimant where there is one, else the quote's source origin."""
-    roots = (
-        select(quotes.c.relayed_from_id.label("root"))
-        .where(quotes.c.relayed_from_id.is_not(None))
-        .distinct()
-    )
-    origins = relay_origins(roots)
-    source_origin = func.coalesce(origins.c.origin, quotes.c.source_id)
-    origin = func.coalesce(quotes.c.claimant, literal("source:", Text).concat(source_origin))
-    return (
-        select(quotes.c.owner, func.count(origin.distinct()))
-        .select_from(quotes.outerjoin(origins, origins.c.root == quotes.c.relayed_from_id))
-        .group_by(quotes.c.owner)
-    )
-
-
-def _quote_columns(model: Any) -> tuple[ColumnElement[str], ColumnElement[str]]:
-    return (
-        cast(model.source_id, Text).label("source_id"),
-        cast(model.relayed_from_id, Text).label("relayed_from_id"),
-    )
 
 
 def shown_claimant(claim: _Claims, principal: Principal) -> ColumnElement[bool]:
@@ -185,18 +103,8 @@ def comparable_claims(principal: Principal) -> ColumnElement[bool]:
     if not principal.sees_in_full(ProtectionLevel.restricted):
         # IS NOT TRUE: the test is null for a claim that rests on no testimony.
         conditions.append(protected_claims().is_not(true()))
-    conditions.append(_from_shown_sources(Claim.source_id, principal))
+    conditions.append(from_shown_sources(Claim.source_id, principal))
     return and_(*conditions)
-
-
-def _from_shown_sources(
-    source: InstrumentedAttribute[str], principal: Principal
-) -> ColumnElement[bool]:
-    """Evidence counts for a client only from sources it is shown in full: a count must not
-    tell that a protected source exists."""
-    if len(principal.full_levels) == len(ProtectionLevel):
-        return true()
-    return source.in_(select(Source.id).where(Source.protection_level.in_(principal.full_levels)))
 
 
 def claim_range(claim: _Claims) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
@@ -257,35 +165,19 @@ def _related(one: _Claims, other: _Claims) -> ColumnElement[bool]:
     )
 
 
-async def facility_sources(
-    session: AsyncSession, facility_ids: Collection[str], principal: Principal
-) -> dict[str, int]:
-    """Independent sources of each facility: the distinct origins of its supported mentions
-    and of the active claims about it that this client may see. One query for any number."""
-    if not facility_ids:
-        return {}
+# Declared here, beside the rules it follows, and so before any facility is presented: a
+# process presents facilities only beside claims, whose presenters import this module.
+@counts_toward_facilities
+def claims_about_facilities(facility_ids: Collection[str], principal: Principal) -> Select[Any]:
+    """The quotes of the active claims about these facilities that this client may see: a
+    facility's independent sources count them beside its mentions."""
     visible = visible_claims(principal)
-    # Counted by where the quotes come from: a mention names no claimant.
-    no_claimant = cast(null(), Text).label("claimant")
-    mentions = select(
-        FacilityMention.facility_id.label("owner"), no_claimant, *_quote_columns(FacilityMention)
+    return select(*counted_quote(Claim, Claim.about_facility_id)).where(
+        one_of(Claim.about_facility_id, facility_ids),
+        Claim.status == RecordStatus.active,
+        visible if visible is not None else true(),
+        from_shown_sources(Claim.source_id, principal),
     )
-    claims = select(Claim.about_facility_id.label("owner"), no_claimant, *_quote_columns(Claim))
-    quotes = union_all(
-        mentions.where(
-            one_of(FacilityMention.facility_id, facility_ids),
-            FacilityMention.status == RecordStatus.active,
-            _from_shown_sources(FacilityMention.source_id, principal),
-        ),
-        claims.where(
-            one_of(Claim.about_facility_id, facility_ids),
-            Claim.status == RecordStatus.active,
-            visible if visible is not None else true(),
-            _from_shown_sources(Claim.source_id, principal),
-        ),
-    ).cte("facility_quotes")
-    counts = dict((await session.execute(_count_origins(quotes))).all())
-    return {facility_id: counts.get(facility_id, 0) for facility_id in facility_ids}
 
 
 class Relation(StrEnum):

@@ -54,12 +54,12 @@ from app.claims.corroboration import (
     claim_range,
     claimant_origin,
     comparable_claims,
-    relay_origins,
     shown_claimant,
 )
 from app.claims.models import Claim, subject_key
 from app.claims.schemas import Stance
 from app.reading.listing import one_of
+from app.sources.origins import relay_origins
 from app.views.models import RecordView
 from app.views.rendering import TIERS
 

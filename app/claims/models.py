@@ -19,9 +19,11 @@ from app.db.base import (
 from app.facilities.models import Facility
 from app.kit.protection import ProtectionLevel
 from app.organizations.models import Organization
+from app.sources.quotes import quotes_sources
 from app.testimonies.models import Testimony
 
 
+@quotes_sources
 class Claim(Quoted, Period, EvidenceRecord, Base):
     """A number someone states about the labour, with its quote in the source that published it."""
 

@@ -10,6 +10,7 @@ from app.db.base import Base, EvidenceRecord, Quoted, Supported, Timestamped, te
 from app.facilities.schemas import AliasScript, FacilityType, LocationPrecision
 from app.kit.provinces import Province
 from app.organizations.models import Organization
+from app.sources.quotes import quotes_sources
 
 
 class Facility(EvidenceRecord, Base):
@@ -70,6 +71,7 @@ class FacilityAlias(Timestamped, Base):
     __table_args__ = (Index("ix_facility_aliases_facility_id", "facility_id"),)
 
 
+@quotes_sources
 class FacilityMention(Quoted, Supported, Timestamped, Base):
     """A quote in which a source names or locates a facility."""
 

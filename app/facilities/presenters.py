@@ -5,8 +5,8 @@ from collections.abc import Sequence
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.dependencies import Viewer
-from app.claims.corroboration import facility_sources
 from app.facilities.models import Facility as FacilityRow
+from app.facilities.repository import facility_sources
 from app.kit.protection import ProtectionLevel
 from app.kit.schemas import enum_value
 from app.sources.citations import CitationBuilder, merge_withheld

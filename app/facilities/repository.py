@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, Select, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -18,8 +18,9 @@ from app.kit.facets import Facet
 from app.kit.pagination import Cursors, SortKey, Window, parse_datetime, parse_text
 from app.kit.schemas import RecordStatus
 from app.organizations.models import Organization
-from app.reading.listing import Records, any_of
+from app.reading.listing import Records, any_of, one_of
 from app.sources.models import Source
+from app.sources.origins import count_origins, counted_quote, from_shown_sources
 from app.sources.quotes import QuotedSource, quote_columns, quote_input, support
 from app.sources.repository import quoted_sources
 
@@ -140,3 +141,36 @@ async def write_facility(session: AsyncSession, data: FacilityCreate, row: Facil
     cited = [s for m in data.mentions for s in (m.source, m.relayed_from) if s]
     sources = await quoted_sources(session, cited)
     return save_facility(session, data, row, sources)
+
+
+# What a facility's independent sources count beside its mentions: the quotes about it held by
+# the kinds above facilities (claims), each declared by its kind (`counts_toward_facilities`).
+FacilityQuotes = Callable[[Collection[str], Principal], Select[Any]]
+_COUNTED_QUOTES: list[FacilityQuotes] = []
+
+
+def counts_toward_facilities(quotes: FacilityQuotes) -> FacilityQuotes:
+    """Declares quotes about facilities that another kind holds: `quotes(facility_ids,
+    principal)` selects, as `counted_quote` gives them (owned by the facility), those of
+    these facilities that this client may count."""
+    _COUNTED_QUOTES.append(quotes)
+    return quotes
+
+
+async def facility_sources(
+    session: AsyncSession, facility_ids: Collection[str], principal: Principal
+) -> dict[str, int]:
+    """Independent sources of each facility: the distinct origins of its supported mentions
+    and of the quotes about it the other kinds declare. One query for any number."""
+    if not facility_ids:
+        return {}
+    mentions = select(*counted_quote(FacilityMention, FacilityMention.facility_id)).where(
+        one_of(FacilityMention.facility_id, facility_ids),
+        FacilityMention.status == RecordStatus.active,
+        from_shown_sources(FacilityMention.source_id, principal),
+    )
+    quotes = union_all(
+        mentions, *(counted(facility_ids, principal) for counted in _COUNTED_QUOTES)
+    ).cte("facility_quotes")
+    counts = dict((await session.execute(count_origins(quotes))).all())
+    return {facility_id: counts.get(facility_id, 0) for facility_id in facility_ids}

@@ -11,6 +11,25 @@ from app.db.base import Quoted
 from app.kit.schemas import Locator, QuoteIn, QuoteMismatchError, rests_on_retracted
 from app.sources.spans import Span, overlapping
 
+Quoting = TypeVar("Quoting", bound=type[Quoted])
+
+# The mapped models whose rows quote sources. Each kind declares its own where it maps them
+# (`quotes_sources`): sources lie below the kinds that quote them and cannot name them.
+_QUOTING: list[type[Quoted]] = []
+
+
+def quotes_sources(model: Quoting) -> Quoting:
+    """Declares that the rows of `model` quote sources: a source's new text, spans and relays
+    are checked against them (`app.sources.repository.check_dependent_quotes`)."""
+    _QUOTING.append(model)
+    return model
+
+
+def quoting_models() -> tuple[type[Quoted], ...]:
+    """The models declared by `quotes_sources`, by name: one order, whichever kind was
+    imported first."""
+    return tuple(sorted(_QUOTING, key=lambda model: model.__name__))
+
 
 def verify_quote(
     quote: str,

@@ -13,9 +13,7 @@ from sqlalchemy.sql.base import ExecutableOption
 from app.auth.dependencies import Viewer
 from app.auth.scopes import Principal
 from app.changes.service import RestsOn
-from app.claims.models import Claim
 from app.db.base import EvidenceRecord, Quoted
-from app.facilities.models import FacilityMention
 from app.kit.errors import ProblemError
 from app.kit.facets import Facet
 from app.kit.pagination import Cursors, SortKey, Window, parse_date, parse_datetime, parse_text
@@ -24,10 +22,15 @@ from app.kit.schemas import QuoteMismatchError, RecordIn, RecordStatus
 from app.organizations.models import Organization
 from app.reading.listing import Records, any_of, held, one_of
 from app.sources.models import Source, SourceRelay, published_ascending, published_descending
-from app.sources.quotes import QuotedSource, locator_of, verify_quote, with_locators
+from app.sources.quotes import (
+    QuotedSource,
+    locator_of,
+    quoting_models,
+    verify_quote,
+    with_locators,
+)
 from app.sources.schemas import SourceCreate, SourceQuery
 from app.sources.spans import Span, spans_of
-from app.testimonies.models import TestimonyExcerpt
 
 Input = TypeVar("Input", bound=RecordIn)
 
@@ -221,8 +224,7 @@ async def check_dependent_quotes(session: AsyncSession, source: Source) -> None:
     the record that quotes the source."""
     relays = {r.id for r in source.relays}
     excluded = spans_of(source.excluded_spans)
-    quoting: tuple[type[Quoted], ...] = (Claim, FacilityMention, TestimonyExcerpt)
-    for model in quoting:
+    for model in quoting_models():
         quotes = await session.scalars(select(model).where(model.source_id == source.id))
         for quoted in quotes:
             try:

@@ -29,6 +29,7 @@ from app.db.base import (
 from app.facilities.models import Facility
 from app.kit.protection import ProtectionLevel
 from app.kit.provinces import Province
+from app.sources.quotes import quotes_sources
 from app.sources.schemas import Speaker
 from app.testimonies.schemas import Gender, WitnessRole
 
@@ -87,6 +88,7 @@ class Testimony(Period, EvidenceRecord, Base):
     )
 
 
+@quotes_sources
 class TestimonyExcerpt(Quoted, Supported, Timestamped, Base):
     """A verbatim quote of the account: the witness's own words, or the reporter's narration
     about the witness (`speaker`)."""
