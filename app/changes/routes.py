@@ -120,45 +120,41 @@ def _a(singular: str) -> str:
 
 
 def add_record_routes(router: APIRouter, routes: RecordRoutes[Any, Any, Any]) -> None:
-    kind = routes.kind
-    singular, plural = kind.singular, kind.plural
+    """The routes every kind of record has: read one, create, change, retract, and its
+    history."""
+    _add_read_route(router, routes)
+    _add_create_route(router, routes)
+    _add_change_routes(router, routes)
+    _add_revision_routes(router, routes)
+
+
+async def _answer(
+    routes: RecordRoutes[Any, Any, Any],
+    session: AsyncSession,
+    response: Response,
+    record_id: str,
+    citer: Citer,
+    viewer: Viewer,
+    status_code: int = 200,
+) -> Any:
+    """A write's answer: the record as this client is shown it now."""
+    # The write was authorized as the record now stands: this client reads it in full, as
+    # its view rendered in this transaction.
+    await index_pending(session)
+    view = await routes.records.get_view(session, record_id, viewer.principal.tier)
+    response.status_code = status_code
+    response.headers["ETag"] = view_etag(view, viewer.principal.tier)
+    response.headers["Vary"] = "Authorization"
+    if status_code == 201:
+        response.headers["Location"] = citer.permalink(routes.kind.plural, record_id)
+    (shown,) = served([view], routes.out_schema, citer, viewer)
+    return json_response(response, shown.json)
+
+
+def _add_read_route(router: APIRouter, routes: RecordRoutes[Any, Any, Any]) -> None:
+    singular = routes.kind.singular
     id_param = f"{singular}_id"
     record_id_param = Annotated[str, Path(alias=id_param)]
-    create_schema = kind.create_schema
-    update_body = kind.update_schema
-    version_schema = create_model(
-        f"{create_schema.__name__.removesuffix('Create')}Version",
-        revision=(int, ...),
-        action=(str, ...),
-        created_at=(datetime, ...),
-        reason=(str | None, ...),
-        status=(RecordStatus, ...),
-        record=(create_schema, Field(description="The record as it was after this revision.")),
-    )
-
-    async def answer(
-        session: AsyncSession,
-        request: Request,
-        response: Response,
-        record_id: str,
-        citer: Citer,
-        viewer: Viewer,
-        status_code: int = 200,
-    ) -> Any:
-        # The write was authorized as the record now stands: this client reads it in full,
-        # as its view rendered in this transaction.
-        await index_pending(session)
-        view = await routes.records.get_view(session, record_id, viewer.principal.tier)
-        response.status_code = status_code
-        response.headers["ETag"] = view_etag(view, viewer.principal.tier)
-        response.headers["Vary"] = "Authorization"
-        if status_code == 201:
-            response.headers["Location"] = citer.permalink(plural, record_id)
-        (shown,) = served([view], routes.out_schema, citer, viewer)
-        return json_response(response, shown.json)
-
-    def context(request: Request, viewer: Viewer) -> WriteContext:
-        return write_context(request, viewer.principal)
 
     @router.get(
         f"/{{{id_param}}}",
@@ -186,6 +182,11 @@ def add_record_routes(router: APIRouter, routes: RecordRoutes[Any, Any, Any]) ->
         conditional_get(request, response, view_etag(view, viewer.principal.tier))
         (shown,) = served([view], routes.out_schema, citer, viewer)
         return json_response(response, shown.json)
+
+
+def _add_create_route(router: APIRouter, routes: RecordRoutes[Any, Any, Any]) -> None:
+    kind = routes.kind
+    singular, create_schema = kind.singular, kind.create_schema
 
     @router.post(
         "",
@@ -233,8 +234,16 @@ def add_record_routes(router: APIRouter, routes: RecordRoutes[Any, Any, Any]) ->
         citer: Citer,
         viewer: Viewer,
     ) -> Any:
-        row = await create(session, kind, body, context(request, viewer))
-        return await answer(session, request, response, row.id, citer, viewer, 201)
+        row = await create(session, kind, body, write_context(request, viewer.principal))
+        return await _answer(routes, session, response, row.id, citer, viewer, 201)
+
+
+def _add_change_routes(router: APIRouter, routes: RecordRoutes[Any, Any, Any]) -> None:
+    kind = routes.kind
+    singular = kind.singular
+    id_param = f"{singular}_id"
+    record_id_param = Annotated[str, Path(alias=id_param)]
+    update_body = kind.update_schema
 
     @router.patch(
         f"/{{{id_param}}}",
@@ -259,8 +268,16 @@ def add_record_routes(router: APIRouter, routes: RecordRoutes[Any, Any, Any]) ->
     ) -> Any:
         """Change some fields of a record; needs If-Match (428 without, 412 when stale). A
         record this key does not read in full, before or after the change, is a 403."""
-        await update(session, kind, record_id, body, if_match, context(request, viewer), reason)
-        return await answer(session, request, response, record_id, citer, viewer)
+        await update(
+            session,
+            kind,
+            record_id,
+            body,
+            if_match,
+            write_context(request, viewer.principal),
+            reason,
+        )
+        return await _answer(routes, session, response, record_id, citer, viewer)
 
     @router.delete(
         f"/{{{id_param}}}",
@@ -282,8 +299,27 @@ def add_record_routes(router: APIRouter, routes: RecordRoutes[Any, Any, Any]) ->
     ) -> Any:
         """Retract a record: it is never deleted, and answers with its tombstone. Claims and
         excerpts resting only on a retracted source or testimony become unsupported."""
-        await retract(session, kind, record_id, reason, if_match, context(request, viewer))
-        return await answer(session, request, response, record_id, citer, viewer)
+        await retract(
+            session, kind, record_id, reason, if_match, write_context(request, viewer.principal)
+        )
+        return await _answer(routes, session, response, record_id, citer, viewer)
+
+
+def _add_revision_routes(router: APIRouter, routes: RecordRoutes[Any, Any, Any]) -> None:
+    kind = routes.kind
+    singular = kind.singular
+    id_param = f"{singular}_id"
+    record_id_param = Annotated[str, Path(alias=id_param)]
+    create_schema = kind.create_schema
+    version_schema = create_model(
+        f"{create_schema.__name__.removesuffix('Create')}Version",
+        revision=(int, ...),
+        action=(str, ...),
+        created_at=(datetime, ...),
+        reason=(str | None, ...),
+        status=(RecordStatus, ...),
+        record=(create_schema, Field(description="The record as it was after this revision.")),
+    )
 
     @router.get(
         f"/{{{id_param}}}/revisions",
