@@ -1,4 +1,7 @@
-"""Every mapped model, imported in one place so the metadata is complete (Alembic, tests)."""
+"""Every mapped model, imported in one place so the metadata is complete (Alembic, tests).
+
+Above every package that declares a model: the declarative base knows none of them.
+"""
 
 from app.audit.models import AuditEvent
 from app.auth.models import ApiKey
