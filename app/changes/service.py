@@ -27,7 +27,7 @@ from app.auth.scopes import Principal, Scope
 from app.changes.revisions import Action, Writer, record_revision
 from app.claims.models import Claim
 from app.claims.repository import claim_input
-from app.db.base import EvidenceRecord, Quoted
+from app.db.base import EvidenceRecord
 from app.facilities.models import Facility, FacilityMention
 from app.facilities.repository import facility_input
 from app.kit.conditional import any_version, matches, version_tag
@@ -38,6 +38,7 @@ from app.organizations.models import Organization
 from app.reading.listing import held, one_of
 from app.sources.models import Source
 from app.sources.quotes import QuoteMismatchError, rests_on_retracted, with_locators
+from app.sources.quoting import Quoted
 from app.sources.repository import quoted_sources
 from app.testimonies.models import Testimony, TestimonyExcerpt
 from app.testimonies.repository import testimony_input

@@ -12,7 +12,6 @@ from sqlalchemy.orm import selectinload, undefer
 from app.auth.dependencies import Viewer
 from app.auth.scopes import Principal
 from app.claims.models import Claim
-from app.db.base import Quoted
 from app.facilities.models import FacilityMention
 from app.kit.errors import ProblemError
 from app.kit.facets import Facet
@@ -23,6 +22,7 @@ from app.organizations.models import Organization
 from app.reading.listing import Records, any_of, held, one_of
 from app.sources.models import Source, SourceRelay, published_ascending, published_descending
 from app.sources.quotes import QuotedSource, QuoteMismatchError, locator_of, verify_quote
+from app.sources.quoting import Quoted
 from app.sources.schemas import SourceCreate, SourceQuery
 from app.sources.spans import Span, spans_of
 from app.testimonies.models import TestimonyExcerpt
