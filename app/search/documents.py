@@ -33,7 +33,7 @@ from app.organizations import repository as organizations
 from app.organizations.models import Organization as OrganizationRow
 from app.organizations.presenters import present_organizations
 from app.organizations.schemas import Organization as OrganizationOut
-from app.search.folding import folded_names
+from app.search_index.folding import folded_names
 from app.sources import repository as sources
 from app.sources.models import Source as SourceRow
 from app.sources.presenters import present_sources

@@ -42,8 +42,8 @@ from app.kit.schemas import RecordStatus
 from app.organizations.models import Organization
 from app.reading.listing import one_of
 from app.search.documents import INDEXED, Indexed, document_rows
-from app.search.models import SearchDocument
-from app.search.query import TEXT_SEARCH_CONFIG
+from app.search_index.models import SearchDocument
+from app.search_index.query import TEXT_SEARCH_CONFIG
 from app.sources.models import Source, SourceRelay
 from app.testimonies.models import Testimony, TestimonyExcerpt, testimony_facilities
 from app.views import counts
