@@ -40,13 +40,13 @@ from app.changes.imports import ImportReport, command_line, run_import
 from app.db import migrations
 from app.db.embedded import stop_embedded_server
 from app.db.engine import ensure_database, make_engine, resolve_database_url
-from app.db.models import Base, RecordView, SearchDocument
 from app.exports.exporter import DatabaseSessions
 from app.kit.cursor_secrets import CursorSecretError, cursor_secrets
 from app.kit.errors import ProblemError
 from app.kit.limits import SERVER_OPTIONS
 from app.kit.progress import Progress
 from app.kit.protection import ProtectionLevel
+from app.models import Base, RecordView, SearchDocument
 from app.observability.logs import logging_config
 from app.releases import (
     Manifest,

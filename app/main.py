@@ -14,6 +14,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
 
 from app import DATA_LICENSE, __version__, kinds
+from app.audit.repository import record_disclosure
 from app.audit.router import router as audit_router
 from app.auth.dependencies import NO_RECORD_DATA, REQUIRED_SCOPES, get_viewer
 from app.auth.ratelimit import RateLimiter, rate_limit_headers
@@ -132,6 +133,8 @@ def create_app(settings: Settings | None = None, *, pooled: bool = True) -> Fast
     app.state.head_revision = head_revision()
     app.state.rate_limiter = RateLimiter(settings)
     app.state.before_every_commit = (index_pending,)
+    # The policy notes what each request showed in full; the audit trail writes it down.
+    app.state.record_disclosure = record_disclosure
     app.state.metrics = metrics.app_registry(engine)
     app.state.metrics_networks = metrics.allowed_networks(settings.metrics_allowed_networks)
     install_error_handlers(app)

@@ -31,9 +31,9 @@ from app.db.engine import (
     run_before_commit,
     run_whatever_happens,
 )
-from app.db.models import Base
 from app.exports.exporter import StreamSessions, get_stream_sessions
 from app.main import create_app
+from app.models import Base
 from app.search.indexing import index_pending
 from app.settings import Settings, get_settings
 

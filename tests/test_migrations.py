@@ -10,7 +10,7 @@ from sqlalchemy.engine import URL
 
 from app.db import migrations
 from app.db.engine import make_engine
-from app.db.models import Base
+from app.models import Base
 from tests.conftest import recreate_database
 
 

@@ -21,8 +21,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from app.db.models import Base
 from app.main import create_app
+from app.models import Base
 from app.seeding.loader import load_seed, read_seed
 from app.settings import SEED_DIR
 from tests.conftest import app_settings, resolve_test_database_url

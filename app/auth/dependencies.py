@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audit.repository import record_disclosure
 from app.auth.keys import find_key
 from app.auth.scopes import Principal, Scope
 from app.db.engine import SessionDep, before_commit
@@ -23,6 +22,12 @@ REQUIRED_SCOPES = "x-required-scopes"
 # of requests): the one kind of /v1 route that need not go through the disclosure policy.
 NO_RECORD_DATA = "x-no-record-data"
 _CHALLENGE = 'Bearer realm="testimony-api"'
+# Writes the records a request showed in full (type/id -> level) to the audit trail, in the
+# request's transaction. The audit trail sits above the policy, so the app installs it
+# (`app.state.record_disclosure`).
+RecordDisclosure = Callable[
+    [AsyncSession, Request, Principal, Mapping[str, ProtectionLevel]], Awaitable[None]
+]
 
 
 def _unauthorized(detail: str) -> ProblemError:
@@ -176,6 +181,7 @@ class Viewer:
 
 async def get_viewer(request: Request, session: SessionDep, principal: PrincipalDep) -> Viewer:
     viewer = Viewer(principal, source_text_access=request.app.state.settings.source_text_access)
+    record_disclosure: RecordDisclosure = request.app.state.record_disclosure
 
     async def audit_disclosures(session: AsyncSession) -> None:
         if viewer.disclosed:

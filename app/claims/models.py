@@ -11,7 +11,6 @@ from app.db.base import (
     Base,
     EvidenceRecord,
     Period,
-    Quoted,
     period_bounds,
     text_enum,
     undated_last,
@@ -20,6 +19,7 @@ from app.facilities.models import Facility
 from app.kit.protection import ProtectionLevel
 from app.organizations.models import Organization
 from app.sources.quotes import quotes_sources
+from app.sources.quoting import Quoted
 from app.testimonies.models import Testimony
 
 

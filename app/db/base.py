@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 from sqlalchemy import (
     CheckConstraint,
@@ -10,7 +10,6 @@ from sqlalchemy import (
     Date,
     DateTime,
     Enum,
-    ForeignKey,
     Integer,
     MetaData,
     String,
@@ -18,13 +17,10 @@ from sqlalchemy import (
     func,
     literal_column,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from app.kit.partial_dates import DatePrecision
 from app.kit.schemas import RecordStatus
-
-if TYPE_CHECKING:
-    from app.sources.models import Source
 
 # Stable constraint names, so migrations can refer to them.
 NAMING_CONVENTION = {
@@ -105,40 +101,6 @@ def undated_last(
     # infinity, which would break the keyset comparison on a cursor that holds them.
     stand_in = "'0001-01-02'::date" if descending else "'9999-12-30'::date"
     return func.coalesce(column, literal_column(stand_in))
-
-
-class Quoted:
-    """A verbatim quote from a source and where it stands in the source's archived text."""
-
-    source_id: Mapped[str] = mapped_column(
-        ForeignKey("sources.id", ondelete="RESTRICT"), index=True
-    )
-    quote: Mapped[str] = mapped_column(Text)
-    char_start: Mapped[int | None] = mapped_column(Integer)
-    char_end: Mapped[int | None] = mapped_column(Integer)
-    # The relayed source whose statement the passage reports (one of the source's relays).
-    relayed_from_id: Mapped[str | None] = mapped_column(
-        ForeignKey("sources.id", ondelete="RESTRICT"), index=True
-    )
-
-    @declared_attr
-    def source(cls) -> Mapped[Source]:  # noqa: N805
-        return relationship(
-            "Source",
-            # Two foreign keys lead to sources: the quote's source is the one named here.
-            foreign_keys=lambda: [cast("Mapped[str]", cls.source_id)],
-            lazy="raise",
-        )
-
-    @staticmethod
-    def quote_checks() -> tuple[CheckConstraint, ...]:
-        return (
-            CheckConstraint(
-                "(char_start IS NULL) = (char_end IS NULL) AND char_start >= 0 "
-                "AND char_end > char_start",
-                name="locator",
-            ),
-        )
 
 
 class Supported:

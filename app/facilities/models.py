@@ -6,11 +6,12 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, Numeric, String, Text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.db.base import Base, EvidenceRecord, Quoted, Supported, Timestamped, text_enum
+from app.db.base import Base, EvidenceRecord, Supported, Timestamped, text_enum
 from app.facilities.schemas import AliasScript, FacilityType, LocationPrecision
 from app.kit.provinces import Province
 from app.organizations.models import Organization
 from app.sources.quotes import quotes_sources
+from app.sources.quoting import Quoted
 
 
 class Facility(EvidenceRecord, Base):

@@ -9,7 +9,7 @@ from sqlalchemy.engine import Connection
 
 from app.db import locks
 from app.db.engine import make_engine, resolve_database_url
-from app.db.models import Base
+from app.models import Base
 from app.settings import get_settings
 
 target_metadata = Base.metadata

@@ -20,7 +20,7 @@ from app.kit.facets import Counted, Facet, FacetGroup
 from app.kit.pagination import Cursors, SortKey, Window, fetch_page, in_order
 from app.kit.params import ListQuery
 from app.kit.schemas import SINGULAR, RecordStatus, is_slug
-from app.search.query import SearchTerms, matching_ids
+from app.search_index.query import SearchTerms, matching_ids
 from app.views import counts
 from app.views.models import RecordView
 from app.views.serving import VIEW_COLUMNS, ViewColumn, of_tier

@@ -10,12 +10,12 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.dependencies import Viewer
-from app.db.base import Quoted
 from app.kit.partial_dates import PartialDate
 from app.kit.protection import ProtectionLevel, strictest
 from app.kit.schemas import RecordStatus, enum_value
 from app.sources.models import Source
 from app.sources.quotes import locator_json
+from app.sources.quoting import Quoted
 from app.sources.repository import sources_by_id
 from app.sources.schemas import Speaker
 

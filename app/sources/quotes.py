@@ -7,8 +7,8 @@ from typing import Any, NamedTuple, TypeVar
 
 from pydantic import BaseModel
 
-from app.db.base import Quoted
 from app.kit.schemas import Locator, QuoteIn, QuoteMismatchError, rests_on_retracted
+from app.sources.quoting import Quoted
 from app.sources.spans import Span, overlapping
 
 Quoting = TypeVar("Quoting", bound=type[Quoted])

@@ -13,7 +13,7 @@ from sqlalchemy.sql.base import ExecutableOption
 from app.auth.dependencies import Viewer
 from app.auth.scopes import Principal
 from app.changes.service import RestsOn
-from app.db.base import EvidenceRecord, Quoted
+from app.db.base import EvidenceRecord
 from app.kit.errors import ProblemError
 from app.kit.facets import Facet
 from app.kit.pagination import Cursors, SortKey, Window, parse_date, parse_datetime, parse_text
@@ -29,6 +29,7 @@ from app.sources.quotes import (
     verify_quote,
     with_locators,
 )
+from app.sources.quoting import Quoted
 from app.sources.schemas import SourceCreate, SourceQuery
 from app.sources.spans import Span, spans_of
 

@@ -19,7 +19,6 @@ from app.db.base import (
     Base,
     EvidenceRecord,
     Period,
-    Quoted,
     Supported,
     Timestamped,
     period_bounds,
@@ -30,6 +29,7 @@ from app.facilities.models import Facility
 from app.kit.protection import ProtectionLevel
 from app.kit.provinces import Province
 from app.sources.quotes import quotes_sources
+from app.sources.quoting import Quoted
 from app.sources.schemas import Speaker
 from app.testimonies.schemas import Gender, WitnessRole
 
