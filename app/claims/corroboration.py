@@ -165,8 +165,8 @@ def _related(one: _Claims, other: _Claims) -> ColumnElement[bool]:
     )
 
 
-# Declared here, beside the rules it follows, and so before any facility is presented: a
-# process presents facilities only beside claims, whose presenters import this module.
+# Declared here, beside the rules it follows; `app.kinds`, which every entry point imports
+# before it presents anything, imports this module with the claims' presenters.
 @counts_toward_facilities
 def claims_about_facilities(facility_ids: Collection[str], principal: Principal) -> Select[Any]:
     """The quotes of the active claims about these facilities that this client may see: a
