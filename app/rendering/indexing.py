@@ -40,9 +40,9 @@ from app.kit.collector import collector_paused
 from app.kit.progress import Progress
 from app.kit.schemas import RecordStatus
 from app.reading.listing import one_of
-from app.search.documents import INDEXED, Indexed, document_rows, rendered_kinds
-from app.search_index.models import SearchDocument
-from app.search_index.query import TEXT_SEARCH_CONFIG
+from app.rendering.documents import INDEXED, Indexed, document_rows, rendered_kinds
+from app.search.models import SearchDocument
+from app.search.query import TEXT_SEARCH_CONFIG
 from app.views import counts
 from app.views.models import RecordView, view_counts
 from app.views.rendering import render, view_row
