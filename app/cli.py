@@ -57,7 +57,7 @@ from app.releases import (
     default_version,
     verify_release,
 )
-from app.search.indexing import index_missing, index_pending, rebuild_all
+from app.rendering.indexing import index_missing, index_pending, rebuild_all
 from app.seeding.loader import LoadReport, SeedError, SeedMode, load_seed, read_seed
 from app.seeding.stats import coverage
 from app.settings import Settings, get_settings

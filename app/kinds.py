@@ -15,8 +15,8 @@ from app.facilities import documents as facilities_rendered
 from app.facilities.router import router as facilities
 from app.organizations import documents as organizations_rendered
 from app.organizations.router import router as organizations
-from app.search import indexing
-from app.search.documents import Indexed
+from app.rendering import indexing
+from app.rendering.documents import Indexed
 from app.sources import documents as sources_rendered
 from app.sources.router import router as sources
 from app.testimonies import documents as testimonies_rendered

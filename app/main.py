@@ -43,7 +43,7 @@ from app.kit.routes import api_routes
 from app.observability import metrics
 from app.observability.requests import ObservedRequests
 from app.observability.tracing import install_tracing, shutdown_tracing
-from app.search.indexing import index_pending
+from app.rendering.indexing import index_pending
 from app.search.router import router as search_router
 from app.settings import Settings, get_settings
 from app.stats.router import router as stats_router

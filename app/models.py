@@ -10,7 +10,7 @@ from app.claims.models import Claim
 from app.db.base import Base
 from app.facilities.models import Facility, FacilityAlias, FacilityMention
 from app.organizations.models import Organization
-from app.search_index.models import SearchDocument
+from app.search.models import SearchDocument
 from app.sources.models import Source, SourceRelay
 from app.testimonies.models import Testimony, TestimonyExcerpt, testimony_facilities
 from app.views.models import RecordView

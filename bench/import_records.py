@@ -26,7 +26,7 @@ import app.kinds  # noqa: F401
 from app.changes.imports import command_line, run_import
 from app.db import migrations
 from app.db.engine import make_engine
-from app.search.indexing import index_pending
+from app.rendering.indexing import index_pending
 from bench.pagination import bench_url
 from tests.conftest import recreate_database
 

@@ -3,7 +3,7 @@
 No framework, no models loaded into Python: one asyncpg pool, three paths, and PostgreSQL
 building the JSON (PostgREST's way). The SQL is the project's: the claims list statement of
 `app/claims/repository.py` with the keyset condition of `app/kit/pagination.py`, the ranked
-search of `app/search_index/query.py` (its window's edge looked up at start), and the facets'
+search of `app/search/query.py` (its window's edge looked up at start), and the facets'
 and `/v1/stats`' reads of the counts kept per tier (`app/views/counts.py`; a facet under other
 filters groups the matching claims), each compiled with the PostgreSQL dialect and literal
 binds (once per distinct URL, then cached), as an anonymous client's. Rows are the stored
@@ -38,7 +38,7 @@ from app.claims.repository import RECORDS, SORT_KEYS, claim_conditions
 from app.claims.schemas import ClaimQuery
 from app.kit.facets import Facet
 from app.kit.limits import SERVER_OPTIONS
-from app.search_index.query import (
+from app.search.query import (
     RANKED,
     Search,
     SearchTerms,

@@ -34,7 +34,7 @@ from app.db.engine import (
 from app.exports.exporter import StreamSessions, get_stream_sessions
 from app.main import create_app
 from app.models import Base
-from app.search.indexing import index_pending
+from app.rendering.indexing import index_pending
 from app.settings import Settings, get_settings
 
 TEST_DATABASE = "testimony_test"

@@ -25,7 +25,7 @@ from app.kit.schemas import RecordIn
 from app.organizations.models import Organization
 from app.organizations.repository import save_organization
 from app.organizations.schemas import OrganizationCreate
-from app.search.indexing import index_missing, index_pending
+from app.rendering.indexing import index_missing, index_pending
 from app.sources.models import Source
 from app.sources.repository import quoted_sources, save_source
 from app.sources.schemas import SourceCreate

@@ -11,7 +11,7 @@ import httpx
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
-from app.search.indexing import index_pending
+from app.rendering.indexing import index_pending
 from app.views.models import view_counts
 from tests import factories
 from tests.test_query_plans import plan_nodes

@@ -22,7 +22,7 @@ from app.cli import cli
 from app.db.engine import get_session
 from app.kit.cursor_secrets import SECRET_FILE, CursorSecretError, stored_secret
 from app.main import create_app
-from app.search.indexing import index_pending
+from app.rendering.indexing import index_pending
 from app.settings import Settings
 from tests import factories
 from tests.conftest import app_settings

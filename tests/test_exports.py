@@ -34,7 +34,7 @@ from app.kit.tables import Cell, table_columns
 from app.main import create_app
 from app.organizations import router as organizations_router
 from app.organizations.schemas import OrganizationQuery
-from app.search.indexing import index_missing, index_pending
+from app.rendering.indexing import index_missing, index_pending
 from app.testimonies import schemas as testimony_schemas
 from tests import factories
 from tests.conftest import app_settings

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.claims import figures
 from app.kit.schemas import RecordStatus
-from app.search.indexing import index_pending, reindex_all
+from app.rendering.indexing import index_pending, reindex_all
 from tests import factories
 
 APPROXIMATIONS = ("exact", "estimate", "at_least", "at_most")

@@ -19,7 +19,7 @@ from app.changes.imports import command_line, run_import
 from app.db import migrations
 from app.kit.protection import ProtectionLevel
 from app.releases import create_release
-from app.search.indexing import reindex_all
+from app.rendering.indexing import reindex_all
 from app.seeding.loader import load_seed, read_seed
 from app.settings import SEED_DIR
 from tests import CHECKOUT, factories

@@ -22,7 +22,7 @@ from app.claims.schemas import Claim
 from app.facilities.schemas import Facility
 from app.kit.citing import Citer
 from app.organizations.schemas import Organization
-from app.search.documents import INDEXED
+from app.rendering.documents import INDEXED
 from app.seeding.loader import load_seed, read_seed
 from app.settings import SEED_DIR
 from app.sources.schemas import Source

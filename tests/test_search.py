@@ -14,10 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app.organizations.models import Organization
 from app.organizations.repository import save_organization
 from app.organizations.schemas import OrganizationCreate
-from app.search.indexing import index_missing
-from app.search_index import query
-from app.search_index.folding import fold_name
-from app.search_index.models import SearchDocument
+from app.rendering.indexing import index_missing
+from app.search import query
+from app.search.folding import fold_name
+from app.search.models import SearchDocument
 from tests import factories
 from tests.test_pagination import pages
 

@@ -17,8 +17,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.search_index import query
-from app.search_index.query import RANKED
+from app.search import query
+from app.search.query import RANKED
 from tests.test_query_plans import captured_statements, plan_nodes
 
 ROWS = 100_000

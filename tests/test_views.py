@@ -19,8 +19,8 @@ from app.claims.schemas import ClaimQuery
 from app.facilities.repository import RECORDS as FACILITIES
 from app.organizations.repository import RECORDS as ORGANIZATIONS
 from app.reading.listing import Records
-from app.search.indexing import index_missing, index_pending, rebuild_all
-from app.search_index.models import SearchDocument
+from app.rendering.indexing import index_missing, index_pending, rebuild_all
+from app.search.models import SearchDocument
 from app.seeding.loader import load_seed, read_seed
 from app.settings import SEED_DIR
 from app.sources.repository import RECORDS as SOURCES

@@ -15,7 +15,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.main import create_app
-from app.search.indexing import index_pending
+from app.rendering.indexing import index_pending
 from tests import factories
 from tests.conftest import app_settings
 

@@ -30,13 +30,10 @@ from app.kit.errors import FieldError, ProblemError
 from app.kit.limits import MAX_JSON_DEPTH, too_deep, too_deep_message
 from app.kit.metrics import count_imported
 from app.kit.progress import Progress
-from app.kit.schemas import SINGULAR, RecordIn
+from app.kit.schemas import PLURAL, SINGULAR, RecordIn
 from app.reading.listing import one_of
-from app.search.indexing import index_pending
+from app.rendering.indexing import index_pending
 
-# The `type` of a line (a kind's singular name), and the kind of record it names, whose
-# create schema validates the line's record.
-TYPES: dict[str, str] = {singular: plural for plural, singular in SINGULAR.items()}
 # Each kind refers only to kinds before it (and sources to sources): the order of writing.
 ORDER = tuple(SINGULAR)
 MAX_REPORTED = 200
@@ -46,7 +43,7 @@ IMPORT_LINE_SCHEMA: dict[str, Any] = {
     "required": ["type", "record"],
     "additionalProperties": False,
     "properties": {
-        "type": {"type": "string", "enum": list(TYPES)},
+        "type": {"type": "string", "enum": list(PLURAL)},
         "record": {
             "type": "object",
             "description": "The record, as the create body of its type is.",
@@ -160,10 +157,10 @@ def _validated(
         if not isinstance(envelope, dict) or set(envelope) != {"type", "record"}:
             errors.append(_error(number, "line", 'expected {"type": ..., "record": {...}}'))
             continue
-        if envelope["type"] not in TYPES:
-            errors.append(_error(number, "type", f"one of {', '.join(TYPES)}"))
+        if envelope["type"] not in PLURAL:
+            errors.append(_error(number, "type", f"one of {', '.join(PLURAL)}"))
             continue
-        kind = TYPES[envelope["type"]]
+        kind = PLURAL[envelope["type"]]
         try:
             record = record_kind(kind).create_schema.model_validate(envelope["record"])
         except ValidationError as error:

@@ -30,7 +30,7 @@ from app.kit.errors import problem_responses
 from app.kit.pagination import page_envelope
 from app.kit.schemas import NonEmptyText, RecordIn, RecordStatus, StrictModel
 from app.reading.listing import Records
-from app.search.indexing import index_pending
+from app.rendering.indexing import index_pending
 from app.views.serving import json_response, served, view_etag
 
 Row = TypeVar("Row", bound=EvidenceRecord)

@@ -9,7 +9,7 @@ from app.claims.figures import LIVE_FIGURE, ClaimFigures
 from app.claims.models import Claim as ClaimRow
 from app.claims.presenters import present_claims
 from app.claims.schemas import Claim
-from app.search.documents import DocumentText, Indexed, Quotes, Shows, label, quotes_of
+from app.rendering.documents import DocumentText, Indexed, Quotes, Shows, label, quotes_of
 
 
 def claim_text(record: dict[str, Any], _row: ClaimRow) -> DocumentText:

@@ -9,7 +9,7 @@ from app.facilities.models import Facility as FacilityRow
 from app.facilities.models import FacilityAlias, FacilityMention
 from app.facilities.presenters import present_facilities
 from app.facilities.schemas import Facility
-from app.search.documents import (
+from app.rendering.documents import (
     DocumentText,
     Indexed,
     Quotes,

@@ -103,6 +103,7 @@ SINGULAR = {
     "testimonies": "testimony",
     "claims": "claim",
 }
+PLURAL = {singular: plural for plural, singular in SINGULAR.items()}
 
 
 class RecordIn(StrictModel):

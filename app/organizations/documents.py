@@ -8,7 +8,7 @@ from app.organizations import repository
 from app.organizations.models import Organization as OrganizationRow
 from app.organizations.presenters import present_organizations
 from app.organizations.schemas import Organization
-from app.search.documents import DocumentText, Indexed, label
+from app.rendering.documents import DocumentText, Indexed, label
 
 
 def organization_text(record: dict[str, Any], _row: OrganizationRow) -> DocumentText:

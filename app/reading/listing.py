@@ -19,8 +19,8 @@ from app.kit.errors import not_found
 from app.kit.facets import Counted, Facet, FacetGroup
 from app.kit.pagination import Cursors, SortKey, Window, fetch_page, in_order
 from app.kit.params import ListQuery
-from app.kit.schemas import SINGULAR, RecordStatus, is_slug
-from app.search_index.query import SearchTerms, matching_ids
+from app.kit.schemas import PLURAL, RecordStatus, is_slug
+from app.search.query import SearchTerms, matching_ids
 from app.views import counts
 from app.views.models import RecordView
 from app.views.serving import VIEW_COLUMNS, ViewColumn, of_tier
@@ -30,7 +30,6 @@ R = TypeVar("R", bound=PublicRecord)
 # by a semi-join, which the planner can walk in the list's order.
 FEW_MATCHES = 500
 Q = TypeVar("Q", bound=ListQuery)
-PLURAL = {singular: plural for plural, singular in SINGULAR.items()}
 # A list's filters as SQL conditions, from its query and the client (None: no condition).
 Conditions = Callable[[Q, Principal], Iterable[ColumnElement[bool] | None]]
 

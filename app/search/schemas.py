@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.kit.pagination import Page, PageInfo
 from app.kit.params import DEFAULT_LIMIT, MAX_LIMIT, SEARCH_WORDS
-from app.search_index.query import RANKED
+from app.search.query import RANKED
 
 
 class ResultType(StrEnum):

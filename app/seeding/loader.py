@@ -36,7 +36,7 @@ from app.kit.schemas import SINGULAR, QuoteMismatchError, RecordIn, RecordStatus
 from app.organizations.models import Organization
 from app.organizations.repository import organization_input, save_organization
 from app.organizations.schemas import OrganizationCreate
-from app.search.indexing import index_pending
+from app.rendering.indexing import index_pending
 from app.sources.models import Source
 from app.sources.quotes import QuotedSource, with_locators
 from app.sources.repository import quoted_source, save_source, source_input

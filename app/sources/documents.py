@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy.orm import undefer
 
-from app.search.documents import DocumentText, Indexed, Shows, label
+from app.rendering.documents import DocumentText, Indexed, Shows, label
 from app.sources import repository
 from app.sources.models import Source as SourceRow
 from app.sources.models import SourceRelay

@@ -14,7 +14,8 @@ from app.claims import repository as claims
 from app.facilities import repository as facilities
 from app.kit.facets import FacetGroup, words
 from app.kit.protection import ProtectionLevel, small_cell
-from app.reading.listing import PLURAL, Records
+from app.kit.schemas import PLURAL
+from app.reading.listing import Records
 from app.stats.schemas import ClaimStats, FacilityStats, MetricUnitGroup, Stats, TestimonyStats
 from app.testimonies import repository as testimonies
 from app.views import counts

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.search.documents import (
+from app.rendering.documents import (
     DocumentText,
     Indexed,
     Quotes,

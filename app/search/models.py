@@ -31,7 +31,7 @@ class SearchDocument(Base):
     changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     title: Mapped[str] = mapped_column(Text)
     vector: Mapped[str] = mapped_column(TSVECTOR)
-    # Folded names (see app.search_index.folding), for trigram matching across spellings.
+    # Folded names (see app.search.folding), for trigram matching across spellings.
     names: Mapped[str | None] = mapped_column(Text)
     # The shown text, for highlighted snippets.
     body: Mapped[str] = mapped_column(Text)

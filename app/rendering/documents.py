@@ -21,7 +21,7 @@ from app.db.base import EvidenceRecord
 from app.kit.facets import Counted
 from app.kit.provinces import PROVINCE_LABELS, Province
 from app.kit.schemas import SINGULAR, RecordStatus
-from app.search_index.folding import folded_names
+from app.search.folding import folded_names
 from app.views.rendering import Presenter, Rendered
 
 
@@ -156,7 +156,7 @@ class Indexed:
     quoted: bool = False
 
 
-# Every kind rendered, by its plural (see `app.search.indexing.declare`).
+# Every kind rendered, by its plural (see `app.rendering.indexing.declare`).
 INDEXED: dict[str, Indexed] = {}
 
 

@@ -40,9 +40,9 @@ from app.kit.collector import collector_paused
 from app.kit.progress import Progress
 from app.kit.schemas import RecordStatus
 from app.reading.listing import one_of
-from app.search.documents import INDEXED, Indexed, document_rows, rendered_kinds
-from app.search_index.models import SearchDocument
-from app.search_index.query import TEXT_SEARCH_CONFIG
+from app.rendering.documents import INDEXED, Indexed, document_rows, rendered_kinds
+from app.search.models import SearchDocument
+from app.search.query import TEXT_SEARCH_CONFIG
 from app.views import counts
 from app.views.models import RecordView, view_counts
 from app.views.rendering import render, view_row
@@ -175,8 +175,8 @@ async def _render_pending(
 ) -> None:
     info = session.sync_session.info
     changed = info.pop(_CHANGED, set())
-    with_figures = [i for i in rendered_kinds() if i.figures is not None]
-    figure_changes = {i.kind: i.figures.changes(session) for i in with_figures if i.figures}
+    figures = {i.kind: i.figures for i in rendered_kinds() if i.figures is not None}
+    figure_changes = {kind: kept.changes(session) for kind, kept in figures.items()}
     by_kind = _by_kind(pending)
     written = {kind: set(ids) for kind, ids in by_kind.items()}
     for kind, record_id in await _showing(session, changed):
@@ -196,14 +196,13 @@ async def _render_pending(
         for kind, ids in (await changes.shown_in(session, by_kind)).items():
             by_kind.setdefault(kind, set()).update(ids)
     async with AsyncExitStack() as stack:  # what figures count, read once for every tier
-        for indexed in with_figures:
-            if indexed.figures is not None:
-                await stack.enter_async_context(indexed.figures.counting(session, every=False))
+        for kept in figures.values():
+            await stack.enter_async_context(kept.counting(session, every=False))
         for kind, ids in by_kind.items():
             if ids:
                 await reindex(session, kind, sorted(ids), progress)
+        referring = partial(_referring, session)
         for kind, changes in figure_changes.items():
-            referring = partial(_referring, session)
             await changes.refresh(session, written.get(kind, set()), changed, referring)
     info.pop(_PENDING, None)  # the views' own flushes touch nothing
 

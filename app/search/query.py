@@ -41,8 +41,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.search_index.folding import fold_name
-from app.search_index.models import SearchDocument
+from app.search.folding import fold_name
+from app.search.models import SearchDocument
 
 # English stemming ("miners" finds "miner"); Hangul words are kept whole.
 TEXT_SEARCH_CONFIG: ColumnElement[Any] = literal_column("'english'::regconfig")
