@@ -104,8 +104,8 @@ class Run:
 
 
 PEER_NOTES = (
-    "project: `testimony serve`, one worker, as configured by default (h11, uvicorn's "
-    "access log on), rate limits raised out of the way",
+    "project: `testimony serve`, one worker, as configured by default (h11, one JSON log "
+    "line per request), rate limits raised out of the way",
     "Datasette: `datasette serve --immutable` over the SQLite copy, indexes on the filtered "
     "columns and FTS5 on statement and quote; `_nocount=1` (the API counts only when asked), "
     "facet suggestions off; its `_search` filters without ranking",
