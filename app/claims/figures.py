@@ -10,7 +10,9 @@ arrays: the hundred million pairs of a group of 10,000 take a fraction of a seco
 The figures live beside the stored views (`record_views.live`), so that a write updates
 numbers rather than re-rendering a group's views. Within `counting`, what is read and counted
 is kept for the transaction's rendering, so that the tiers and the figures of the claims a
-write touches share one read of their groups.
+write touches share one read. A write reads not their groups but their neighbours: the claims
+of their subjects that agree with them or may share their origin, which is all their figures
+and a new claim's additions look at (`_neighbours_of_claims`).
 """
 
 from __future__ import annotations
@@ -50,10 +52,12 @@ from sqlalchemy.orm import Mapper, Session, aliased, object_session
 
 from app.auth.scopes import Principal
 from app.claims.corroboration import (
+    agreeing,
     claim_period,
     claim_range,
     claimant_origin,
     comparable_claims,
+    sharing_origin,
     shown_claimant,
 )
 from app.claims.models import Claim, subject_key
@@ -274,17 +278,36 @@ def _claims_of_facts() -> Select[Any]:
 
 
 @cache
-def _groups_of_claims() -> Select[Any]:
-    """These claims and the claims sharing a subject with any of them: found through the
-    subject's index from each, never by a scan of every claim."""
+def _neighbours_of_claims() -> Select[Any]:
+    """These claims and, of their subjects, the claims that agree with any of them and
+    those that may share its origin and agree with one of those: all that their figures
+    count, and all that tells which figures a new claim among them adds one to
+    (`Claims.gaining`). Found through the subject's index from each, never by reading a
+    whole group."""
     targets = aliased(Claim, name="target")
-    subjects = zip(subject_key(Claim), subject_key(targets), strict=True)
-    same_subject = (
-        select(Claim.id)
-        .join(targets, and_(*(mine == theirs for mine, theirs in subjects)))
+    # Materialized: each claim that may share an origin is compared with these few rows.
+    agreeing_claims = (
+        select(Claim)
+        .join(targets, agreeing(targets, Claim))
         .where(targets.id == any_(_IDS))
+        .cte("agreeing_claims")
     )
-    return _claim_rows(Claim.id.in_(union(same_subject, select(func.unnest(_IDS)))))
+    agreeing_claim = aliased(Claim, agreeing_claims, name="agreeing_claim")
+    agreeing_one = select(agreeing_claim.id).where(agreeing(agreeing_claim, Claim)).exists()
+    same_origin = [
+        select(Claim.id)
+        .join(targets, and_(way, *_same_subject(targets, Claim)))
+        .where(targets.id == any_(_IDS), agreeing_one)
+        for way in sharing_origin(targets, Claim)
+    ]
+    neighbours = union(select(func.unnest(_IDS)), select(agreeing_claim.id), *same_origin)
+    return _claim_rows(Claim.id.in_(neighbours))
+
+
+def _same_subject(one: Any, other: Any) -> list[ColumnElement[bool]]:
+    return [
+        mine == theirs for mine, theirs in zip(subject_key(one), subject_key(other), strict=True)
+    ]
 
 
 async def _read_claims(
@@ -310,9 +333,10 @@ class _Memo:
         for tier in TIERS:
             self.figures[tier].update(zip(ids, claims.figures(tier, at).tolist(), strict=True))
 
-    async def read_groups(self, session: AsyncSession, claim_ids: Sequence[str]) -> Claims:
-        """Read the groups of these claims, and count these claims' figures."""
-        claims = await _read_claims(session, _groups_of_claims(), ids=list(claim_ids))
+    async def read_neighbours(self, session: AsyncSession, claim_ids: Sequence[str]) -> Claims:
+        """Read what the figures of these claims count (`_neighbours_of_claims`), and count
+        them."""
+        claims = await _read_claims(session, _neighbours_of_claims(), ids=list(claim_ids))
         self.read.append(claims)
         self.count(claims, set(claim_ids))
         return claims
@@ -327,7 +351,7 @@ def _memo(session: AsyncSession) -> _Memo:
 async def counting(session: AsyncSession, every_claim: bool = False) -> AsyncIterator[None]:
     """Keep what is read and counted for the rendering inside: the tiers and the figure
     updates share it. `every_claim` counts every figure at once first (a rebuild), instead
-    of the groups of each batch the presenter renders."""
+    of the neighbours of each batch the presenter renders."""
     memo = _Memo()
     session.sync_session.info[_MEMO] = memo
     try:
@@ -347,7 +371,7 @@ async def claim_sources(
     known = memo.figures[principal.tier]
     missing = [claim_id for claim_id in claim_ids if claim_id not in known]
     if missing:
-        await memo.read_groups(session, missing)
+        await memo.read_neighbours(session, missing)
     return {claim_id: known.get(claim_id, 0) for claim_id in claim_ids}
 
 
@@ -381,7 +405,7 @@ async def count_one_more(session: AsyncSession, claim_id: str) -> None:
     without recounting them. Its own figure is rendered with its views."""
     memo = _memo(session)
     read = [claims for claims in memo.read if claim_id in claims.position]
-    claims = read[0] if read else await memo.read_groups(session, [claim_id])
+    claims = read[0] if read else await memo.read_neighbours(session, [claim_id])
     new = claims.position[claim_id]
     for tier in TIERS:
         if not claims.comparable[tier][new]:
