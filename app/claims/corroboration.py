@@ -165,11 +165,6 @@ def _related(one: _Claims, other: _Claims) -> ColumnElement[bool]:
     )
 
 
-def agreeing(one: _Claims, other: _Claims) -> ColumnElement[bool]:
-    """Whether two claims agree: related, of the same stance, and ranges that meet."""
-    return and_(_related(one, other), _same_stance(one, other), _ranges_overlap(one, other))
-
-
 def sharing_origin(one: _Claims, other: _Claims) -> tuple[ColumnElement[bool], ...]:
     """How two claims may count as one origin for some tier, each way enough alone: the
     same claimant, or a claimant some tier is not shown on both sides (both counted by their

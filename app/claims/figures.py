@@ -52,16 +52,18 @@ from sqlalchemy.orm import Mapper, Session, aliased, object_session
 
 from app.auth.scopes import Principal
 from app.claims.corroboration import (
-    agreeing,
     claim_period,
     claim_range,
     claimant_origin,
+    claims_about_facilities,
     comparable_claims,
     sharing_origin,
     shown_claimant,
 )
 from app.claims.models import Claim, subject_key
 from app.claims.schemas import Stance
+from app.facilities.repository import LIVE_FIGURE as FACILITY_FIGURE
+from app.facilities.repository import quotes_of_origin
 from app.reading.listing import one_of
 from app.sources.origins import relay_origins
 from app.views.models import RecordView
@@ -215,6 +217,37 @@ def _days(day: Any, missing: float) -> Any:
     return func.coalesce(cast(func.extract("epoch", day), Float) / 86400, missing)
 
 
+def _measures(claim: Any) -> tuple[ColumnElement[float], ...]:
+    """A claim's range and period as numbers, as `Claims` holds them: low, high, start and
+    end, an open bound infinite and an undated claim infinite both ways."""
+    low, high = claim_range(claim)
+    start, end = claim_period(claim)
+    inf = float("inf")
+    return (
+        func.coalesce(cast(low, Float), -inf),
+        func.coalesce(cast(high, Float), inf),
+        _days(start, -inf),
+        _days(end, inf),
+    )
+
+
+def _agreeing(one: Any, other: Any) -> ColumnElement[bool]:
+    """`Claims.agree` in SQL, for claims of one subject: the same stance, and ranges and
+    periods that meet. Plain comparisons: planned in a moment, unlike the rule's open
+    bounds spelled out."""
+    (low, high, start, end), (other_low, other_high, other_start, other_end) = (
+        _measures(one),
+        _measures(other),
+    )
+    return and_(
+        one.stance == other.stance,
+        low <= other_high,
+        other_low <= high,
+        start <= other_end,
+        other_start <= end,
+    )
+
+
 def _claim_rows(where: ColumnElement[bool]) -> Select[Any]:
     """Every claim `where` selects, with all the rule looks at, as numbers where it can:
     the subject group, stance, range and period, the origin per tier (equal numbers for
@@ -226,9 +259,6 @@ def _claim_rows(where: ColumnElement[bool]) -> Select[Any]:
     source_origin = literal("source:", Text).concat(
         func.coalesce(origins.c.origin, cast(Claim.source_id, Text))
     )
-    low, high = claim_range(Claim)
-    start, end = claim_period(Claim)
-    inf = float("inf")
     # A claim without a fact is a group of its own.
     group = func.dense_rank().over(
         order_by=(*subject_key(Claim), case((Claim.fact.is_(None), Claim.id)))
@@ -248,10 +278,7 @@ def _claim_rows(where: ColumnElement[bool]) -> Select[Any]:
             Claim.id,
             group.label("group"),
             case(_STANCES, value=cast(Claim.stance, Text)).label("stance"),
-            func.coalesce(cast(low, Float), -inf),
-            func.coalesce(cast(high, Float), inf),
-            _days(start, -inf),
-            _days(end, inf),
+            *_measures(Claim),
             *tier_origins,
             comparable,
         )
@@ -288,20 +315,23 @@ def _neighbours_of_claims() -> Select[Any]:
     # Materialized: each claim that may share an origin is compared with these few rows.
     agreeing_claims = (
         select(Claim)
-        .join(targets, agreeing(targets, Claim))
+        .join(targets, and_(*_same_subject(targets, Claim), _agreeing(targets, Claim)))
         .where(targets.id == any_(_IDS))
         .cte("agreeing_claims")
     )
     agreeing_claim = aliased(Claim, agreeing_claims, name="agreeing_claim")
-    agreeing_one = select(agreeing_claim.id).where(agreeing(agreeing_claim, Claim)).exists()
+    agreeing_one = select(agreeing_claim.id).where(_agreeing(agreeing_claim, Claim)).exists()
     same_origin = [
         select(Claim.id)
         .join(targets, and_(way, *_same_subject(targets, Claim)))
         .where(targets.id == any_(_IDS), agreeing_one)
         for way in sharing_origin(targets, Claim)
     ]
-    neighbours = union(select(func.unnest(_IDS)), select(agreeing_claim.id), *same_origin)
-    return _claim_rows(Claim.id.in_(neighbours))
+    # Once, for the claims and for the relays they report.
+    neighbours = union(
+        select(func.unnest(_IDS).label("id")), select(agreeing_claim.id), *same_origin
+    ).cte("neighbours")
+    return _claim_rows(Claim.id.in_(select(neighbours.c.id)))
 
 
 def _same_subject(one: Any, other: Any) -> list[ColumnElement[bool]]:
@@ -400,9 +430,12 @@ async def refresh_figures(session: AsyncSession, facts: Collection[str]) -> int:
     return len(updates)
 
 
-async def count_one_more(session: AsyncSession, claim_id: str) -> None:
-    """The figures of the claims a newly written claim agrees with, brought up to date
-    without recounting them. Its own figure is rendered with its views."""
+async def count_one_more(
+    session: AsyncSession, claim_id: str, facilities: Collection[str] = ()
+) -> None:
+    """The figures of the claims a newly written claim agrees with, and of `facilities` (the
+    one it is about, when it is not rendered again), brought up to date without recounting
+    them. Its own figure is rendered with its views."""
     memo = _memo(session)
     read = [claims for claims in memo.read if claim_id in claims.position]
     claims = read[0] if read else await memo.read_neighbours(session, [claim_id])
@@ -412,16 +445,40 @@ async def count_one_more(session: AsyncSession, claim_id: str) -> None:
             continue  # not shown in full to this tier: it counts for no one
         ids = claims.gaining(tier, new)
         if ids:
-            await session.execute(_ADD_ONE, {"tier": tier, "ids": ids})
+            parameters = {"kind": "claims", "figure": LIVE_FIGURE, "tier": tier, "ids": ids}
+            await session.execute(_ADD_ONE, parameters)
+    if facilities:
+        await _count_toward_facility(session, await session.get_one(Claim, claim_id))
+
+
+async def _count_toward_facility(session: AsyncSession, claim: Claim) -> None:
+    """One more source for the claim's facility, for each tier that counts the claim and
+    counted nothing of its origin before."""
+    facility = claim.about_facility_id
+    if facility is None:
+        return
+    counting = {}
+    for tier, principal in TIERS.items():
+        counted = claims_about_facilities([facility], principal).where(Claim.id == claim.id)
+        if await session.scalar(select(counted.exists())):
+            counting[tier] = principal
+    if not counting:
+        return
+    of_origin = await quotes_of_origin(
+        session, facility, claim.source_id, claim.relayed_from_id, counting
+    )
+    for tier in (tier for tier, count in of_origin.items() if count == 1):
+        parameters = {"kind": "facilities", "figure": FACILITY_FIGURE, "tier": tier}
+        await session.execute(_ADD_ONE, parameters | {"ids": [facility]})
 
 
 _ADD_ONE = text(
-    f"""
+    """
     UPDATE record_views
-    SET live = jsonb_set(
-        live, '{{{LIVE_FIGURE}}}', to_jsonb((live ->> '{LIVE_FIGURE}')::integer + 1))
-    WHERE kind = 'claims' AND tier = :tier AND record_id = ANY(:ids)
-      AND live ->> '{LIVE_FIGURE}' IS NOT NULL
+    SET live = jsonb_set(live, ARRAY[CAST(:figure AS text)],
+                    to_jsonb((live ->> CAST(:figure AS text))::integer + 1))
+    WHERE kind = :kind AND tier = :tier AND record_id = ANY(:ids)
+      AND live ->> CAST(:figure AS text) IS NOT NULL
     """
 )
 
@@ -469,27 +526,52 @@ def _forget_rolled_back(session: Session) -> None:
         session.info.pop(name, None)
 
 
-@dataclass(frozen=True)
+@dataclass
 class ClaimChanges:
     """What writes did to the figures since the last rendering: the facts and facilities
-    claims counted towards before they changed, and the claims created."""
+    claims counted towards before they changed, and the claims created. `gaining`: the
+    facilities whose figure one new claim adds to, left out of the rendering."""
 
     earlier: set[tuple[str | None, str | None]]
     inserted: set[str]
+    gaining: set[str] = field(default_factory=set)
+
+    def one_new_claim(self, written: set[str], changed: set[tuple[str, str]]) -> str | None:
+        """The claim, when the writes are one new claim and nothing else its figures or
+        those of others look at: it adds to the figures it meets (`count_one_more`)."""
+        origins = any(kind in ("testimonies", "sources") for kind, _id in changed)
+        # A claim created since the last rendering and changed again counts as created.
+        updated = {i for kind, i in changed if kind == "claims"} - self.inserted
+        if len(written) != 1 or not written <= self.inserted or updated or origins:
+            return None
+        if self.earlier:
+            return None
+        (claim_id,) = written
+        return claim_id
 
     async def shown_in(
-        self, session: AsyncSession, rendering: Mapping[str, set[str]]
+        self,
+        session: AsyncSession,
+        rendering: Mapping[str, set[str]],
+        written: set[str],
+        changed: set[tuple[str, str]],
     ) -> Mapping[str, set[str]]:
         """A facility's independent sources count the claims about it: as they were and
-        are."""
+        are. One new claim adds one to its facility's figure or none, after the rendering,
+        unless the facility is rendered anyway."""
         facilities = {facility for _fact, facility in self.earlier if facility}
         claims = sorted(rendering.get("claims", ()))
+        about: set[str] = set()
         if claims:
-            about = select(Claim.about_facility_id).where(
+            statement = select(Claim.about_facility_id).where(
                 one_of(Claim.id, claims), Claim.about_facility_id.is_not(None)
             )
-            facilities.update(await session.scalars(about))
-        return {"facilities": facilities}
+            about.update(await session.scalars(statement))
+        new = self.one_new_claim(written, changed)
+        if new is not None and claims == [new]:
+            self.gaining = about - rendering.get("facilities", set())
+            about -= self.gaining
+        return {"facilities": facilities | about}
 
     async def refresh(
         self,
@@ -502,20 +584,14 @@ class ClaimChanges:
         claimant and sources of each: a written claim changes its group's figures, and so do
         a testimony or a source whose level or relays changed. One new claim adds to the
         figures it meets; any other change recounts the groups of the facts it touches."""
+        new = self.one_new_claim(written, changed)
+        if new is not None:
+            await count_one_more(session, new, self.gaining)
+            return
         origins: dict[str, set[str]] = {}
         for kind, record_id in changed:
             if kind in ("testimonies", "sources"):
                 origins.setdefault(kind, set()).add(record_id)
-        # A claim created since the last rendering and changed again counts as created.
-        updated = {i for kind, i in changed if kind == "claims"} - self.inserted
-        if (
-            len(written) == 1
-            and written <= self.inserted
-            and not (updated or origins or self.earlier)
-        ):
-            (claim_id,) = written
-            await count_one_more(session, claim_id)
-            return
         affected = set(written)
         for kind, claim_id in await referring(origins):
             if kind == "claims":

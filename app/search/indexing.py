@@ -192,8 +192,9 @@ async def _render_pending(
     if any(quoting.values()):
         for kind, record_id in await session.execute(_quoting_protected(), quoting):
             by_kind.setdefault(kind, set()).add(record_id)
-    for changes in figure_changes.values():
-        for kind, ids in (await changes.shown_in(session, by_kind)).items():
+    for figures_kind, changes in figure_changes.items():
+        shown = await changes.shown_in(session, by_kind, written.get(figures_kind, set()), changed)
+        for kind, ids in shown.items():
             by_kind.setdefault(kind, set()).update(ids)
     async with AsyncExitStack() as stack:  # what figures count, read once for every tier
         for indexed in with_figures:
