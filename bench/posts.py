@@ -3,7 +3,8 @@
 Fills a new database (bench/scale.py, every `--every`th claim in the large group: 20,000
 claims hold a group of 10,000 by default), renders it with `testimony views rebuild`, then
 POSTs `--posts` claims one after another into that group through the ASGI app and prints
-p50 and p99. `--profile FILE` writes a cProfile of the POSTs.
+p50 and p99, after `--warmup` POSTs left untimed (the pool's connections preparing their
+statements). `--profile FILE` writes a cProfile of the timed POSTs.
 
     python -m bench.posts                                  # create, fill, time, drop
     python -m bench.posts --database posts_bench --keep    # keep it for the next run
@@ -43,8 +44,11 @@ from bench.compare import (
 from bench.scale import Scale
 
 
-async def time_posts(dsn: str, count: int, tag: str, profile: Path | None) -> list[float]:
-    """Seconds of each POST, made one after another through the app in process."""
+async def time_posts(
+    dsn: str, count: int, tag: str, profile: Path | None, warmup: int = 0
+) -> list[float]:
+    """Seconds of each POST after the first `warmup`, made one after another through the
+    app in process."""
     app = create_app(
         Settings(
             database_url=dsn,
@@ -64,14 +68,16 @@ async def time_posts(dsn: str, count: int, tag: str, profile: Path | None) -> li
         async with httpx.AsyncClient(
             transport=transport, base_url="http://bench", headers=headers, timeout=60
         ) as client:
-            for n in range(count):
+            for n in range(warmup + count):
                 record = group_claim(tag, n, quoted)
-                if profiler:
+                timed = n >= warmup
+                if profiler and timed:
                     profiler.enable()
                 started = time.perf_counter()
                 response = await client.post("/v1/claims", json=record)
-                timings.append(time.perf_counter() - started)
-                if profiler:
+                if timed:
+                    timings.append(time.perf_counter() - started)
+                if profiler and timed:
                     profiler.disable()
                 if response.status_code != 201:
                     sys.exit(f"POST failed: {response.status_code} {response.text[:500]}")
@@ -89,6 +95,7 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--group", type=int, default=10_000, help="Claims in the large group.")
     parser.add_argument("--every", type=int, default=2, help="One claim in this many is in it.")
     parser.add_argument("--posts", type=int, default=200, help="Single POSTs to time.")
+    parser.add_argument("--warmup", type=int, default=5, help="POSTs before, untimed.")
     parser.add_argument("--server-url", default="postgresql://postgres@127.0.0.1:5432")
     parser.add_argument("--database", help="Database name; default a new posts_<time>.")
     parser.add_argument("--reuse", action="store_true", help="Time --database as it is.")
@@ -120,13 +127,14 @@ async def main() -> None:
             await admin(server_url, f'CREATE DATABASE "{name}"')
             await fill(dsn, scale, env, run)
         _, size = await group_quote(dsn)
-        timings = await time_posts(dsn, args.posts, tag, args.profile)
+        timings = await time_posts(dsn, args.posts, tag, args.profile, args.warmup)
     finally:
         if created and not args.keep:
             await admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     cuts = statistics.quantiles(timings, n=100, method="inclusive")
     print(
-        f"{args.posts} POSTs into a subject group of {size} claims ({name}, load "
+        f"{args.posts} POSTs (after {args.warmup}) into a subject group of {size} claims "
+        f"({name}, load "
         f"{' '.join(loadavg())}): p50 {cuts[49] * 1000:.1f} ms, p99 {cuts[98] * 1000:.1f} ms, "
         f"max {max(timings) * 1000:.1f} ms"
     )

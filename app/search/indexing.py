@@ -364,8 +364,9 @@ async def _merge_pending_lists(session: AsyncSession) -> None:
 
 async def index_missing(session: AsyncSession, progress: Progress | None = None) -> int:
     """Render the records that have no stored view or no search document at all, or views
-    not yet counted or without their CSV line: a database written before those existed, or
-    restored from a dump without them, or rows put in by SQL. Returns how many records."""
+    not yet counted, without their CSV line or without a live figure their kind keeps: a
+    database written before those existed, or restored from a dump without them, or rows
+    put in by SQL. Returns how many records."""
     count = 0
     for indexed in rendered_kinds():
         kind = indexed.kind
@@ -379,6 +380,10 @@ async def index_missing(session: AsyncSession, progress: Progress | None = None)
                         ~view.exists(),
                         view.where(RecordView.counted.is_(None)).exists(),
                         view.where(RecordView.csv.is_(None)).exists(),
+                        *(
+                            view.where(~RecordView.live.has_key(name)).exists()
+                            for name in indexed.live
+                        ),
                         ~select(SearchDocument.id)
                         .where(
                             SearchDocument.kind == kind,
