@@ -165,10 +165,11 @@ def _related(one: _Claims, other: _Claims) -> ColumnElement[bool]:
     )
 
 
-def sharing_origin(one: _Claims, other: _Claims) -> tuple[ColumnElement[bool], ...]:
-    """How two claims may count as one origin for some tier, each way enough alone: the
-    same claimant, or a claimant some tier is not shown on both sides (both counted by their
-    source origin). Every tier is shown a public claimant."""
+def sharing_origin(one: Any, other: Any) -> tuple[ColumnElement[bool], ...]:
+    """How two claims (or rows with their claimant columns) may count as one origin for
+    some tier, each way enough alone: the same claimant, or a claimant some tier is not
+    shown on both sides (both counted by their source origin). Every tier is shown a public
+    claimant."""
     hidden = [claim.claimant_level != ProtectionLevel.public for claim in (one, other)]
     return claimant_key(one) == claimant_key(other), and_(*hidden)
 

@@ -44,11 +44,12 @@ from sqlalchemy import (
     text,
     true,
     union,
+    union_all,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapper, Session, aliased, object_session
+from sqlalchemy.orm import Mapper, Session, object_session
 
 from app.auth.scopes import Principal
 from app.claims.corroboration import (
@@ -231,21 +232,28 @@ def _measures(claim: Any) -> tuple[ColumnElement[float], ...]:
     )
 
 
-def _agreeing(one: Any, other: Any) -> ColumnElement[bool]:
-    """`Claims.agree` in SQL, for claims of one subject: the same stance, and ranges and
-    periods that meet. Plain comparisons: planned in a moment, unlike the rule's open
-    bounds spelled out."""
-    (low, high, start, end), (other_low, other_high, other_start, other_end) = (
-        _measures(one),
-        _measures(other),
-    )
+_COMPARED = ("stance", "low", "high", "start", "end")
+
+
+def _agree(one: Sequence[Any], other: Sequence[Any]) -> ColumnElement[bool]:
+    """`Claims.agree` in SQL, for claims of one subject, each given as its stance and
+    measures (`_COMPARED`): the same stance, and ranges and periods that meet. Plain
+    comparisons: planned in a moment, unlike the rule's open bounds spelled out."""
+    stance, low, high, start, end = one
+    other_stance, other_low, other_high, other_start, other_end = other
     return and_(
-        one.stance == other.stance,
+        stance == other_stance,
         low <= other_high,
         other_low <= high,
         start <= other_end,
         other_start <= end,
     )
+
+
+def _compared(claim: Any) -> list[ColumnElement[Any]]:
+    """A claim's stance and measures, labelled as `_COMPARED` names them."""
+    values = (claim.stance, *_measures(claim))
+    return [value.label(name) for value, name in zip(values, _COMPARED, strict=True)]
 
 
 def _claim_rows(where: ColumnElement[bool]) -> Select[Any]:
@@ -311,33 +319,46 @@ def _neighbours_of_claims() -> Select[Any]:
     count, and all that tells which figures a new claim among them adds one to
     (`Claims.gaining`). Found through the subject's index from each, never by reading a
     whole group."""
-    targets = aliased(Claim, name="target")
-    # Materialized: each claim that may share an origin is compared with these few rows.
-    agreeing_claims = (
-        select(Claim)
-        .join(targets, and_(*_same_subject(targets, Claim), _agreeing(targets, Claim)))
-        .where(targets.id == any_(_IDS))
-        .cte("agreeing_claims")
+    # Each claim's measures computed once, in its row (MATERIALIZED): compared pair by
+    # pair, they would be computed again for every pair.
+    subject = [key.label(f"subject_{i}") for i, key in enumerate(subject_key(Claim))]
+    claimant = (Claim.claimant_organization_id, Claim.claimant_testimony_id, Claim.claimant_level)
+    targets = (
+        select(*subject, *claimant, *_compared(Claim))
+        .where(Claim.id == any_(_IDS))
+        .cte("targets")
+        .prefix_with("MATERIALIZED")
     )
-    agreeing_claim = aliased(Claim, agreeing_claims, name="agreeing_claim")
-    agreeing_one = select(agreeing_claim.id).where(_agreeing(agreeing_claim, Claim)).exists()
-    same_origin = [
-        select(Claim.id)
-        .join(targets, and_(way, *_same_subject(targets, Claim)))
-        .where(targets.id == any_(_IDS), agreeing_one)
-        for way in sharing_origin(targets, Claim)
-    ]
+    of_subject = [key == targets.c[f"subject_{i}"] for i, key in enumerate(subject_key(Claim))]
+    target_compared = [targets.c[name] for name in _COMPARED]
+    agreeing = (
+        select(Claim.id, *_compared(Claim))
+        .join(targets, and_(*of_subject, _agree(_compared(Claim), target_compared)))
+        .cte("agreeing_claims")
+        .prefix_with("MATERIALIZED")
+    )
+    peers = (
+        union_all(
+            *(
+                select(Claim.id, *_compared(Claim)).join(targets, and_(way, *of_subject))
+                for way in sharing_origin(targets.c, Claim)
+            )
+        )
+        .cte("origin_peers")
+        .prefix_with("MATERIALIZED")
+    )
+    agreeing_one = (
+        select(agreeing.c.id)
+        .where(_agree([agreeing.c[n] for n in _COMPARED], [peers.c[n] for n in _COMPARED]))
+        .exists()
+    )
     # Once, for the claims and for the relays they report.
     neighbours = union(
-        select(func.unnest(_IDS).label("id")), select(agreeing_claim.id), *same_origin
+        select(func.unnest(_IDS).label("id")),
+        select(agreeing.c.id),
+        select(peers.c.id).where(agreeing_one),
     ).cte("neighbours")
     return _claim_rows(Claim.id.in_(select(neighbours.c.id)))
-
-
-def _same_subject(one: Any, other: Any) -> list[ColumnElement[bool]]:
-    return [
-        mine == theirs for mine, theirs in zip(subject_key(one), subject_key(other), strict=True)
-    ]
 
 
 async def _read_claims(
