@@ -478,11 +478,14 @@ async def _count_toward_facility(session: AsyncSession, claim: Claim) -> None:
     facility = claim.about_facility_id
     if facility is None:
         return
-    counting = {}
-    for tier, principal in TIERS.items():
-        counted = claims_about_facilities([facility], principal).where(Claim.id == claim.id)
-        if await session.scalar(select(counted.exists())):
-            counting[tier] = principal
+    counted = select(
+        *(
+            claims_about_facilities([facility], principal).where(Claim.id == claim.id).exists()
+            for principal in TIERS.values()
+        )
+    )
+    found = (await session.execute(counted)).one()
+    counting = {tier: p for (tier, p), yes in zip(TIERS.items(), found, strict=True) if yes}
     if not counting:
         return
     of_origin = await quotes_of_origin(

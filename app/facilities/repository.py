@@ -219,26 +219,32 @@ async def quotes_of_origin(
         )
     )
     reporting = list(await session.scalars(select(relaying.c.source_id)))
-    found: dict[str, int] = {}
+    candidates = []
     for tier, principal in principals.items():
-        candidates = []
         for quotes in _counted_quotes([facility_id], principal):
             # Apart, so that each is found through its column's index.
             own = quotes.subquery()
             candidates.append(
-                select(own).where(own.c.relayed_from_id.is_(None), own.c.source_id == origin)
+                select(literal(tier, Text).label("tier"), own).where(
+                    own.c.relayed_from_id.is_(None), own.c.source_id == origin
+                )
             )
             reported = quotes.subquery()
-            candidates.append(select(reported).where(one_of(reported.c.relayed_from_id, reporting)))
-        quoted = union_all(*candidates).cte("facility_quotes")
-        roots = select(quoted.c.relayed_from_id.label("root")).where(
-            quoted.c.relayed_from_id.is_not(None)
-        )
-        origins = relay_origins(roots.distinct())
-        of_origin = (
-            select(func.count())
-            .select_from(quoted.outerjoin(origins, origins.c.root == quoted.c.relayed_from_id))
-            .where(func.coalesce(origins.c.origin, quoted.c.source_id) == origin)
-        )
-        found[tier] = int((await session.execute(of_origin)).scalar_one())
-    return found
+            candidates.append(
+                select(literal(tier, Text).label("tier"), reported).where(
+                    one_of(reported.c.relayed_from_id, reporting)
+                )
+            )
+    quoted = union_all(*candidates).cte("facility_quotes")
+    roots = select(quoted.c.relayed_from_id.label("root")).where(
+        quoted.c.relayed_from_id.is_not(None)
+    )
+    origins = relay_origins(roots.distinct())
+    of_origin = (
+        select(quoted.c.tier, func.count())
+        .select_from(quoted.outerjoin(origins, origins.c.root == quoted.c.relayed_from_id))
+        .where(func.coalesce(origins.c.origin, quoted.c.source_id) == origin)
+        .group_by(quoted.c.tier)
+    )
+    counts = {tier: count for tier, count in await session.execute(of_origin)}
+    return {tier: counts.get(tier, 0) for tier in principals}
