@@ -202,8 +202,9 @@ async def quotes_of_origin(
 ) -> dict[str, int]:
     """How many of the quotes the facility's independent sources count for each client (by
     tier) come from the origin of a quote of `source_id` reporting `relayed_from_id`: one
-    when that quote is counted and the first of its origin. Read through the sources whose
-    relays may lead to that origin, never the facility's every quote."""
+    when that quote is counted and the first of its origin (a count above one may fall
+    short: the quotes in the origin's own words are counted up to two). Read through the
+    sources whose relays may lead to that origin, never the facility's every quote."""
     if relayed_from_id is None:
         origin = source_id
     else:
@@ -224,11 +225,11 @@ async def quotes_of_origin(
         for quotes in _counted_quotes([facility_id], principal):
             # Apart, so that each is found through its column's index.
             own = quotes.subquery()
-            candidates.append(
-                select(literal(tier, Text).label("tier"), own).where(
-                    own.c.relayed_from_id.is_(None), own.c.source_id == origin
-                )
+            in_own_words = select(literal(tier, Text).label("tier"), own).where(
+                own.c.relayed_from_id.is_(None), own.c.source_id == origin
             )
+            # Of the origin by themselves: two tell that the new one is not the first.
+            candidates.append(select(in_own_words.limit(2).subquery()))
             reported = quotes.subquery()
             candidates.append(
                 select(literal(tier, Text).label("tier"), reported).where(
