@@ -553,6 +553,23 @@ async def group_quote(dsn: str) -> tuple[asyncpg.Record, int]:
         await connection.close()
 
 
+def group_claim(tag: str, n: int, quoted: asyncpg.Record) -> dict[str, Any]:
+    """The `n`th claim POSTed into the large subject group, quoting the passage `quoted`."""
+    return {
+        "id": f"bench-{tag}-post-{n}",
+        "statement": f"The report counts {1000 + n} workers.",
+        "fact": GROUP_FACT,
+        "metric": "persons_count",
+        "value": 1000 + n,
+        "unit": "persons",
+        "claimant_organization": "org-00001",
+        "about_facility": GROUP_FACILITY,
+        "source": quoted["source_id"],
+        "quote": quoted["quote"],
+        "locator": {"char_start": quoted["char_start"], "char_end": quoted["char_end"]},
+    }
+
+
 async def posts(
     project: Peer, dsn: str, env: dict[str, str], count: int, tag: str, run: Run
 ) -> None:
@@ -565,21 +582,8 @@ async def posts(
     headers = {"Authorization": f"Bearer {key}"}
     async with httpx.AsyncClient(base_url=project.base_url, headers=headers, timeout=60) as client:
         for n in range(count):
-            record = {
-                "id": f"bench-{tag}-post-{n}",
-                "statement": f"The report counts {1000 + n} workers.",
-                "fact": GROUP_FACT,
-                "metric": "persons_count",
-                "value": 1000 + n,
-                "unit": "persons",
-                "claimant_organization": "org-00001",
-                "about_facility": GROUP_FACILITY,
-                "source": quoted["source_id"],
-                "quote": quoted["quote"],
-                "locator": {"char_start": quoted["char_start"], "char_end": quoted["char_end"]},
-            }
             started = time.perf_counter()
-            response = await client.post("/v1/claims", json=record)
+            response = await client.post("/v1/claims", json=group_claim(tag, n, quoted))
             timings.append(time.perf_counter() - started)
             if response.status_code != 201:
                 failures += 1

@@ -9,9 +9,9 @@ above public, and each quote found verbatim in its source's text at `char_start`
 The variety a real corpus has: a dozen metrics and units, three stances, six approximations,
 claimants that are organizations or witnesses, restricted and confidential testimonies and
 claims, retracted claims, and `fact` slugs shared by groups of claims. One subject group is
-large (every hundredth claim: same fact, metric, unit and facility), for timing a write into
-it. Two words are planted for search: `RARE_WORD` in about ten claims whatever the scale,
-`COMMON_WORD` in a tenth of them.
+large (every hundredth claim by default, `group_every`: same fact, metric, unit and
+facility), for timing a write into it. Two words are planted for search: `RARE_WORD` in about
+ten claims whatever the scale, `COMMON_WORD` in a tenth of them.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ class Scale:
     """How many of each record: everything in proportion to the claims."""
 
     claims: int
+    group_every: int = 100  # every this many claims is of the large subject group
 
     @property
     def testimonies(self) -> int:
@@ -178,15 +179,15 @@ FROM (
               WHEN x.stance = 'denies' THEN 0
               WHEN x.approximation = 'vague' THEN v + 1 + k.span / 10 ELSE v END AS value_max
   FROM (SELECT n, #h1 AS h1, #h2 AS h2 FROM generate_series(1, $claims) AS n) AS r
-  JOIN bench_kinds AS k ON k.k = CASE WHEN r.n % 100 = 0 THEN 0 ELSE r.h1 % 16 END
+  JOIN bench_kinds AS k ON k.k = CASE WHEN r.n % $group_every = 0 THEN 0 ELSE r.h1 % 16 END
   CROSS JOIN LATERAL (
     SELECT k.low + r.h2 % k.span AS v,
-           CASE WHEN r.n % 100 = 0 THEN 'exact'
+           CASE WHEN r.n % $group_every = 0 THEN 'exact'
                 ELSE (ARRAY['exact', 'exact', 'exact', 'exact', 'exact', 'exact', 'exact',
                             'exact', 'approximate', 'approximate', 'estimate', 'at_least',
                             'at_least', 'at_most', 'vague', 'vague'])[1 + (r.h1 / 16) % 16]
            END AS approximation,
-           CASE WHEN r.n % 100 = 0 THEN 'asserts'
+           CASE WHEN r.n % $group_every = 0 THEN 'asserts'
                 WHEN (r.h2 / 7) % 20 = 0 AND (r.h1 / 16) % 16 < 8 THEN 'denies'
                 WHEN (r.h2 / 7) % 20 = 1 THEN 'disputes' ELSE 'asserts' END AS stance
   ) AS x
@@ -232,7 +233,7 @@ SELECT 'claim-' || lpad(c.n::text, 7, '0'),
                                     ELSE coalesce(c.value, c.value_min, c.value_max)::text END
          || ' ' || c.noun || CASE WHEN c.n % 10 = 3 THEN ' at the $common' ELSE '' END
          || CASE WHEN c.n % greatest($claims / 10, 1) = 2 THEN ' who $rare' ELSE '' END || '.',
-       CASE WHEN c.n % 100 = 0 THEN '$group_fact'
+       CASE WHEN c.n % $group_every = 0 THEN '$group_fact'
             WHEN c.n % 20 = 11 THEN NULL
             ELSE c.stem || '-' || coalesce(about.facility, about.testimony, about.organization,
                                            'nationwide') END,
@@ -256,12 +257,12 @@ FROM bench_claims AS c
 JOIN sources AS src ON src.id = 'source-' || lpad(c.s::text, 6, '0')
 CROSS JOIN LATERAL (SELECT strpos(src.archived_text, c.sentence) AS start) AS q
 CROSS JOIN LATERAL (
-  SELECT CASE WHEN c.n % 100 = 0 THEN '$group_facility'
+  SELECT CASE WHEN c.n % $group_every = 0 THEN '$group_facility'
               WHEN c.n % 10 < 7 THEN 'facility-' || lpad((1 + c.h2 % $facilities)::text, 5, '0')
          END AS facility,
-         CASE WHEN c.n % 100 <> 0 AND c.n % 10 = 7
+         CASE WHEN c.n % $group_every <> 0 AND c.n % 10 = 7
               THEN 'testimony-' || lpad((1 + c.h1 % $testimonies)::text, 6, '0') END AS testimony,
-         CASE WHEN c.n % 100 <> 0 AND c.n % 10 = 8
+         CASE WHEN c.n % $group_every <> 0 AND c.n % 10 = 8
               THEN 'org-' || lpad((1 + c.h2 % $organizations)::text, 5, '0') END AS organization
 ) AS about
 CROSS JOIN LATERAL (
@@ -291,6 +292,7 @@ def fill_sql(scale: Scale) -> str:
     text = text.replace("PROVINCES", _PROVINCES).replace("PLACES", _PLACES)
     return Template(text).substitute(
         scale.counts(),
+        group_every=scale.group_every,
         rare=RARE_WORD,
         common=COMMON_WORD,
         group_fact=GROUP_FACT,

@@ -94,6 +94,11 @@ NORMALISATIONS: tuple[Normalisation, ...] = (
         r"(accessed |\"accessed\":\s*\")\d{4}-\d\d-\d\d",
         r"\1<today>",
     ),
+    _normalisation(
+        "the day a record was read, the last cell of a CSV line (cite_as.accessed)",
+        r",\d{4}-\d\d-\d\d(\r?)$",
+        r",<today>\1",
+    ),
     _normalisation("API key ids", r"\bkey-[a-z0-9]{12}\b", "key-<id>"),
     _normalisation("audit event ids", r"\bevt-\d{20}-[0-9a-f]{8}\b", "evt-<id>"),
     _normalisation("seconds left in a rate-limit window", r"(ratelimit: .*;t=)\d+", r"\1<s>"),

@@ -9,11 +9,13 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.claims import figures
 from app.kit.schemas import RecordStatus
 from app.rendering.indexing import index_pending, reindex_all
+from app.views.models import RecordView
 from tests import factories
 
 APPROXIMATIONS = ("exact", "estimate", "at_least", "at_most")
@@ -73,3 +75,54 @@ async def test_every_figure_is_the_claimants_of_the_agreeing_claims(
     for claim_id in ids:
         detail = (await client.get(f"/v1/claims/{claim_id}")).json()
         assert detail["independent_sources"] == len(await agreeing_claimants(client, claim_id))
+
+
+async def stored_figures(session: AsyncSession) -> dict[tuple[str, str, str], Any]:
+    rows = await session.execute(
+        select(RecordView.kind, RecordView.record_id, RecordView.tier, RecordView.live).where(
+            RecordView.kind.in_(["claims", "facilities"])
+        )
+    )
+    return {(kind, record_id, tier): live for kind, record_id, tier, live in rows}
+
+
+async def test_claims_written_one_by_one_keep_the_figures_of_a_recount(
+    session: AsyncSession,
+) -> None:
+    """Each new claim reads only its neighbours and adds to the figures it meets, its
+    facility's among them: the figures stay those every claim and facility counted at once
+    gives, with claimants withheld from some tiers, claims hidden from some, and quotes
+    reporting relayed sources."""
+    rng = random.Random(11)
+    claimants = [(await factories.organization(session)).id for _ in range(4)]
+    report = await factories.source(session)
+    relaying = await factories.source(session, relays=[report])
+    relaying_again = await factories.source(session, relays=[relaying])
+    own = [(await factories.source(session)).id for _ in range(2)]
+    quotes = [
+        {"source": relaying.id, "relayed_from": report.id},
+        {"source": relaying_again.id, "relayed_from": relaying.id},
+        {"source": report.id},
+        *({"source": source_id} for source_id in own),
+    ]
+    facility = await factories.facility(
+        session,
+        mentions=[{"source": relaying_again.id, "quote": "the mine", "relayed_from": relaying.id}],
+    )
+    await index_pending(session)
+    for n in range(40):
+        fields = random_claim(rng, claimants, own) | rng.choice(quotes)
+        if rng.random() < 0.8:
+            fields["about_facility"] = facility.id
+        if rng.random() < 0.2:
+            fields |= {"claimant_level": "restricted", "claimant_description": "an official"}
+        if rng.random() < 0.15:
+            fields["protection_level"] = rng.choice(["restricted", "confidential"])
+        await factories.claim(session, **fields)
+        await index_pending(session)
+        if n % 8 == 7:
+            kept = await stored_figures(session)
+            await reindex_all(session, "claims")
+            await reindex_all(session, "facilities")
+            await index_pending(session)
+            assert kept == await stored_figures(session), f"after claim {n}"

@@ -62,7 +62,7 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.orm.util import AliasedClass
 
 from app.auth.scopes import Principal
-from app.claims.models import Claim, subject_key
+from app.claims.models import Claim, claimant_key, subject_key
 from app.claims.repository import RECORDS, protected_claims, visible_claims
 from app.claims.schemas import Approximation, RelationReason, Stance
 from app.facilities.repository import counts_toward_facilities
@@ -163,6 +163,15 @@ def _related(one: _Claims, other: _Claims) -> ColumnElement[bool]:
             _ranges_overlap(one, other),
         ),
     )
+
+
+def sharing_origin(one: Any, other: Any) -> tuple[ColumnElement[bool], ...]:
+    """How two claims (or rows with their claimant columns) may count as one origin for
+    some tier, each way enough alone: the same claimant, or a claimant some tier is not
+    shown on both sides (both counted by their source origin). Every tier is shown a public
+    claimant."""
+    hidden = [claim.claimant_level != ProtectionLevel.public for claim in (one, other)]
+    return claimant_key(one) == claimant_key(other), and_(*hidden)
 
 
 # Declared here, beside the rules it follows; `app.kinds`, which every entry point imports

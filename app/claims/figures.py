@@ -10,7 +10,9 @@ arrays: the hundred million pairs of a group of 10,000 take a fraction of a seco
 The figures live beside the stored views (`record_views.live`), so that a write updates
 numbers rather than re-rendering a group's views. Within `counting`, what is read and counted
 is kept for the transaction's rendering, so that the tiers and the figures of the claims a
-write touches share one read of their groups.
+write touches share one read. A write reads not their groups but their neighbours: the claims
+of their subjects that agree with them or may share their origin, which is all their figures
+and a new claim's additions look at (`_neighbours_of_claims`).
 """
 
 from __future__ import annotations
@@ -42,22 +44,27 @@ from sqlalchemy import (
     text,
     true,
     union,
+    union_all,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapper, Session, aliased, object_session
+from sqlalchemy.orm import Mapper, Session, object_session
 
 from app.auth.scopes import Principal
 from app.claims.corroboration import (
     claim_period,
     claim_range,
     claimant_origin,
+    claims_about_facilities,
     comparable_claims,
+    sharing_origin,
     shown_claimant,
 )
 from app.claims.models import Claim, subject_key
 from app.claims.schemas import Stance
+from app.facilities.repository import LIVE_FIGURE as FACILITY_FIGURE
+from app.facilities.repository import quotes_of_origin
 from app.reading.listing import one_of
 from app.sources.origins import relay_origins
 from app.views.models import RecordView
@@ -211,6 +218,44 @@ def _days(day: Any, missing: float) -> Any:
     return func.coalesce(cast(func.extract("epoch", day), Float) / 86400, missing)
 
 
+def _measures(claim: Any) -> tuple[ColumnElement[float], ...]:
+    """A claim's range and period as numbers, as `Claims` holds them: low, high, start and
+    end, an open bound infinite and an undated claim infinite both ways."""
+    low, high = claim_range(claim)
+    start, end = claim_period(claim)
+    inf = float("inf")
+    return (
+        func.coalesce(cast(low, Float), -inf),
+        func.coalesce(cast(high, Float), inf),
+        _days(start, -inf),
+        _days(end, inf),
+    )
+
+
+_COMPARED = ("stance", "low", "high", "start", "end")
+
+
+def _agree(one: Sequence[Any], other: Sequence[Any]) -> ColumnElement[bool]:
+    """`Claims.agree` in SQL, for claims of one subject, each given as its stance and
+    measures (`_COMPARED`): the same stance, and ranges and periods that meet. Plain
+    comparisons: planned in a moment, unlike the rule's open bounds spelled out."""
+    stance, low, high, start, end = one
+    other_stance, other_low, other_high, other_start, other_end = other
+    return and_(
+        stance == other_stance,
+        low <= other_high,
+        other_low <= high,
+        start <= other_end,
+        other_start <= end,
+    )
+
+
+def _compared(claim: Any) -> list[ColumnElement[Any]]:
+    """A claim's stance and measures, labelled as `_COMPARED` names them."""
+    values = (claim.stance, *_measures(claim))
+    return [value.label(name) for value, name in zip(values, _COMPARED, strict=True)]
+
+
 def _claim_rows(where: ColumnElement[bool]) -> Select[Any]:
     """Every claim `where` selects, with all the rule looks at, as numbers where it can:
     the subject group, stance, range and period, the origin per tier (equal numbers for
@@ -222,9 +267,6 @@ def _claim_rows(where: ColumnElement[bool]) -> Select[Any]:
     source_origin = literal("source:", Text).concat(
         func.coalesce(origins.c.origin, cast(Claim.source_id, Text))
     )
-    low, high = claim_range(Claim)
-    start, end = claim_period(Claim)
-    inf = float("inf")
     # A claim without a fact is a group of its own.
     group = func.dense_rank().over(
         order_by=(*subject_key(Claim), case((Claim.fact.is_(None), Claim.id)))
@@ -244,10 +286,7 @@ def _claim_rows(where: ColumnElement[bool]) -> Select[Any]:
             Claim.id,
             group.label("group"),
             case(_STANCES, value=cast(Claim.stance, Text)).label("stance"),
-            func.coalesce(cast(low, Float), -inf),
-            func.coalesce(cast(high, Float), inf),
-            _days(start, -inf),
-            _days(end, inf),
+            *_measures(Claim),
             *tier_origins,
             comparable,
         )
@@ -274,17 +313,52 @@ def _claims_of_facts() -> Select[Any]:
 
 
 @cache
-def _groups_of_claims() -> Select[Any]:
-    """These claims and the claims sharing a subject with any of them: found through the
-    subject's index from each, never by a scan of every claim."""
-    targets = aliased(Claim, name="target")
-    subjects = zip(subject_key(Claim), subject_key(targets), strict=True)
-    same_subject = (
-        select(Claim.id)
-        .join(targets, and_(*(mine == theirs for mine, theirs in subjects)))
-        .where(targets.id == any_(_IDS))
+def _neighbours_of_claims() -> Select[Any]:
+    """These claims and, of their subjects, the claims that agree with any of them and
+    those that may share its origin and agree with one of those: all that their figures
+    count, and all that tells which figures a new claim among them adds one to
+    (`Claims.gaining`). Found through the subject's index from each, never by reading a
+    whole group."""
+    # Each claim's measures computed once, in its row (MATERIALIZED): compared pair by
+    # pair, they would be computed again for every pair.
+    subject = [key.label(f"subject_{i}") for i, key in enumerate(subject_key(Claim))]
+    claimant = (Claim.claimant_organization_id, Claim.claimant_testimony_id, Claim.claimant_level)
+    targets = (
+        select(*subject, *claimant, *_compared(Claim))
+        .where(Claim.id == any_(_IDS))
+        .cte("targets")
+        .prefix_with("MATERIALIZED")
     )
-    return _claim_rows(Claim.id.in_(union(same_subject, select(func.unnest(_IDS)))))
+    of_subject = [key == targets.c[f"subject_{i}"] for i, key in enumerate(subject_key(Claim))]
+    target_compared = [targets.c[name] for name in _COMPARED]
+    agreeing = (
+        select(Claim.id, *_compared(Claim))
+        .join(targets, and_(*of_subject, _agree(_compared(Claim), target_compared)))
+        .cte("agreeing_claims")
+        .prefix_with("MATERIALIZED")
+    )
+    peers = (
+        union_all(
+            *(
+                select(Claim.id, *_compared(Claim)).join(targets, and_(way, *of_subject))
+                for way in sharing_origin(targets.c, Claim)
+            )
+        )
+        .cte("origin_peers")
+        .prefix_with("MATERIALIZED")
+    )
+    agreeing_one = (
+        select(agreeing.c.id)
+        .where(_agree([agreeing.c[n] for n in _COMPARED], [peers.c[n] for n in _COMPARED]))
+        .exists()
+    )
+    # Once, for the claims and for the relays they report.
+    neighbours = union(
+        select(func.unnest(_IDS).label("id")),
+        select(agreeing.c.id),
+        select(peers.c.id).where(agreeing_one),
+    ).cte("neighbours")
+    return _claim_rows(Claim.id.in_(select(neighbours.c.id)))
 
 
 async def _read_claims(
@@ -310,9 +384,10 @@ class _Memo:
         for tier in TIERS:
             self.figures[tier].update(zip(ids, claims.figures(tier, at).tolist(), strict=True))
 
-    async def read_groups(self, session: AsyncSession, claim_ids: Sequence[str]) -> Claims:
-        """Read the groups of these claims, and count these claims' figures."""
-        claims = await _read_claims(session, _groups_of_claims(), ids=list(claim_ids))
+    async def read_neighbours(self, session: AsyncSession, claim_ids: Sequence[str]) -> Claims:
+        """Read what the figures of these claims count (`_neighbours_of_claims`), and count
+        them."""
+        claims = await _read_claims(session, _neighbours_of_claims(), ids=list(claim_ids))
         self.read.append(claims)
         self.count(claims, set(claim_ids))
         return claims
@@ -327,7 +402,7 @@ def _memo(session: AsyncSession) -> _Memo:
 async def counting(session: AsyncSession, every_claim: bool = False) -> AsyncIterator[None]:
     """Keep what is read and counted for the rendering inside: the tiers and the figure
     updates share it. `every_claim` counts every figure at once first (a rebuild), instead
-    of the groups of each batch the presenter renders."""
+    of the neighbours of each batch the presenter renders."""
     memo = _Memo()
     session.sync_session.info[_MEMO] = memo
     try:
@@ -347,7 +422,7 @@ async def claim_sources(
     known = memo.figures[principal.tier]
     missing = [claim_id for claim_id in claim_ids if claim_id not in known]
     if missing:
-        await memo.read_groups(session, missing)
+        await memo.read_neighbours(session, missing)
     return {claim_id: known.get(claim_id, 0) for claim_id in claim_ids}
 
 
@@ -376,28 +451,58 @@ async def refresh_figures(session: AsyncSession, facts: Collection[str]) -> int:
     return len(updates)
 
 
-async def count_one_more(session: AsyncSession, claim_id: str) -> None:
-    """The figures of the claims a newly written claim agrees with, brought up to date
-    without recounting them. Its own figure is rendered with its views."""
+async def count_one_more(
+    session: AsyncSession, claim_id: str, facilities: Collection[str] = ()
+) -> None:
+    """The figures of the claims a newly written claim agrees with, and of `facilities` (the
+    one it is about, when it is not rendered again), brought up to date without recounting
+    them. Its own figure is rendered with its views."""
     memo = _memo(session)
     read = [claims for claims in memo.read if claim_id in claims.position]
-    claims = read[0] if read else await memo.read_groups(session, [claim_id])
+    claims = read[0] if read else await memo.read_neighbours(session, [claim_id])
     new = claims.position[claim_id]
     for tier in TIERS:
         if not claims.comparable[tier][new]:
             continue  # not shown in full to this tier: it counts for no one
         ids = claims.gaining(tier, new)
         if ids:
-            await session.execute(_ADD_ONE, {"tier": tier, "ids": ids})
+            parameters = {"kind": "claims", "figure": LIVE_FIGURE, "tier": tier, "ids": ids}
+            await session.execute(_ADD_ONE, parameters)
+    if facilities:
+        await _count_toward_facility(session, await session.get_one(Claim, claim_id))
+
+
+async def _count_toward_facility(session: AsyncSession, claim: Claim) -> None:
+    """One more source for the claim's facility, for each tier that counts the claim and
+    counted nothing of its origin before."""
+    facility = claim.about_facility_id
+    if facility is None:
+        return
+    counted = select(
+        *(
+            claims_about_facilities([facility], principal).where(Claim.id == claim.id).exists()
+            for principal in TIERS.values()
+        )
+    )
+    found = (await session.execute(counted)).one()
+    counting = {tier: p for (tier, p), yes in zip(TIERS.items(), found, strict=True) if yes}
+    if not counting:
+        return
+    of_origin = await quotes_of_origin(
+        session, facility, claim.source_id, claim.relayed_from_id, counting
+    )
+    for tier in (tier for tier, count in of_origin.items() if count == 1):
+        parameters = {"kind": "facilities", "figure": FACILITY_FIGURE, "tier": tier}
+        await session.execute(_ADD_ONE, parameters | {"ids": [facility]})
 
 
 _ADD_ONE = text(
-    f"""
+    """
     UPDATE record_views
-    SET live = jsonb_set(
-        live, '{{{LIVE_FIGURE}}}', to_jsonb((live ->> '{LIVE_FIGURE}')::integer + 1))
-    WHERE kind = 'claims' AND tier = :tier AND record_id = ANY(:ids)
-      AND live ->> '{LIVE_FIGURE}' IS NOT NULL
+    SET live = jsonb_set(live, ARRAY[CAST(:figure AS text)],
+                    to_jsonb((live ->> CAST(:figure AS text))::integer + 1))
+    WHERE kind = :kind AND tier = :tier AND record_id = ANY(:ids)
+      AND live ->> CAST(:figure AS text) IS NOT NULL
     """
 )
 
@@ -445,27 +550,52 @@ def _forget_rolled_back(session: Session) -> None:
         session.info.pop(name, None)
 
 
-@dataclass(frozen=True)
+@dataclass
 class ClaimChanges:
     """What writes did to the figures since the last rendering: the facts and facilities
-    claims counted towards before they changed, and the claims created."""
+    claims counted towards before they changed, and the claims created. `gaining`: the
+    facilities whose figure one new claim adds to, left out of the rendering."""
 
     earlier: set[tuple[str | None, str | None]]
     inserted: set[str]
+    gaining: set[str] = field(default_factory=set)
+
+    def one_new_claim(self, written: set[str], changed: set[tuple[str, str]]) -> str | None:
+        """The claim, when the writes are one new claim and nothing else its figures or
+        those of others look at: it adds to the figures it meets (`count_one_more`)."""
+        origins = any(kind in ("testimonies", "sources") for kind, _id in changed)
+        # A claim created since the last rendering and changed again counts as created.
+        updated = {i for kind, i in changed if kind == "claims"} - self.inserted
+        if len(written) != 1 or not written <= self.inserted or updated or origins:
+            return None
+        if self.earlier:
+            return None
+        (claim_id,) = written
+        return claim_id
 
     async def shown_in(
-        self, session: AsyncSession, rendering: Mapping[str, set[str]]
+        self,
+        session: AsyncSession,
+        rendering: Mapping[str, set[str]],
+        written: set[str],
+        changed: set[tuple[str, str]],
     ) -> Mapping[str, set[str]]:
         """A facility's independent sources count the claims about it: as they were and
-        are."""
+        are. One new claim adds one to its facility's figure or none, after the rendering,
+        unless the facility is rendered anyway."""
         facilities = {facility for _fact, facility in self.earlier if facility}
         claims = sorted(rendering.get("claims", ()))
+        about: set[str] = set()
         if claims:
-            about = select(Claim.about_facility_id).where(
+            statement = select(Claim.about_facility_id).where(
                 one_of(Claim.id, claims), Claim.about_facility_id.is_not(None)
             )
-            facilities.update(await session.scalars(about))
-        return {"facilities": facilities}
+            about.update(await session.scalars(statement))
+        new = self.one_new_claim(written, changed)
+        if new is not None and claims == [new]:
+            self.gaining = about - rendering.get("facilities", set())
+            about -= self.gaining
+        return {"facilities": facilities | about}
 
     async def refresh(
         self,
@@ -478,20 +608,14 @@ class ClaimChanges:
         claimant and sources of each: a written claim changes its group's figures, and so do
         a testimony or a source whose level or relays changed. One new claim adds to the
         figures it meets; any other change recounts the groups of the facts it touches."""
+        new = self.one_new_claim(written, changed)
+        if new is not None:
+            await count_one_more(session, new, self.gaining)
+            return
         origins: dict[str, set[str]] = {}
         for kind, record_id in changed:
             if kind in ("testimonies", "sources"):
                 origins.setdefault(kind, set()).add(record_id)
-        # A claim created since the last rendering and changed again counts as created.
-        updated = {i for kind, i in changed if kind == "claims"} - self.inserted
-        if (
-            len(written) == 1
-            and written <= self.inserted
-            and not (updated or origins or self.earlier)
-        ):
-            (claim_id,) = written
-            await count_one_more(session, claim_id)
-            return
         affected = set(written)
         for kind, claim_id in await referring(origins):
             if kind == "claims":

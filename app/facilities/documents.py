@@ -47,6 +47,7 @@ RENDERED = Indexed(
     present_facilities,
     facility_text,
     repository.RECORDS.counted,
+    live=(repository.LIVE_FIGURE,),
     parts=((FacilityRow, "id"), (FacilityAlias, "facility_id"), (FacilityMention, "facility_id")),
     shows=(
         Shows("organizations", FacilityRow, "operator_id"),

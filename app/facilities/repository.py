@@ -6,7 +6,16 @@ from collections.abc import Callable, Collection, Mapping
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, select, union_all
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Text,
+    cast,
+    func,
+    literal,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -19,10 +28,14 @@ from app.kit.pagination import Cursors, SortKey, Window, parse_datetime, parse_t
 from app.kit.schemas import RecordStatus
 from app.organizations.models import Organization
 from app.reading.listing import Records, any_of, one_of
-from app.sources.models import Source
-from app.sources.origins import count_origins, counted_quote, from_shown_sources
+from app.sources.models import Source, SourceRelay
+from app.sources.origins import count_origins, counted_quote, from_shown_sources, relay_origins
 from app.sources.quotes import QuotedSource, quote_columns, quote_input, support
 from app.sources.repository import quoted_sources
+
+# A facility's independent sources change with the quotes about it that other kinds write: the
+# figure lives beside its stored views, in `live`.
+LIVE_FIGURE = "independent_sources"
 
 SORT_KEYS = {
     "name": SortKey(Facility.name, parse_text),
@@ -157,6 +170,17 @@ def counts_toward_facilities(quotes: FacilityQuotes) -> FacilityQuotes:
     return quotes
 
 
+def _counted_quotes(facility_ids: Collection[str], principal: Principal) -> list[Select[Any]]:
+    """The quotes these facilities' independent sources count for this client: its supported
+    mentions and the quotes about it the other kinds declare."""
+    mentions = select(*counted_quote(FacilityMention, FacilityMention.facility_id)).where(
+        one_of(FacilityMention.facility_id, facility_ids),
+        FacilityMention.status == RecordStatus.active,
+        from_shown_sources(FacilityMention.source_id, principal),
+    )
+    return [mentions, *(counted(facility_ids, principal) for counted in _COUNTED_QUOTES)]
+
+
 async def facility_sources(
     session: AsyncSession, facility_ids: Collection[str], principal: Principal
 ) -> dict[str, int]:
@@ -164,13 +188,64 @@ async def facility_sources(
     and of the quotes about it the other kinds declare. One query for any number."""
     if not facility_ids:
         return {}
-    mentions = select(*counted_quote(FacilityMention, FacilityMention.facility_id)).where(
-        one_of(FacilityMention.facility_id, facility_ids),
-        FacilityMention.status == RecordStatus.active,
-        from_shown_sources(FacilityMention.source_id, principal),
-    )
-    quotes = union_all(
-        mentions, *(counted(facility_ids, principal) for counted in _COUNTED_QUOTES)
-    ).cte("facility_quotes")
+    quotes = union_all(*_counted_quotes(facility_ids, principal)).cte("facility_quotes")
     counts = dict((await session.execute(count_origins(quotes))).all())
     return {facility_id: counts.get(facility_id, 0) for facility_id in facility_ids}
+
+
+async def quotes_of_origin(
+    session: AsyncSession,
+    facility_id: str,
+    source_id: str,
+    relayed_from_id: str | None,
+    principals: Mapping[str, Principal],
+) -> dict[str, int]:
+    """How many of the quotes the facility's independent sources count for each client (by
+    tier) come from the origin of a quote of `source_id` reporting `relayed_from_id`: one
+    when that quote is counted and the first of its origin (a count above one may fall
+    short: the quotes in the origin's own words are counted up to two). Read through the
+    sources whose relays may lead to that origin, never the facility's every quote."""
+    if relayed_from_id is None:
+        origin = source_id
+    else:
+        walked = relay_origins(select(literal(relayed_from_id, Text).label("root")))
+        origin = (await session.execute(select(walked.c.origin))).scalar_one()
+    # The origin and every source relaying it, directly or through others: the only
+    # sources a quote of that origin may report.
+    relaying = select(literal(origin, Text).label("source_id")).cte("relaying", recursive=True)
+    relay = SourceRelay.__table__
+    relaying = relaying.union(
+        select(cast(relay.c.relaying_source_id, Text)).join(
+            relaying, relay.c.relayed_source_id == relaying.c.source_id
+        )
+    )
+    reporting = list(await session.scalars(select(relaying.c.source_id)))
+    candidates = []
+    for tier, principal in principals.items():
+        for quotes in _counted_quotes([facility_id], principal):
+            # Apart, so that each is found through its column's index.
+            own = quotes.subquery()
+            in_own_words = select(literal(tier, Text).label("tier"), own).where(
+                own.c.relayed_from_id.is_(None), own.c.source_id == origin
+            )
+            # Of the origin by themselves: two tell that the new one is not the first.
+            candidates.append(select(in_own_words.limit(2).subquery()))
+            reported = quotes.subquery()
+            candidates.append(
+                select(literal(tier, Text).label("tier"), reported).where(
+                    one_of(reported.c.relayed_from_id, reporting)
+                )
+            )
+    quoted = union_all(*candidates).cte("facility_quotes")
+    roots = select(quoted.c.relayed_from_id.label("root")).where(
+        quoted.c.relayed_from_id.is_not(None)
+    )
+    origins = relay_origins(roots.distinct())
+    of_origin = (
+        select(quoted.c.tier, func.count())
+        .select_from(quoted.outerjoin(origins, origins.c.root == quoted.c.relayed_from_id))
+        .where(func.coalesce(origins.c.origin, quoted.c.source_id) == origin)
+        .group_by(quoted.c.tier)
+    )
+    counts = {tier: count for tier, count in await session.execute(of_origin)}
+    return {tier: counts.get(tier, 0) for tier in principals}

@@ -25,7 +25,12 @@ router = APIRouter(prefix="/v1/facilities", tags=["facilities"])
 
 
 EXPORT = ListExport(
-    "facilities", Facility, repository.RECORDS, repository.facility_conditions, FACILITY_FORMATS
+    "facilities",
+    Facility,
+    repository.RECORDS,
+    repository.facility_conditions,
+    FACILITY_FORMATS,
+    live=(repository.LIVE_FIGURE,),
 )
 
 

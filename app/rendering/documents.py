@@ -109,9 +109,14 @@ class Figures(Protocol):
 
 class FigureChanges(Protocol):
     async def shown_in(
-        self, session: AsyncSession, rendering: Mapping[str, set[str]]
+        self,
+        session: AsyncSession,
+        rendering: Mapping[str, set[str]],
+        written: set[str],
+        changed: set[tuple[str, str]],
     ) -> Mapping[str, set[str]]:
-        """The records (by kind) whose views show figures of these records, to render too."""
+        """The records (by kind) whose views show figures of these records, to render too
+        (`written`, `changed`: as `refresh` is given them)."""
 
     async def refresh(
         self,

@@ -192,8 +192,9 @@ async def _render_pending(
     if any(quoting.values()):
         for kind, record_id in await session.execute(_quoting_protected(), quoting):
             by_kind.setdefault(kind, set()).add(record_id)
-    for changes in figure_changes.values():
-        for kind, ids in (await changes.shown_in(session, by_kind)).items():
+    for figures_kind, changes in figure_changes.items():
+        shown = await changes.shown_in(session, by_kind, written.get(figures_kind, set()), changed)
+        for kind, ids in shown.items():
             by_kind.setdefault(kind, set()).update(ids)
     async with AsyncExitStack() as stack:  # what figures count, read once for every tier
         for kept in figures.values():
@@ -362,8 +363,9 @@ async def _merge_pending_lists(session: AsyncSession) -> None:
 
 async def index_missing(session: AsyncSession, progress: Progress | None = None) -> int:
     """Render the records that have no stored view or no search document at all, or views
-    not yet counted or without their CSV line: a database written before those existed, or
-    restored from a dump without them, or rows put in by SQL. Returns how many records."""
+    not yet counted, without their CSV line or without a live figure their kind keeps: a
+    database written before those existed, or restored from a dump without them, or rows
+    put in by SQL. Returns how many records."""
     count = 0
     for indexed in rendered_kinds():
         kind = indexed.kind
@@ -377,6 +379,10 @@ async def index_missing(session: AsyncSession, progress: Progress | None = None)
                         ~view.exists(),
                         view.where(RecordView.counted.is_(None)).exists(),
                         view.where(RecordView.csv.is_(None)).exists(),
+                        *(
+                            view.where(~RecordView.live.has_key(name)).exists()
+                            for name in indexed.live
+                        ),
                         ~select(SearchDocument.id)
                         .where(
                             SearchDocument.kind == kind,
