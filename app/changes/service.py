@@ -37,7 +37,7 @@ from app.kit.schemas import (
     rests_on_retracted,
 )
 from app.reading.listing import held, one_of
-from app.views.serving import of_tier, select_views, view_etag
+from app.views.serving import VIEW_COLUMNS, of_tier, view_etag
 
 Row = TypeVar("Row", bound=EvidenceRecord)
 In = TypeVar("In", bound=RecordIn)
@@ -411,7 +411,7 @@ async def check_version(
         return
     view = (
         await session.execute(
-            select_views().where(of_tier(literal(row.id), kind.plural, principal.tier))
+            select(*VIEW_COLUMNS).where(of_tier(literal(row.id), kind.plural, principal.tier))
         )
     ).first()
     tag = view_etag(view, principal.tier) if view is not None else None

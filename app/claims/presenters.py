@@ -106,7 +106,7 @@ async def present_related(
         )
         return f'{{"total":{related.totals[relation]},"data":[{items}]}}'
 
-    target = views[claim.id].data.get("independent_sources")
+    target = views[claim.id].row.live.get("independent_sources")
     return (
         f'{{"id":{_json(claim.id)},"independent_sources":{_json(target)},"withheld":false,'
         f'"agrees":{listed(Relation.agrees)},"conflicts":{listed(Relation.conflicts)}}}'

@@ -23,7 +23,7 @@ from app.kit.schemas import PLURAL, RecordStatus, is_slug
 from app.search.query import SearchTerms, matching_ids
 from app.views import counts
 from app.views.models import RecordView
-from app.views.serving import VIEW_COLUMNS, ViewColumn, of_tier, select_views
+from app.views.serving import VIEW_COLUMNS, ViewColumn, of_tier
 
 R = TypeVar("R", bound=PublicRecord)
 # A list's `q` matching at most this many records is applied as their ids; more are matched
@@ -76,8 +76,10 @@ class Records(Generic[R]):
         learn it exists (it has no view), exactly like a missing record."""
         if not is_slug(record_id):
             raise not_found(self.kind, record_id)
-        statement = select_views().where(of_tier(literal(record_id), PLURAL[self.kind], tier))
-        row: Row[Any] | None = (await session.execute(statement)).first()
+        statement = select(*VIEW_COLUMNS).where(
+            of_tier(literal(record_id), PLURAL[self.kind], tier)
+        )
+        row = (await session.execute(statement)).first()
         if row is None:
             raise not_found(self.kind, record_id)
         return row
@@ -87,7 +89,7 @@ class Records(Generic[R]):
     ) -> list[Row[Any]]:
         """The stored views of these records for `tier`, in the order of `ids`; the ones the
         tier may not see are left out."""
-        statement = select_views().where(
+        statement = select(*VIEW_COLUMNS).where(
             RecordView.kind == PLURAL[self.kind],
             RecordView.tier == tier,
             one_of(RecordView.record_id, ids),

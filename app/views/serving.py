@@ -7,11 +7,11 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from fastapi import Request, Response
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, Select, Text, and_, func, literal, select
+from sqlalchemy import ColumnElement, and_, literal
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -28,40 +28,16 @@ JSON_MEDIA_TYPE = "application/json"
 
 # A column of a query of stored views.
 ViewColumn = ColumnElement[Any] | InstrumentedAttribute[Any]
-
-# The live figures as the members of a JSON object (`,"name":value` each), put together by
-# PostgreSQL: an integer or null's text there is Python's (see `app.views.lines.check_live`).
-_FIGURE = func.jsonb_each(RecordView.live).table_valued("key", "value")
-_FIGURES = (
-    select(
-        func.coalesce(
-            func.string_agg(
-                literal(',"', Text) + _FIGURE.c.key + '":' + _FIGURE.c.value.cast(Text),
-                literal("", Text),
-            ),
-            "",
-        )
-    )
-    .select_from(_FIGURE)
-    .scalar_subquery()
-)
-# The stored body with the live figures: the record's JSON but for what the request supplies
-# (its citation) and the closing brace.
-SHOWN = (RecordView.body + _FIGURES).label("shown")
 # What a page reads of each view.
 VIEW_COLUMNS = (
     RecordView.kind,
     RecordView.record_id,
     RecordView.version,
-    SHOWN,
+    RecordView.body,
     RecordView.cite,
+    RecordView.live,
     RecordView.disclosed,
 )
-
-
-def select_views() -> Select[Any]:
-    """What is read of stored views (`VIEW_COLUMNS`); the caller says which."""
-    return cast(Select[Any], select(*VIEW_COLUMNS))
 
 
 def of_tier(record_id: Any, kind: str, tier: str) -> ColumnElement[bool]:
@@ -72,6 +48,14 @@ def of_tier(record_id: Any, kind: str, tier: str) -> ColumnElement[bool]:
         RecordView.record_id == record_id,
         RecordView.tier == literal(tier),
     )
+
+
+def _compact(value: Any) -> str:
+    if value is None:
+        return "null"
+    if type(value) is int:  # the common figure: spared the encoder
+        return str(value)
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -91,8 +75,10 @@ class StoredView(Generic[M]):
     def json(self) -> str:
         """The record's JSON, exactly what its typed model would serialise to."""
         row = self.row
+        # Live figures are named by field names (identifiers): no escaping needed.
+        live = "".join(f',"{name}":{_compact(value)}' for name, value in row.live.items())
         cite = self.citer.cite_json(row.kind, row.record_id, row.cite)
-        return f'{row.shown},"cite_as":{cite}}}'
+        return f'{row.body}{live},"cite_as":{cite}}}'
 
     @cached_property
     def data(self) -> dict[str, Any]:
@@ -107,7 +93,7 @@ class StoredView(Generic[M]):
 def view_etag(row: Row[Any], tier: str) -> str:
     """The ETag of a stored view: its record's version, the tier, and what is stored of it
     (the body, the live figures and the citation's description)."""
-    content = f"{row.shown}\x00{row.cite}"
+    content = f"{row.body}\x00{json.dumps(row.live, sort_keys=True)}\x00{row.cite}"
     return etag_of(row.version, tier, content)
 
 
