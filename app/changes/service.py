@@ -129,7 +129,7 @@ def record_kind(plural: str) -> RecordKind[Any, Any]:
     try:
         return KINDS[plural]
     except KeyError:
-        raise RuntimeError(f"no record kind {plural!r} is declared (import its router)") from None
+        raise RuntimeError(f"no record kind {plural!r} is declared (import app.kinds)") from None
 
 
 # --- Who may write what ----------------------------------------------------------------------
